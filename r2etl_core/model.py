@@ -10,9 +10,14 @@ to 0, triangle surrogate of half-width 1 (spikingjelly's PiecewiseQuadratic with
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 import torch
+
+# spikingjelly probes for Triton on import; on a CPU-only install torch logs a harmless
+# "Triton not available" warning for every probe. Keep the user's terminal clean.
+logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 from spikingjelly.activation_based import base, functional, layer, neuron, surrogate
 from torch import nn
 

@@ -28,3 +28,26 @@ def moving_bar(width: int = 64, height: int = 48, duration_us: int = 200_000, ra
     x = np.clip(pos + np.where(p == 1, 1, -1), 0, width - 1).astype(np.int16)
     y = rng.integers(0, height, n).astype(np.int16)
     return EventBatch(t, x, y, p, width, height)
+
+
+class ArraySource:
+    """A ``Source`` over events already in memory (tests, benchmarks): unpaced, chunked."""
+
+    def __init__(self, events: EventBatch, chunk: int = 4096, name: str = "memory"):
+        from .types import SourceInfo
+
+        self.events = events
+        self.chunk = chunk
+        self._closed = False
+        duration = events.t_last_us - events.t_first_us if len(events) else 0
+        self.info = SourceInfo("memory", name, events.width, events.height, "synthetic",
+                               duration, events.t_first_us, len(events))
+
+    def batches(self):
+        for lo in range(0, len(self.events), self.chunk):
+            if self._closed:
+                return
+            yield self.events.select(slice(lo, lo + self.chunk))
+
+    def close(self) -> None:
+        self._closed = True

@@ -1,0 +1,293 @@
+"""The streaming engine: source -> slicer -> bounded queue -> SNN worker -> sinks / views.
+
+Two threads. The reader owns the source and the slicer and never waits for the model: when
+the queue is full the oldest slice is dropped and counted (``drop_when_busy``, for live and
+paced input). Offline classification sets ``drop_when_busy=False`` so the reader waits
+instead and every slice is classified. The worker owns the model (and its neuron state).
+
+Views never wait on the engine: they call ``take_outputs()`` / ``stats()`` on a timer; both
+return immediately with copies.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from .errors import R2ETLError
+from .inference import InferenceCore, ResetPolicy, device_name, pick_device
+from .model import R2ETLNet
+from .modelio import ModelMeta
+from .protocols import Sink, Source
+from .slicing import FrameSpec, SliceByCount, SliceByTime, StreamSlicer
+from .types import EngineOutput, EventBatch, EventSlice
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    queue_slices: int = 4
+    drop_when_busy: bool = True
+    reset: ResetPolicy = ResetPolicy()
+    device: str | None = None  # None: CUDA when present, else CPU
+    history: int = 2048  # outputs kept for take_outputs()
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    events_in: int
+    events_per_s: float
+    slices_done: int
+    slices_per_s: float
+    dropped: int
+    model_ms_p50: float
+    model_ms_p99: float
+    latency_ms_p50: float
+    latency_ms_p99: float
+    device: str
+    running: bool
+    finished: bool
+    error: str | None
+    sensor: tuple[int, int]
+    roi: FrameSpec | None
+
+
+class StreamEngine:
+    def __init__(self, model: R2ETLNet, meta: ModelMeta, config: EngineConfig = EngineConfig()):
+        self.meta = meta
+        self.config = config
+        self.device = pick_device(config.device)
+        self.core = InferenceCore(model, meta, self.device, config.reset)
+        self.device_label = device_name(self.device)
+        s = meta.slicing
+        self._slicing: SliceByTime | SliceByCount = (
+            SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us))
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._queue: collections.deque = collections.deque()
+        self._outputs: collections.deque[EngineOutput] = collections.deque(maxlen=config.history)
+        self._sinks: list[Sink] = []
+        self._taps: list[Callable[[EventBatch], None]] = []
+        self._roi: FrameSpec | None = None
+        self._user_roi: FrameSpec | None = None
+        self._sensor = (0, 0)
+        self._source: Source | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._reader_done = False
+        self._finished = False
+        self._error: str | None = None
+        self._events_in = 0
+        self._dropped = 0
+        self._done = 0
+        self._rate_events: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
+        self._rate_slices: collections.deque[float] = collections.deque(maxlen=4096)
+        self._model_ms: collections.deque[float] = collections.deque(maxlen=500)
+        self._latency_ms: collections.deque[float] = collections.deque(maxlen=500)
+        self._new_slicer = False
+
+    # -- wiring ----------------------------------------------------------------------------
+    def add_sink(self, sink: Sink) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+    def add_event_tap(self, tap: Callable[[EventBatch], None]) -> None:
+        """``tap(batch)`` sees every raw batch on the reader thread (e.g. a recorder)."""
+        with self._lock:
+            self._taps.append(tap)
+
+    def remove_event_tap(self, tap: Callable[[EventBatch], None]) -> None:
+        with self._lock:
+            if tap in self._taps:
+                self._taps.remove(tap)
+
+    # -- control (any thread) ----------------------------------------------------------------
+    def start(self, source: Source) -> None:
+        """Start streaming ``source``; a running stream is stopped first."""
+        self.stop()
+        self._stop.clear()
+        self._queue.clear()
+        self._reader_done = self._finished = False
+        self._error = None
+        self._source = source
+        self.core.request_reset()
+        self._set_sensor(source.info.width, source.info.height)
+        self._threads = [
+            threading.Thread(target=self._read_loop, args=(source,), name="r2etl-reader", daemon=True),
+            threading.Thread(target=self._work_loop, name="r2etl-model", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._source is not None:
+            self._source.close()
+        with self._ready:
+            self._ready.notify_all()
+        for t in self._threads:
+            t.join(timeout_s)
+        self._threads = []
+
+    def close(self) -> None:
+        """Stop and close every sink (a recorder finalises its file here)."""
+        self.stop()
+        with self._lock:
+            sinks, self._sinks = self._sinks, []
+        for sink in sinks:
+            sink.close()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the source ended and every queued slice was classified (CLI use)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return self._finished
+
+    def request_reset(self) -> None:
+        self.core.request_reset()
+
+    def set_reset_policy(self, policy: ResetPolicy) -> None:
+        self.core.reset_policy = policy
+
+    def set_slicing(self, slicing: SliceByTime | SliceByCount) -> None:
+        self._slicing = slicing
+        self._new_slicer = True
+
+    @property
+    def slicing(self) -> SliceByTime | SliceByCount:
+        return self._slicing
+
+    def set_roi(self, roi: FrameSpec | None) -> None:
+        """Region of interest in sensor pixels (None: centred square). Takes effect next slice."""
+        with self._lock:
+            self._user_roi = roi
+            self._roi = self._fit_roi(*self._sensor)
+
+    @property
+    def roi(self) -> FrameSpec | None:
+        return self._roi
+
+    def take_outputs(self) -> list[EngineOutput]:
+        """Every output since the last call (at most ``history``), oldest first."""
+        with self._lock:
+            out = list(self._outputs)
+            self._outputs.clear()
+        return out
+
+    def stats(self) -> EngineStats:
+        now = time.monotonic()
+        with self._lock:
+            ev = sum(n for t, n in self._rate_events if now - t <= 1.0)
+            sl = sum(1 for t in self._rate_slices if now - t <= 1.0)
+            model = np.array(self._model_ms) if self._model_ms else np.zeros(1)
+            lat = np.array(self._latency_ms) if self._latency_ms else np.zeros(1)
+            return EngineStats(
+                self._events_in, float(ev), self._done, float(sl), self._dropped,
+                float(np.percentile(model, 50)), float(np.percentile(model, 99)),
+                float(np.percentile(lat, 50)), float(np.percentile(lat, 99)),
+                self.device_label, any(t.is_alive() for t in self._threads), self._finished,
+                self._error, self._sensor, self._roi)
+
+    # -- threads ---------------------------------------------------------------------------
+    def _set_sensor(self, width: int, height: int) -> None:
+        with self._lock:
+            self._sensor = (width, height)
+            self._roi = self._fit_roi(width, height)
+
+    def _fit_roi(self, width: int, height: int) -> FrameSpec | None:
+        if not width or not height:
+            return None
+        size = self.meta.config.input_size
+        if self._user_roi is None:
+            return FrameSpec.centred(width, height, size)
+        return replace(self._user_roi, out_size=size).clamped(width, height)
+
+    def _read_loop(self, source: Source) -> None:
+        slicer = StreamSlicer(self._slicing)
+        try:
+            last = time.perf_counter()
+            for batch in source.batches():
+                if self._stop.is_set():
+                    break
+                read_s = time.perf_counter() - last
+                if (batch.width, batch.height) != self._sensor:
+                    self._set_sensor(batch.width, batch.height)
+                    self.core.request_reset()
+                if self._new_slicer:
+                    self._new_slicer = False
+                    slicer = StreamSlicer(self._slicing)
+                for tap in list(self._taps):
+                    tap(batch)
+                with self._lock:
+                    self._events_in += len(batch)
+                    self._rate_events.append((time.monotonic(), len(batch)))
+                self._enqueue(slicer.push(batch, read_s))
+                last = time.perf_counter()
+            if not self._stop.is_set():
+                self._enqueue(slicer.flush())
+        except R2ETLError as exc:
+            self._error = str(exc)
+        except Exception as exc:  # a dying source must not take the app down; report it
+            self._error = f"{source.info.name}: {type(exc).__name__}: {exc}"
+        finally:
+            with self._ready:
+                self._queue.append(_END)
+                self._ready.notify_all()
+
+    def _enqueue(self, slices: list[EventSlice]) -> None:
+        if not slices:
+            return
+        now = time.monotonic()
+        with self._ready:
+            for sl in slices:
+                if self.config.drop_when_busy:
+                    while len(self._queue) >= self.config.queue_slices:
+                        self._queue.popleft()  # oldest first: the newest view of the world wins
+                        self._dropped += 1
+                else:
+                    while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
+                        self._ready.wait(0.1)
+                self._queue.append((sl, now))
+            self._ready.notify_all()
+
+    def _work_loop(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._stop.is_set():
+                    self._ready.wait(0.1)
+                if self._stop.is_set():
+                    return
+                item = self._queue.popleft()
+                self._ready.notify_all()
+            if item is _END:
+                self._finished = self._error is None
+                return
+            sl, arrived = item
+            try:
+                out = self.core.step(sl, self._roi or FrameSpec.centred(
+                    sl.events.width, sl.events.height, self.meta.config.input_size), arrived)
+            except Exception as exc:  # keep the app alive; show the problem
+                self._error = f"model step failed: {type(exc).__name__}: {exc}"
+                self._stop.set()
+                return
+            with self._lock:
+                self._outputs.append(out)
+                self._done += 1
+                self._rate_slices.append(out.prediction.wall_time_s)
+                self._model_ms.append(out.prediction.timings.model_ms)
+                self._latency_ms.append(out.prediction.latency_ms)
+                sinks = list(self._sinks)
+            for sink in sinks:
+                sink.on_prediction(out.prediction, out.spikes)
