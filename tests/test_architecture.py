@@ -1,0 +1,48 @@
+"""The layering rules of STYLE.md, checked rather than hoped for."""
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN_IN_CORE = {"PySide6", "pyqtgraph", "shiboken6", "app"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    roots = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+def test_core_never_imports_qt_or_app():
+    offenders = {str(p.relative_to(ROOT)): imported_roots(p) & FORBIDDEN_IN_CORE
+                 for p in (ROOT / "r2etl_core").rglob("*.py")}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_only_dvio_talks_to_dv_processing():
+    users = sorted(str(p.relative_to(ROOT)) for p in list((ROOT / "r2etl_core").rglob("*.py")) + list((ROOT / "app").rglob("*.py"))
+                   if "dv_processing" in imported_roots(p))
+    assert users in ([], ["r2etl_core/dvio.py"])
+
+
+def test_importing_the_core_engine_loads_no_qt():
+    code = ("import sys, r2etl_core.engine, r2etl_core.classify, r2etl_core.cli; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_no_unsafe_deserialisation():
+    for p in list(ROOT.glob("r2etl_core/**/*.py")) + list(ROOT.glob("app/**/*.py")):
+        text = p.read_text()
+        assert "pickle.load" not in text, p
+        for line in text.splitlines():
+            if "torch.load(" in line:
+                assert "weights_only=True" in line, f"{p}: {line}"
