@@ -1,0 +1,198 @@
+"""Controls: playback (pause, speed, loop, seek) and model settings (model, slice length,
+reset policy, reset, record). Widgets only emit what the user asked for; the window forwards
+it to the session. Continuous inputs (seek slider, slice spin box) are debounced."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
+                               QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
+
+from r2etl_core.inference import ResetPolicy
+from r2etl_core.types import SourceInfo
+
+SPEEDS: tuple[tuple[str, float | None], ...] = (
+    ("0.1x", 0.1), ("0.25x", 0.25), ("0.5x", 0.5), ("1x", 1.0), ("2x", 2.0), ("5x", 5.0),
+    ("10x", 10.0), ("max", None),
+)
+DEBOUNCE_MS = 250
+
+
+def debounce_timer(parent: QWidget, slot) -> QTimer:
+    timer = QTimer(parent)
+    timer.setSingleShot(True)
+    timer.setInterval(DEBOUNCE_MS)
+    timer.timeout.connect(slot)
+    return timer
+
+
+def format_time(us: int) -> str:
+    s = max(us, 0) / 1e6
+    return f"{int(s // 60)}:{s % 60:06.3f}"
+
+
+class TransportBar(QWidget):
+    pausedChanged = Signal(bool)
+    speedChanged = Signal(object)  # float, or None for "max"
+    loopChanged = Signal(bool)
+    seekRequested = Signal(int)  # microseconds, absolute recording time
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._t0_us = 0
+        self.play_button = QPushButton("Pause")
+        self.play_button.setCheckable(True)
+        self.play_button.setToolTip("Pause / resume the input (files and N-MNIST folders)")
+        self.play_button.toggled.connect(self._play_toggled)
+        self.speed = QComboBox()
+        for text, value in SPEEDS:
+            self.speed.addItem(text, value)
+        self.speed.setCurrentIndex(3)
+        self.speed.setToolTip("Replay speed; 'max' feeds events as fast as the model keeps up")
+        self.speed.currentIndexChanged.connect(lambda i: self.speedChanged.emit(self.speed.itemData(i)))
+        self.loop = QCheckBox("Loop")
+        self.loop.toggled.connect(self.loopChanged)
+        self.seek = QSlider(Qt.Orientation.Horizontal)
+        self.seek.setToolTip("Jump to a time in the recording")
+        self.seek.sliderReleased.connect(self._seek_now)
+        self.seek.valueChanged.connect(self._seek_value_changed)
+        self._seek_debounce = debounce_timer(self, self._seek_now)
+        self.time_label = QLabel("--:--")
+        self.time_label.setStyleSheet("font-family: monospace;")
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addWidget(self.play_button)
+        layout.addWidget(QLabel("speed"))
+        layout.addWidget(self.speed)
+        layout.addWidget(self.loop)
+        layout.addWidget(self.seek, 1)
+        layout.addWidget(self.time_label)
+        self.set_source(None)
+
+    def set_source(self, info: SourceInfo | None) -> None:
+        """Enable what this input supports: seeking needs a known duration."""
+        seekable = bool(info and info.seekable and info.duration_us)
+        replay = bool(info and info.kind in ("file", "nmnist", "memory"))
+        self.play_button.blockSignals(True)
+        self.play_button.setChecked(False)
+        self.play_button.setText("Pause")
+        self.play_button.blockSignals(False)
+        self.play_button.setEnabled(info is not None)
+        self.speed.setEnabled(replay)
+        self.loop.setEnabled(replay)
+        self.seek.setEnabled(seekable)
+        self._t0_us = (info.t_start_us or 0) if info else 0
+        self.seek.blockSignals(True)
+        self.seek.setRange(0, int((info.duration_us or 0) // 1000) if seekable else 0)
+        self.seek.setValue(0)
+        self.seek.blockSignals(False)
+        self.time_label.setText("live" if info and not replay else "--:--")
+
+    def show_playback(self, speed: float | None, loop: bool) -> None:
+        """Reflect the session's speed and loop without echoing them back as requests."""
+        for widget in (self.speed, self.loop):
+            widget.blockSignals(True)
+        index = self.speed.findData(speed)
+        if speed is None:
+            index = self.speed.findText("max")
+        if index >= 0:
+            self.speed.setCurrentIndex(index)
+        self.loop.setChecked(loop)
+        for widget in (self.speed, self.loop):
+            widget.blockSignals(False)
+
+    def show_position(self, position_us: int | None, duration_us: int | None) -> None:
+        if position_us is None or self.seek.isSliderDown() or self._seek_debounce.isActive():
+            return
+        rel = position_us - self._t0_us
+        self.seek.blockSignals(True)
+        self.seek.setValue(int(rel // 1000))
+        self.seek.blockSignals(False)
+        total = f" / {format_time(duration_us)}" if duration_us else ""
+        self.time_label.setText(format_time(rel) + total)
+
+    def _play_toggled(self, paused: bool) -> None:
+        self.play_button.setText("Play" if paused else "Pause")
+        self.pausedChanged.emit(paused)
+
+    def _seek_value_changed(self, _value: int) -> None:
+        if not self.seek.isSliderDown():  # keyboard / page clicks: wait until they settle
+            self._seek_debounce.start()
+
+    def _seek_now(self) -> None:
+        self._seek_debounce.stop()
+        self.seekRequested.emit(self._t0_us + self.seek.value() * 1000)
+
+
+class SettingsPanel(QWidget):
+    modelRequested = Signal()
+    sliceMsChanged = Signal(float)
+    resetPolicyChanged = Signal(object)  # ResetPolicy
+    resetRequested = Signal()
+    recordToggled = Signal(bool)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._window_slices = 10
+        self.model_label = QLabel("no model")
+        self.model_label.setWordWrap(True)
+        self.model_button = QPushButton("Open model...")
+        self.model_button.setToolTip("Load another .safetensors model; the current one keeps "
+                                     "running if the new one cannot be used")
+        self.model_button.clicked.connect(self.modelRequested)
+        self.slice_ms = QDoubleSpinBox()
+        self.slice_ms.setRange(1.0, 1000.0)
+        self.slice_ms.setDecimals(1)
+        self.slice_ms.setSuffix(" ms")
+        self.slice_ms.setToolTip("Events per model step: a time window (the model's training value by default)")
+        self._slice_debounce = debounce_timer(self, lambda: self.sliceMsChanged.emit(self.slice_ms.value()))
+        self.slice_ms.valueChanged.connect(lambda _v: self._slice_debounce.start())
+        self.policy = QComboBox()
+        self.policy.addItem("after silence (20 ms)", "silence")
+        self.policy.addItem("every T slices", "window")
+        self.policy.addItem("manual only", "manual")
+        self.policy.setToolTip("When the network forgets its state (membrane potentials)")
+        self.policy.currentIndexChanged.connect(self._policy_changed)
+        self.reset_button = QPushButton("Reset state")
+        self.reset_button.setToolTip("Forget the network state now (start a fresh sample)")
+        self.reset_button.clicked.connect(self.resetRequested)
+        self.record_button = QPushButton("Record...")
+        self.record_button.setCheckable(True)
+        self.record_button.setToolTip("Write the input to .aedat4 with predictions (.jsonl) beside it")
+        self.record_button.toggled.connect(self.recordToggled)
+
+        form = QFormLayout()
+        form.addRow("slice length", self.slice_ms)
+        form.addRow("reset state", self.policy)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(QLabel("<b>Model</b>"))
+        layout.addWidget(self.model_label)
+        layout.addWidget(self.model_button)
+        layout.addLayout(form)
+        layout.addWidget(self.reset_button)
+        layout.addWidget(self.record_button)
+
+    def show_model(self, name: str, class_count: int, input_size: int, slice_us: int,
+                   time_steps: int) -> None:
+        self.model_label.setText(f"{name}\n{class_count} classes, {input_size}x{input_size} input, "
+                                 f"T={time_steps}")
+        self._window_slices = time_steps
+        self.policy.setItemText(1, f"every {time_steps} slices")
+        self.slice_ms.blockSignals(True)
+        self.slice_ms.setValue(slice_us / 1000)
+        self.slice_ms.blockSignals(False)
+
+    def show_recording(self, path: str) -> None:
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(bool(path))
+        self.record_button.blockSignals(False)
+        self.record_button.setText("Stop recording" if path else "Record...")
+        self.record_button.setStyleSheet("background: #a32020; color: white;" if path else "")
+
+    def current_policy(self) -> ResetPolicy:
+        return ResetPolicy(self.policy.currentData(), window_slices=self._window_slices)
+
+    def _policy_changed(self, _index: int) -> None:
+        self.resetPolicyChanged.emit(self.current_policy())

@@ -1,0 +1,98 @@
+"""Small dialogs: choosing inputs and models, and showing errors without blocking the GUI."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+
+RECORDING_FILTER = "Event recordings (*.aedat4 *.bin);;AEDAT4 (*.aedat4);;N-MNIST sample (*.bin);;All files (*)"
+MODEL_FILTER = "r2etl models (*.safetensors);;All files (*)"
+HOST_PORT = re.compile(r"^\s*([\w.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$")
+
+
+def ask_recording(parent: QWidget, start_dir: str = "") -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Open an event recording", start_dir, RECORDING_FILTER)
+    return path or None
+
+
+def ask_nmnist_folder(parent: QWidget, start_dir: str = "") -> str | None:
+    path = QFileDialog.getExistingDirectory(parent, "Open an N-MNIST folder (.bin samples)", start_dir)
+    return path or None
+
+
+def ask_model(parent: QWidget, start_dir: str = "") -> str | None:
+    path, _ = QFileDialog.getOpenFileName(parent, "Open an r2etl model", start_dir, MODEL_FILTER)
+    return path or None
+
+
+def ask_record_path(parent: QWidget, start_dir: str = "") -> str | None:
+    default = str(Path(start_dir or ".") / time.strftime("r2etl-%Y%m%d-%H%M%S.aedat4"))
+    path, _ = QFileDialog.getSaveFileName(parent, "Record to", default, "AEDAT4 (*.aedat4)")
+    return path or None
+
+
+def valid_host_port(text: str) -> bool:
+    m = HOST_PORT.match(text)
+    return bool(m) and 0 < int(m.group(2)) < 65536
+
+
+def ask_host_port(parent: QWidget, last: str = "127.0.0.1:7777") -> str | None:
+    """``HOST:PORT`` of a dv-processing network event stream; re-asks on a malformed entry."""
+    text = last
+    while True:
+        text, ok = QInputDialog.getText(
+            parent, "Connect to a network stream",
+            "Event stream server (HOST:PORT), e.g. a DV software TCP output:", text=text)
+        if not ok:
+            return None
+        if valid_host_port(text):
+            return text.strip()
+        QMessageBox.warning(parent, "Connect", f"'{text}' is not HOST:PORT (e.g. 192.168.1.20:7777)")
+
+
+def camera_label(camera) -> str:
+    """discover_cameras() entries may be strings or objects with serial/name."""
+    if isinstance(camera, str):
+        return camera
+    serial = getattr(camera, "serial", "") or ""
+    name = getattr(camera, "name", "") or getattr(camera, "model", "") or ""
+    return f"{name} ({serial})" if name and serial else (serial or name or str(camera))
+
+
+def camera_serial(camera) -> str:
+    return camera if isinstance(camera, str) else str(getattr(camera, "serial", "") or "")
+
+
+def ask_camera(parent: QWidget, cameras: list) -> str | None:
+    """``camera:SERIAL`` for one of ``cameras`` (no question when there is only one)."""
+    if len(cameras) == 1:
+        serial = camera_serial(cameras[0])
+        return f"camera:{serial}" if serial else "camera"
+    labels = [camera_label(c) for c in cameras]
+    choice, ok = QInputDialog.getItem(parent, "Pick a camera", "Event camera:", labels, 0, False)
+    if not ok:
+        return None
+    serial = camera_serial(cameras[labels.index(choice)])
+    return f"camera:{serial}" if serial else "camera"
+
+
+class ErrorDialogs:
+    """Non-modal error boxes: the display timer keeps running while one is open, and tests can
+    read ``last`` instead of having to click a modal dialog away."""
+
+    def __init__(self, parent: QWidget):
+        self._parent = parent
+        self.last: QMessageBox | None = None
+
+    def show(self, message: str, title: str = "r2etl-viewer") -> QMessageBox:
+        if self.last is not None:
+            self.last.close()
+        box = QMessageBox(QMessageBox.Icon.Warning, title, message, QMessageBox.StandardButton.Ok,
+                          self._parent)
+        box.setModal(False)
+        box.show()
+        self.last = box
+        return box

@@ -1,0 +1,120 @@
+"""``r2etl-viewer``: command line, display check, and start-up of the Qt viewer.
+
+Exit codes: 0 normal exit (also after ``--screenshot``), 2 bad command line input (one line on
+stderr: unreadable recording or model, no camera, refused connection, no display), 1 an
+unexpected failure. Inputs chosen later in the GUI report problems in dialogs instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PROG = "r2etl-viewer"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEMO_RECORDING = REPO_ROOT / "recordings" / "nmnist-demo.aedat4"
+
+DESCRIPTION = """\
+Watch a spiking neural network classify an event stream, live: the events with the region
+the model sees, class probabilities (and the true label when the recording has a
+<name>.labels.csv beside it), per-layer spiking activity and latency.
+
+Without an input it replays the bundled demo, recordings/nmnist-demo.aedat4, with the
+default model.
+
+examples:
+  r2etl-viewer                                    the demo recording, default model
+  r2etl-viewer my.aedat4 --speed 0.5 --loop       replay a file at half speed, forever
+  r2etl-viewer path/to/N-MNIST/Test/3             replay a folder of N-MNIST .bin samples
+  r2etl-viewer --camera                           the first attached event camera
+  r2etl-viewer --connect 192.168.1.20:7777        a DV network event stream
+  r2etl-viewer --model other.safetensors          another trained model
+  QT_QPA_PLATFORM=offscreen r2etl-viewer --screenshot shot.png --quit-after 5
+"""
+
+NO_DISPLAY = (f"{PROG}: error: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); for a "
+              f"screenshot without one run QT_QPA_PLATFORM=offscreen {PROG} --screenshot out.png "
+              f"--quit-after 5, or classify without a GUI: r2etl classify RECORDING")
+
+
+def parse_speed(text: str) -> float | None:
+    if text.strip().lower() in ("max", "inf", "0"):
+        return None
+    try:
+        speed = float(text.rstrip("xX"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a speed (0.1 .. 10, or 'max')") from None
+    if not 0.1 <= speed <= 10:
+        raise argparse.ArgumentTypeError(f"speed {speed} is outside 0.1 .. 10 (or use 'max')")
+    return speed
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("recording", nargs="?", metavar="RECORDING",
+                     help="event file (.aedat4, N-MNIST .bin) or a folder of N-MNIST .bin samples "
+                          "(default: the demo recording)")
+    src.add_argument("--camera", nargs="?", const="", metavar="SERIAL",
+                     help="stream from an attached event camera (the first one, or SERIAL)")
+    src.add_argument("--connect", metavar="HOST:PORT",
+                     help="receive a network event stream, e.g. from DV software's TCP output")
+    p.add_argument("--model", metavar="PATH",
+                   help="trained .safetensors model (default: the bundled N-MNIST model)")
+    p.add_argument("--speed", type=parse_speed, default=1.0, metavar="X",
+                   help="replay speed for files, 0.1 .. 10, or 'max' for as fast as the model "
+                        "runs (default: 1, real time)")
+    p.add_argument("--loop", action="store_true", help="replay the file again when it ends")
+    p.add_argument("--screenshot", metavar="PNG",
+                   help="save a picture of the window after --quit-after seconds, then exit")
+    p.add_argument("--quit-after", type=positive_seconds, metavar="SECONDS",
+                   help="close the viewer after this many seconds (default with --screenshot: 5)")
+    return p
+
+
+def input_spec(args: argparse.Namespace) -> str | None:
+    if args.camera is not None:
+        return f"camera:{args.camera}" if args.camera else "camera"
+    return args.connect or args.recording
+
+
+def display_problem(args: argparse.Namespace) -> str | None:
+    """The one-line error when Qt would abort for lack of a display (Linux only)."""
+    env = os.environ
+    if not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("DISPLAY") or env.get("WAYLAND_DISPLAY"):
+        return None
+    if args.screenshot:
+        env["QT_QPA_PLATFORM"] = "offscreen"  # a scripted screenshot needs no screen
+        return None
+    return NO_DISPLAY
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    problem = display_problem(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    from .startup import run_viewer
+
+    return run_viewer(args, input_spec(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

@@ -1,0 +1,101 @@
+"""Start-up after the command line was parsed: load the model and open the input (exit 2 with
+one line on stderr when a command-line choice is unusable), then show the window."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+
+from r2etl_core.errors import R2ETLError
+from r2etl_core.modelio import DEFAULT_MODEL_PATH, load_model
+
+from .main import DEMO_RECORDING, PROG
+from .session import LoadedModel, OpenedInput, Session
+from .window import MainWindow
+
+DEFAULT_SCREENSHOT_S = 5.0
+
+
+def fail(message: str) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def build_viewer(args: argparse.Namespace, spec: str | None,
+                 session: Session | None = None) -> MainWindow | int:
+    """The shown window, or exit code 2 after printing why a command-line input is unusable."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName(PROG)
+    session = session or Session()
+    session.speed, session.loop = args.speed, args.loop
+    notes: list[str] = []
+
+    model_path = Path(args.model) if args.model else DEFAULT_MODEL_PATH
+    loaded: LoadedModel | None = None
+    try:
+        loaded = LoadedModel(model_path, *load_model(model_path))
+    except R2ETLError as exc:
+        if args.model:
+            return fail(str(exc))
+        notes.append(f"default model missing ({exc}); open one with Model...")
+
+    opened: OpenedInput | None = None
+    if spec is None and not DEMO_RECORDING.exists():
+        notes.append(f"demo recording {DEMO_RECORDING} not found; open a recording, camera or stream")
+    elif loaded is not None:
+        try:
+            opened = session.open_input(spec or str(DEMO_RECORDING))
+        except R2ETLError as exc:
+            if spec is not None:
+                return fail(str(exc))
+            notes.append(f"demo recording unusable: {exc}")
+
+    window = MainWindow(session, recordings_dir=DEMO_RECORDING.parent)
+    window.transport.show_playback(session.speed, session.loop)
+    if loaded is not None:
+        session.install_model(loaded)
+    if opened is not None:
+        session.start_input(opened)
+    if notes:
+        window.statusBar().showMessage("  |  ".join(notes))
+    window.show()
+    return window
+
+
+def run_viewer(args: argparse.Namespace, spec: str | None) -> int:
+    window = build_viewer(args, spec)
+    if isinstance(window, int):
+        return window
+    install_sigint_quit(window)
+    result = {"code": 0}
+    if args.screenshot or args.quit_after:
+        seconds = args.quit_after or DEFAULT_SCREENSHOT_S
+        QTimer.singleShot(int(seconds * 1000), lambda: finish(window, args.screenshot, result))
+    QApplication.instance().exec()
+    return result["code"]
+
+
+def finish(window: MainWindow, screenshot: str | None, result: dict) -> None:
+    """Scripted end: save the picture, close the window (which finishes any recording), quit."""
+    if screenshot:
+        window.refresh()
+        path = Path(screenshot)
+        if not window.grab().save(str(path)):
+            print(f"{PROG}: error: could not write screenshot {path}", file=sys.stderr)
+            result["code"] = 1
+    window.close()
+    QApplication.instance().quit()
+
+
+def install_sigint_quit(window: MainWindow) -> None:
+    """Ctrl-C in the terminal closes the window (finishing a recording) instead of being
+    swallowed while Qt's event loop runs."""
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    heartbeat = QTimer(window)  # gives the interpreter a chance to run signal handlers
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(200)

@@ -1,0 +1,56 @@
+"""Run slow, blocking work (opening a camera, connecting, loading a model) off the GUI thread.
+
+The result comes back on the GUI thread through a queued Qt signal, so callbacks may touch
+widgets. Only ``R2ETLError`` messages are shown as they are; anything else is reported with
+its type so the user still gets one line instead of a frozen window.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from r2etl_core.errors import R2ETLError
+
+
+def user_message(exc: BaseException) -> str:
+    """The one-line message a user sees for ``exc``."""
+    if isinstance(exc, R2ETLError):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class _Relay(QObject):
+    done = Signal(object, object)  # (callback, result)
+
+
+class BackgroundTasks(QObject):
+    """Starts daemon threads and delivers ``on_done(result)`` / ``on_error(message)`` on the
+    GUI thread. ``pending`` counts tasks still running (tests wait on it)."""
+
+    def __init__(self, parent: QObject | None = None):
+        super().__init__(parent)
+        self._relay = _Relay()
+        self._relay.done.connect(self._deliver)
+        self.pending = 0
+
+    def run(self, work: Callable[[], Any], on_done: Callable[[Any], None],
+            on_error: Callable[[str], None], name: str = "r2etl-viewer-task") -> None:
+        self.pending += 1
+
+        def target() -> None:
+            try:
+                result = work()
+            except Exception as exc:  # reported to the user, never raised into Qt
+                self._relay.done.emit(on_error, user_message(exc))
+            else:
+                self._relay.done.emit(on_done, result)
+
+        threading.Thread(target=target, name=name, daemon=True).start()
+
+    def _deliver(self, callback: Callable[[Any], None], result: Any) -> None:
+        self.pending -= 1
+        callback(result)

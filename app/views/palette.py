@@ -1,0 +1,35 @@
+"""Colours shared by the views: event polarity and one colour per class."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+
+# Row-major images everywhere: arrays are [rows=y, cols=x(, rgb)] like the sensor frames.
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background="#101318",
+                    foreground="#d8dde6")
+
+BACKGROUND_RGB = np.array([16, 19, 24], np.float32)
+ON_RGB = np.array([90, 235, 255], np.float32)  # ON = bright cyan
+OFF_RGB = np.array([255, 60, 160], np.float32)  # OFF = magenta
+
+# tab10: distinguishable, and still readable on the dark background
+CLASS_RGB = np.array([
+    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+    (140, 86, 75), (227, 119, 194), (235, 235, 235), (188, 189, 34), (23, 190, 207),
+], np.uint8)
+NO_DATA_RGB = np.array([34, 38, 46], np.uint8)
+
+
+def class_rgb(index: int) -> tuple[int, int, int]:
+    r, g, b = CLASS_RGB[index % len(CLASS_RGB)]
+    return int(r), int(g), int(b)
+
+
+def polarity_rgb(frame: np.ndarray, full_at: float = 2.0) -> np.ndarray:
+    """``[2, H, W]`` ON/OFF counts -> ``[H, W, 3]`` uint8; ``full_at`` counts saturate a pixel.
+    Pixels with both polarities mix towards white."""
+    on = np.clip(frame[0].astype(np.float32) * (1.0 / full_at), 0.0, 1.0)[..., None]
+    off = np.clip(frame[1].astype(np.float32) * (1.0 / full_at), 0.0, 1.0)[..., None]
+    rgb = BACKGROUND_RGB + on * (ON_RGB - BACKGROUND_RGB) + off * (OFF_RGB - BACKGROUND_RGB)
+    return np.clip(rgb, 0, 255).astype(np.uint8)

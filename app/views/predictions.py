@@ -1,0 +1,172 @@
+"""Class probabilities, the top class, the true label (when the recording has a labels
+sidecar), a running segment accuracy, and a strip of the recent top classes over time."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
+
+from r2etl_core.scoring import score_segments, segment_of
+from r2etl_core.types import EngineOutput, Prediction
+
+from .palette import NO_DATA_RGB, class_rgb
+
+HISTORY_SLICES = 200
+SCORE_KEEP = 50_000  # predictions kept for the running accuracy
+
+
+class PredictionView(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.class_names: tuple[str, ...] = ()
+        self.segments: tuple = ()
+        self.probabilities = np.zeros(0)
+        self.history: collections.deque[Prediction] = collections.deque(maxlen=HISTORY_SLICES)
+        self._scored: collections.deque[Prediction] = collections.deque(maxlen=SCORE_KEEP)
+        self._score_dirty = False
+
+        self.top_label = QLabel("-")
+        self.top_label.setStyleSheet("font-size: 30px; font-weight: bold;")
+        self.truth_label = QLabel("")
+        self.truth_label.setStyleSheet("font-size: 20px;")
+        self.accuracy_label = QLabel("no labels for this input")
+        self.accuracy_label.setStyleSheet("color: #8a93a3")
+
+        self.bars_plot = pg.PlotWidget()
+        self.bars_plot.setMenuEnabled(False)
+        self.bars_plot.setMouseEnabled(False, False)
+        self.bars_plot.hideButtons()
+        self.bars_plot.setYRange(0, 1, padding=0)
+        self.bars_plot.setLabel("left", "probability")
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.75)
+        self.bars_plot.addItem(self.bars)
+
+        self.strip_plot = pg.PlotWidget()
+        self.strip_plot.setMenuEnabled(False)
+        self.strip_plot.setMouseEnabled(False, False)
+        self.strip_plot.hideButtons()
+        self.strip_plot.setLabel("bottom", "recording time (s)")
+        self.strip_plot.setFixedHeight(110)
+        self.strip = pg.ImageItem(levels=(0, 255))
+        self.strip_plot.addItem(self.strip)
+
+        head = QGridLayout()
+        head.addWidget(QLabel("model says"), 0, 0)
+        head.addWidget(self.top_label, 1, 0)
+        head.addWidget(QLabel("recording says"), 0, 1)
+        head.addWidget(self.truth_label, 1, 1)
+        head.setColumnStretch(0, 1)
+        head.setColumnStretch(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(head)
+        layout.addWidget(self.accuracy_label)
+        layout.addWidget(self.bars_plot, 1)
+        strip_title = QLabel("<b>Recent predictions</b> (top: model's top class, "
+                             "brighter = more confident; bottom: true label)")
+        strip_title.setWordWrap(True)
+        layout.addWidget(strip_title)
+        layout.addWidget(self.strip_plot)
+
+    # -- configuration -----------------------------------------------------------------------
+    def set_classes(self, class_names: tuple[str, ...]) -> None:
+        self.class_names = tuple(class_names)
+        k = len(self.class_names)
+        self.probabilities = np.zeros(k)
+        brushes = [pg.mkBrush(*class_rgb(i)) for i in range(k)]
+        self.bars.setOpts(x=np.arange(k), height=self.probabilities, brushes=brushes)
+        self.bars_plot.setXRange(-0.6, k - 0.4, padding=0)
+        self.bars_plot.getAxis("bottom").setTicks([list(enumerate(self.class_names))])
+        self.clear_history()
+
+    def set_segments(self, segments) -> None:
+        self.segments = tuple(segments)
+        self.clear_history()
+
+    def clear_history(self) -> None:
+        self.history.clear()
+        self._scored.clear()
+        self.top_label.setText("-")
+        self.truth_label.setText("")
+        self.accuracy_label.setText("running accuracy: waiting for predictions" if self.segments
+                                    else "no labels for this input (no <name>.labels.csv beside it)")
+        self._draw_strip()
+
+    # -- display-rate update ---------------------------------------------------------------------
+    def add_outputs(self, outputs: list[EngineOutput]) -> None:
+        if not outputs:
+            return
+        for out in outputs:
+            self.history.append(out.prediction)
+            if self.segments:
+                self._scored.append(out.prediction)
+        pred = outputs[-1].prediction
+        self.probabilities = np.asarray(pred.probabilities, float)
+        self.bars.setOpts(height=self.probabilities)
+        colour = "#%02x%02x%02x" % class_rgb(pred.top_class)
+        self.top_label.setText(f"<span style='color:{colour}'>{pred.top_label}</span> "
+                               f"<span style='font-size:18px'>{pred.confidence:.0%}</span>")
+        self._show_truth(pred)
+        self._score_dirty = True
+        self._draw_strip()
+
+    def update_score(self) -> None:
+        """Running accuracy; called a few times a second, not per frame (it rescans)."""
+        if not self._score_dirty or not self.segments:
+            return
+        self._score_dirty = False
+        score = score_segments(self._scored, self.segments)
+        if score.segments:
+            self.accuracy_label.setText(
+                f"running accuracy: {score.correct}/{score.segments} segments "
+                f"({score.accuracy:.0%}), {score.slice_accuracy:.0%} of slices")
+
+    def _truth_at(self, pred: Prediction) -> str | None:
+        seg = segment_of(self.segments, (pred.t_start_us + pred.t_end_us) // 2)
+        return None if seg is None else str(seg.label)
+
+    def _show_truth(self, pred: Prediction) -> None:
+        if not self.segments:
+            self.truth_label.setText("<span style='color:#8a93a3'>(no labels)</span>")
+            return
+        truth = self._truth_at(pred)
+        if truth is None:
+            self.truth_label.setText("<span style='color:#8a93a3'>(between samples)</span>")
+        else:
+            ok = truth == pred.top_label
+            mark = "<span style='color:#4cd964'>match</span>" if ok else \
+                "<span style='color:#ff5a5a'>differs</span>"
+            self.truth_label.setText(f"<b>{truth}</b>  <span style='font-size:14px'>{mark}</span>")
+
+    def _draw_strip(self) -> None:
+        rows = 2 if self.segments else 1
+        img = np.tile(NO_DATA_RGB, (rows, HISTORY_SLICES, 1))
+        preds = list(self.history)
+        offset = HISTORY_SLICES - len(preds)
+        index = {name: i for i, name in enumerate(self.class_names)}
+        for col, pred in enumerate(preds, start=offset):
+            if pred.event_count == 0:
+                continue
+            shade = 0.35 + 0.65 * pred.confidence
+            img[0, col] = np.array(class_rgb(pred.top_class)) * shade
+            if rows == 2:
+                truth = self._truth_at(pred)
+                if truth is not None and truth in index:
+                    img[1, col] = class_rgb(index[truth])
+        self.strip.setImage(img, autoLevels=False)
+        if preds:
+            t0 = preds[0].t_start_us / 1e6
+            t1 = preds[-1].t_end_us / 1e6
+            span = max(t1 - t0, 1e-3) * HISTORY_SLICES / len(preds)
+            self.strip.setRect(QRectF(t1 - span, 0, span, rows))
+            self.strip_plot.setXRange(t1 - span, t1, padding=0)
+        else:
+            self.strip.setRect(QRectF(0, 0, 1, rows))
+            self.strip_plot.setXRange(0, 1, padding=0)
+        self.strip_plot.setYRange(0, rows, padding=0)
+        ticks = [(0.5, "model")] + ([(1.5, "truth")] if rows == 2 else [])
+        self.strip_plot.getAxis("left").setTicks([ticks])

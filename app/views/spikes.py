@@ -1,0 +1,126 @@
+"""Per-layer activity of the running SNN: a layers x time heat map of firing rates and the
+current rate of each layer (fraction of its neurons that spiked in the newest slice)."""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from r2etl_core.types import EngineOutput, SpikeSnapshot
+
+HISTORY_SLICES = 200
+RATE_MAX = 0.25  # initial colour scale top: rates above it saturate
+RESCALE_EVERY = 30  # updates between colour-scale adjustments (levels stay fixed in between)
+
+
+def nice_ceiling(x: float) -> float:
+    """Smallest of 1, 2, 5 x 10^k at or above ``x`` (at least 0.001)."""
+    x = max(x, 1e-3)
+    k = np.floor(np.log10(x))
+    for m in (1, 2, 5, 10):
+        if m * 10 ** k >= x:
+            return float(m * 10 ** k)
+    return float(10 ** (k + 1))
+
+
+class SpikeView(QWidget):
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.layer_names: tuple[str, ...] = ()
+        self.history: collections.deque[SpikeSnapshot] = collections.deque(maxlen=HISTORY_SLICES)
+        self.current = np.zeros(0)
+        self.rate_top = RATE_MAX
+        self._updates = 0
+
+        self.heat_plot = pg.PlotWidget()
+        self.heat_plot.setMenuEnabled(False)
+        self.heat_plot.setMouseEnabled(False, False)
+        self.heat_plot.hideButtons()
+        self.heat_plot.invertY(True)
+        self.heat_plot.setLabel("bottom", "slices ago")
+        self.heat = pg.ImageItem(levels=(0, RATE_MAX))
+        self.heat.setColorMap(pg.colormap.get("inferno"))
+        self.heat_plot.addItem(self.heat)
+        self.colorbar = pg.ColorBarItem(values=(0, RATE_MAX), colorMap=pg.colormap.get("inferno"),
+                                        interactive=False, width=12, label="firing rate")
+        self.colorbar.setImageItem(self.heat, insert_in=self.heat_plot.getPlotItem())
+
+        self.rate_plot = pg.PlotWidget()
+        self.rate_plot.setMenuEnabled(False)
+        self.rate_plot.setMouseEnabled(False, False)
+        self.rate_plot.hideButtons()
+        self.rate_plot.invertY(True)
+        self.rate_plot.setLabel("bottom", "rate now")
+        self.rate_plot.getAxis("left").setStyle(showValues=False)
+        self.rate_plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.rate_plot.setFixedWidth(150)
+        self.rate_bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[], brush="#ffb347")
+        self.rate_plot.addItem(self.rate_bars)
+
+        title = QLabel("<b>Spiking activity per layer</b> (fraction of neurons firing per slice)")
+        plots = QHBoxLayout()
+        plots.addWidget(self.heat_plot, 1)
+        plots.addWidget(self.rate_plot)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(title)
+        layout.addLayout(plots, 1)
+
+    def set_layers(self, names: tuple[str, ...]) -> None:
+        self.layer_names = tuple(names)
+        self.history.clear()
+        n = len(names)
+        self.current = np.zeros(n)
+        ticks = [list(enumerate(short_layer_name(s) for s in names))]
+        self.heat_plot.getAxis("left").setTicks(ticks)
+        self.heat.setImage(np.zeros((max(n, 1), HISTORY_SLICES), np.float32), levels=(0, RATE_MAX))
+        self.heat.setRect(QRectF(-HISTORY_SLICES, -0.5, HISTORY_SLICES, max(n, 1)))
+        self.heat_plot.setXRange(-HISTORY_SLICES, 0, padding=0)
+        self.heat_plot.setYRange(-0.5, n - 0.5, padding=0)
+        self.rate_bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=self.current)
+        self.rate_plot.setYRange(-0.5, n - 0.5, padding=0)
+        self.rate_plot.setXRange(0, RATE_MAX, padding=0)
+
+    def add_outputs(self, outputs: list[EngineOutput]) -> None:
+        if not outputs:
+            return
+        snap = outputs[-1].spikes
+        if snap.layer_names != self.layer_names:
+            self.set_layers(snap.layer_names)
+        for out in outputs:
+            self.history.append(out.spikes)
+        n = len(self.layer_names)
+        img = np.zeros((n, HISTORY_SLICES), np.float32)
+        snaps = list(self.history)
+        if snaps:
+            rates = np.array([s.firing_rates for s in snaps], np.float32).T  # layers x time
+            img[:, HISTORY_SLICES - len(snaps):] = rates
+        self._updates += 1
+        if self._updates % RESCALE_EVERY == 1 and snaps:
+            self._rescale(float(np.percentile(img[:, HISTORY_SLICES - len(snaps):], 99)))
+        self.heat.setImage(img, autoLevels=False)
+        self.current = np.asarray(snap.firing_rates, float)
+        self.rate_bars.setOpts(width=self.current)
+
+    def _rescale(self, top: float) -> None:
+        """Follow the network's activity level: a quiet net would be all black on a 0..0.25
+        scale. Changes only in 1-2-5 steps, so the colours do not flicker."""
+        top = nice_ceiling(top)
+        if top == self.rate_top:
+            return
+        self.rate_top = top
+        self.heat.setLevels((0, top))
+        self.colorbar.setLevels((0, top))
+        self.rate_plot.setXRange(0, top, padding=0)
+
+
+def short_layer_name(name: str) -> str:
+    """``trunk.3.lif`` -> ``trunk.3``: the neuron suffix says nothing in this panel."""
+    for suffix in (".lif", ".neuron", ".sn"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name

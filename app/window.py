@@ -1,0 +1,225 @@
+"""The main window: views, controls and the display timer that feeds them from the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QToolBar, QVBoxLayout, QWidget
+
+from r2etl_core.modelio import ModelMeta
+from r2etl_core.types import SourceInfo
+
+from . import dialogs
+from .controls import SettingsPanel, TransportBar
+from .session import Session
+from .theme import apply_dark_theme
+from .views.event_view import EventView
+from .views.predictions import PredictionView
+from .views.spikes import SpikeView
+from .views.stats import StatsView
+
+DISPLAY_HZ = 30
+SCORE_EVERY_TICKS = 6  # running accuracy ~5 times a second
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session: Session, recordings_dir: Path | None = None):
+        super().__init__()
+        apply_dark_theme(QApplication.instance())
+        self.session = session
+        self.recordings_dir = str(recordings_dir or Path.cwd())
+        self.display_skipped = 0  # slices blended into a frame instead of drawn on their own
+        self.ticks = 0
+        self.errors = dialogs.ErrorDialogs(self)
+        self.last_error = ""
+        self._last_host = "127.0.0.1:7777"
+        self.setWindowTitle("r2etl viewer")
+        self.resize(1600, 1000)
+
+        self.event_view = EventView()
+        self.prediction_view = PredictionView()
+        self.spike_view = SpikeView()
+        self.stats_view = StatsView()
+        self.transport = TransportBar()
+        self.settings = SettingsPanel()
+        self._build_layout()
+        self._build_toolbar()
+        self.source_label = QLabel("no input")
+        self.statusBar().addPermanentWidget(self.source_label)
+        self._connect()
+
+        self.timer = QTimer(self)
+        self.timer.setInterval(1000 // DISPLAY_HZ)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+
+    # -- construction ------------------------------------------------------------------------
+    def _build_layout(self) -> None:
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.event_view)
+        top.addWidget(self.prediction_view)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 2)
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.addWidget(self.settings)
+        side_layout.addWidget(self.stats_view)
+        side_layout.addStretch(1)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.spike_view)
+        bottom.addWidget(side)
+        bottom.setStretchFactor(0, 3)
+        bottom.setStretchFactor(1, 1)
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(bottom)
+        main.setStretchFactor(0, 3)
+        main.setStretchFactor(1, 2)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addWidget(self.transport)
+        layout.addWidget(main, 1)
+        self.setCentralWidget(central)
+
+    def _build_toolbar(self) -> None:
+        bar = QToolBar("Input")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        for text, tip, slot in (
+            ("Open recording...", "Replay an .aedat4 or N-MNIST .bin file", self.open_recording),
+            ("Open N-MNIST folder...", "Replay every .bin sample of a folder", self.open_nmnist_folder),
+            ("Camera...", "Stream from an attached event camera", self.open_camera),
+            ("Connect...", "Receive a network event stream (HOST:PORT)", self.open_network),
+            ("Model...", "Load another .safetensors model", self.open_model),
+        ):
+            action = QAction(text, self)
+            action.setToolTip(tip)
+            action.triggered.connect(slot)
+            bar.addAction(action)
+
+    def _connect(self) -> None:
+        s = self.session
+        s.sourceChanged.connect(self._source_changed)
+        s.modelChanged.connect(self._model_changed)
+        s.errorRaised.connect(self.show_error)
+        s.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg))
+        s.recordingChanged.connect(self.settings.show_recording)
+        self.event_view.roiChanged.connect(s.set_roi)
+        self.transport.pausedChanged.connect(s.set_paused)
+        self.transport.speedChanged.connect(s.set_speed)
+        self.transport.loopChanged.connect(s.set_loop)
+        self.transport.seekRequested.connect(s.seek)
+        self.settings.modelRequested.connect(self.open_model)
+        self.settings.sliceMsChanged.connect(s.set_slice_ms)
+        self.settings.resetPolicyChanged.connect(s.set_reset_policy)
+        self.settings.resetRequested.connect(s.reset_state)
+        self.settings.recordToggled.connect(self._record_toggled)
+
+    # -- session -> views --------------------------------------------------------------------
+    def _source_changed(self, info: SourceInfo | None) -> None:
+        self.transport.set_source(info)
+        self.transport.show_playback(self.session.speed, self.session.loop)
+        self.prediction_view.set_segments(self.session.segments)
+        if info is None:
+            self.source_label.setText("no input")
+            return
+        camera = f", {info.camera}" if info.camera else ""
+        self.event_view.set_sensor(info.width, info.height,
+                                   f"{info.kind}: {Path(info.name).name or info.name}\n"
+                                   f"sensor {info.width} x {info.height}{camera}")
+        labels = f", {len(self.session.segments)} labelled segments" if self.session.segments else ""
+        self.source_label.setText(f"{info.kind}: {info.name}{labels}")
+        self.setWindowTitle(f"r2etl viewer - {Path(info.name).name or info.name}")
+
+    def _model_changed(self, meta: ModelMeta) -> None:
+        self.prediction_view.set_classes(meta.class_names)
+        self.event_view.set_model_input(meta.config.input_size)
+        self.spike_view.set_layers(())
+        path = self.session.model_path
+        self.settings.show_model(path.name if path else "?", len(meta.class_names),
+                                 meta.config.input_size, meta.slicing.slice_us, meta.config.time_steps)
+
+    def show_error(self, message: str, dialog: bool = True) -> None:
+        self.last_error = message
+        self.statusBar().showMessage(f"error: {message}")
+        if dialog:
+            self.errors.show(message)
+
+    def refresh(self) -> None:
+        """Display tick: draw what the engine produced since the last tick; never blocks."""
+        outputs, stats = self.session.poll()
+        self.ticks += 1
+        if outputs:
+            self.display_skipped += len(outputs) - 1
+            self.event_view.show_outputs(outputs)
+            self.prediction_view.add_outputs(outputs)
+            self.spike_view.add_outputs(outputs)
+        if self.ticks % SCORE_EVERY_TICKS == 0:
+            self.prediction_view.update_score()
+            self.stats_view.show_stats(stats, self.display_skipped, self.session.paused)
+            info = self.session.source.info if self.session.source is not None else None
+            self.transport.show_position(self.session.position_us(), info.duration_us if info else None)
+        if stats is not None:
+            self.event_view.show_roi(stats.roi)
+
+    # -- user actions ------------------------------------------------------------------------
+    def open_recording(self) -> None:
+        path = dialogs.ask_recording(self, self.recordings_dir)
+        if path:
+            self.recordings_dir = str(Path(path).parent)
+            self.session.open_input_async(path, Path(path).name)
+
+    def open_nmnist_folder(self) -> None:
+        path = dialogs.ask_nmnist_folder(self, self.recordings_dir)
+        if path:
+            self.session.open_input_async(path, Path(path).name)
+
+    def open_camera(self) -> None:
+        self.statusBar().showMessage("looking for event cameras ...")
+        self.session.tasks.run(discover_cameras, self._cameras_found,
+                               lambda msg: self.show_error(msg), name="r2etl-discover")
+
+    def _cameras_found(self, cameras: list) -> None:
+        if not cameras:
+            self.show_error("no event camera found (is it plugged in, and readable by this user?)")
+            return
+        spec = dialogs.ask_camera(self, cameras)
+        if spec:
+            self.session.open_input_async(spec, spec)
+
+    def open_network(self) -> None:
+        spec = dialogs.ask_host_port(self, self._last_host)
+        if spec:
+            self._last_host = spec
+            self.session.open_input_async(spec, spec)
+
+    def open_model(self) -> None:
+        start = str(self.session.model_path.parent) if self.session.model_path else ""
+        path = dialogs.ask_model(self, start)
+        if path:
+            self.session.load_model_async(path)
+
+    def _record_toggled(self, on: bool) -> None:
+        if not on:
+            self.session.stop_recording()
+            return
+        path = dialogs.ask_record_path(self, self.recordings_dir)
+        if path:
+            self.session.start_recording(path)
+        if self.session.recording is None:
+            self.settings.show_recording("")
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
+        self.timer.stop()
+        self.session.close()  # finishes a recording file before the engine stops
+        super().closeEvent(event)
+
+
+def discover_cameras() -> list:
+    from r2etl_core.dvio import discover_cameras as discover
+
+    return list(discover())

@@ -1,0 +1,134 @@
+"""Viewer controls: change a control, assert the engine / source followed (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+from app_fixtures import (other_model, start_viewer, tiny_model,  # noqa: E402,F401
+                          wait_for_predictions)
+from r2etl_core.slicing import FrameSpec, SliceByTime  # noqa: E402
+
+TIMEOUT = 20_000  # ms: generous, the machine is shared
+
+
+@pytest.fixture
+def viewer(qtbot, tiny_model):  # noqa: F811
+    window, session, opener = start_viewer(qtbot, tiny_model)
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)
+    yield window, session, opener
+    window.close()
+
+
+def test_predictions_reach_all_views(qtbot, viewer):
+    window, session, _ = viewer
+    wait_for_predictions(qtbot, window, 3, TIMEOUT)
+    assert window.prediction_view.probabilities.sum() == pytest.approx(1.0, abs=1e-3)
+    assert window.prediction_view.top_label.text() != "-"
+    assert window.event_view.frames_shown > 0
+    assert len(window.spike_view.history) > 0
+    assert window.spike_view.layer_names == session.engine.core.layer_names
+    qtbot.waitUntil(lambda: window.stats_view.values["device"].text().startswith(("CPU", "GPU")),
+                    timeout=TIMEOUT)
+
+
+def test_slice_spinbox_sets_engine_slicing(qtbot, viewer):
+    window, session, _ = viewer
+    assert window.settings.slice_ms.value() == pytest.approx(10.0)  # the model's slice_us
+    window.settings.slice_ms.setValue(25.0)
+    qtbot.waitUntil(lambda: session.engine.slicing == SliceByTime(25_000), timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: any(p.t_end_us - p.t_start_us == 25_000
+                                for p in window.prediction_view.history), timeout=TIMEOUT)
+
+
+def test_roi_drag_sets_engine_roi_and_centre_resets_it(qtbot, viewer):
+    window, session, _ = viewer
+    roi = window.event_view.roi
+    assert session.engine.roi == FrameSpec.centred(64, 48, 34)
+    roi.setSize((20, 20), finish=False)
+    roi.setPos((10, 5), finish=True)  # what the end of a mouse drag emits
+    qtbot.waitUntil(lambda: session.engine.roi == FrameSpec(10, 5, 20, 34), timeout=TIMEOUT)
+    window.event_view.centre_button.click()
+    qtbot.waitUntil(lambda: session.engine.roi == FrameSpec.centred(64, 48, 34), timeout=TIMEOUT)
+    # the rectangle follows the engine's ROI back
+    qtbot.waitUntil(lambda: (roi.pos().x(), roi.pos().y(), roi.size().x()) == (8, 0, 48),
+                    timeout=TIMEOUT)
+
+
+def test_transport_controls_drive_the_source(qtbot, viewer):
+    window, session, opener = viewer
+    source = opener.opened[-1]
+    transport = window.transport
+    transport.play_button.click()
+    assert source.paused and transport.play_button.text() == "Play"
+    qtbot.wait(300)  # let an in-flight chunk land
+    events = session.engine.stats().events_in
+    qtbot.wait(400)
+    assert session.engine.stats().events_in == events  # nothing flows while paused
+    transport.play_button.click()
+    assert not source.paused
+    qtbot.waitUntil(lambda: session.engine.stats().events_in > events, timeout=TIMEOUT)
+
+    transport.speed.setCurrentIndex(transport.speed.findText("max"))
+    assert source.speed is None
+    transport.speed.setCurrentIndex(transport.speed.findText("0.5x"))
+    assert source.speed == 0.5
+    transport.loop.setChecked(False)
+    assert source.loop is False
+
+    assert transport.seek.isEnabled() and transport.seek.maximum() > 1000
+    transport.seek.setValue(1000)  # keyboard-style change: debounced, then one seek
+    qtbot.waitUntil(lambda: source.seeks == [source.info.t_start_us + 1_000_000], timeout=TIMEOUT)
+
+
+def test_reset_policy_and_reset_button(qtbot, viewer):
+    window, session, _ = viewer
+    settings = window.settings
+    settings.policy.setCurrentIndex(settings.policy.findData("manual"))
+    assert session.engine.core.reset_policy.kind == "manual"
+    settings.policy.setCurrentIndex(settings.policy.findData("window"))
+    assert session.engine.core.reset_policy.kind == "window"
+    assert session.engine.core.reset_policy.window_slices == 10  # the model's T
+    settings.policy.setCurrentIndex(settings.policy.findData("manual"))
+    wait_for_predictions(qtbot, window, 3, TIMEOUT)
+    marker = window.prediction_view.history[-1].index
+    settings.reset_button.click()
+    qtbot.waitUntil(lambda: any(p.reset_before and p.index > marker
+                                for p in window.prediction_view.history), timeout=TIMEOUT)
+
+
+def test_bad_model_shows_dialog_and_keeps_previous(qtbot, viewer, tmp_path, monkeypatch, tiny_model):  # noqa: F811
+    window, session, _ = viewer
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"this is not a model")
+    engine = session.engine
+    monkeypatch.setattr("app.dialogs.ask_model", lambda *a, **k: str(bad))
+    window.open_model()
+    qtbot.waitUntil(lambda: window.errors.last is not None and window.errors.last.isVisible(),
+                    timeout=TIMEOUT)
+    text = window.errors.last.text()
+    assert "broken.safetensors" in text and "tiny.safetensors" in text
+    assert "broken.safetensors" in window.statusBar().currentMessage()
+    assert session.model_path == tiny_model and session.engine is engine
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)  # the old model keeps classifying
+    assert len(window.prediction_view.probabilities) == 10
+
+
+def test_switching_model_rebuilds_views_and_reopens_input(qtbot, viewer, monkeypatch, other_model):  # noqa: F811
+    window, session, opener = viewer
+    first = opener.opened[-1]
+    monkeypatch.setattr("app.dialogs.ask_model", lambda *a, **k: str(other_model))
+    window.open_model()
+    qtbot.waitUntil(lambda: session.model_path == other_model and len(opener.opened) == 2,
+                    timeout=TIMEOUT)
+    assert first.closed
+    assert window.prediction_view.class_names == ("a", "b", "c", "d")
+    assert window.settings.slice_ms.value() == pytest.approx(20.0)
+    assert session.engine.slicing == SliceByTime(20_000)
+    qtbot.waitUntil(lambda: len(window.prediction_view.history) > 0
+                    and len(window.prediction_view.history[-1].probabilities) == 4, timeout=TIMEOUT)
