@@ -1,0 +1,100 @@
+"""Build the training and validation data described by a ``DataConfig``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from ..datasets.events import (EventSet, default_frame_params, load_event_set, scan_event_folders,
+                               subset_per_class)
+from ..datasets.folders import layout_error, match_classes
+from ..datasets.images import NORMALISATION, ImageSet, images_to_tensor_array, read_caltech101, read_cifar10, read_mnist
+from ..datasets.pairing import EventDataset, PairedDataset
+from ..datasets.splits import every_nth_split, shared_nmnist_split
+from ..errors import InputError
+from .config import DataConfig
+
+
+@dataclass
+class TrainData:
+    train: Dataset
+    val: EventSet
+    class_names: tuple[str, ...]
+    holdout: tuple[str, ...]  # validation sample paths relative to events_dir
+    normalisation: dict
+    counts: dict  # how many samples of each kind were used
+
+
+def load_images(cfg: DataConfig) -> ImageSet:
+    if cfg.images == "mnist":
+        return read_mnist(cfg.images_path)
+    if cfg.images == "cifar10":
+        return read_cifar10(cfg.images_path)
+    if cfg.images == "caltech101":
+        return read_caltech101(cfg.images_path, cfg.input_size)
+    raise InputError(cfg.images, "unknown image dataset kind (mnist, cifar10, caltech101)")
+
+
+def split_events(cfg: DataConfig) -> tuple[EventSet, EventSet]:
+    """(train, validation) event sets according to ``cfg.split``."""
+    files = scan_event_folders(cfg.events, cfg.events_dir)
+    params = default_frame_params(cfg.events, cfg.time_steps, cfg.input_size, cfg.frame_mode,
+                                  cfg.slice_us, cfg.time_origin)
+    cache = cfg.cache_dir or None
+    if cfg.split == "folder":
+        if not cfg.val_dir:
+            raise InputError("data.val_dir", "split = 'folder' needs data.val_dir (a folder of held-out samples)")
+        val_files = scan_event_folders(cfg.events, cfg.val_dir)
+        match_classes(files.class_names, val_files.class_names, cfg.val_dir)
+        return load_event_set(cfg.events, files, params, cache), load_event_set(cfg.events, val_files, params, cache)
+    if cfg.split == "shared-nmnist":
+        if cfg.events != "nmnist":
+            raise InputError("data.split", "split 'shared-nmnist' is only defined for nmnist events")
+        split = shared_nmnist_split(cfg.events_dir)
+        train_rel, val_rel = list(split.train), list(split.val)
+    else:
+        train_rel, val_rel = every_nth_split(files, cfg.val_every)
+    full = load_event_set(cfg.events, files, params, cache)
+    pos = {p: i for i, p in enumerate(full.paths)}
+    return full.subset([pos[p] for p in train_rel]), full.subset([pos[p] for p in val_rel])
+
+
+def excluded_image_ids(cfg: DataConfig, val: EventSet) -> set[int]:
+    """Source images recorded by validation event samples (N-MNIST id N = MNIST image N - 1)."""
+    if cfg.events == "nmnist" and cfg.images == "mnist" and cfg.split != "folder":
+        return {int(Path(p).stem) - 1 for p in val.paths}
+    return set()
+
+
+def prepare_images(cfg: DataConfig, class_names: tuple[str, ...], exclude: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised ``[N, 3, S, S]`` images with labels in the event dataset's class order."""
+    images = load_images(cfg)
+    src_of_target = match_classes(images.class_names, class_names, cfg.images_path)
+    target_of_src = {s: t for t, s in enumerate(src_of_target)}
+    keep = np.asarray([int(i) not in exclude for i in images.ids])
+    images = images.subset(keep)
+    labels = np.asarray([target_of_src[int(lab)] for lab in images.labels], np.int64)
+    chosen = subset_per_class(labels, cfg.image_fraction, cfg.subset_seed + 1)
+    if len(chosen) == 0:
+        raise layout_error(cfg.images_path, cfg.images, "no images left after the split and fraction")
+    return images_to_tensor_array(images.images[chosen], cfg.input_size, cfg.images), labels[chosen]
+
+
+def build_train_data(cfg: DataConfig, events_only: bool) -> TrainData:
+    train_all, val = split_events(cfg)
+    chosen = subset_per_class(train_all.labels, cfg.event_fraction, cfg.subset_seed)
+    train_evt = train_all.subset(chosen)
+    counts = {"event_train": len(train_evt), "event_val": len(val)}
+    norm = {"events": "raw ON/OFF counts per slice (channel 0 = ON)"}
+    if events_only:
+        dataset: Dataset = EventDataset(train_evt.frames, train_evt.labels)
+    else:
+        images, labels = prepare_images(cfg, train_evt.class_names, excluded_image_ids(cfg, val))
+        dataset = PairedDataset(images, labels, train_evt.frames, train_evt.labels)
+        counts["image_train"] = len(images)
+        mean, std = NORMALISATION[cfg.images]
+        norm["images"] = {"kind": cfg.images, "mean": list(mean), "std": list(std), "coding": "direct"}
+    return TrainData(dataset, val, train_evt.class_names, val.paths, norm, counts)

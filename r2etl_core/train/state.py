@@ -1,0 +1,68 @@
+"""Resumable training state (optimizer, scheduler, counters) in a safetensors file: no pickle.
+
+Tensors of the optimizer state go in as ``opt.<param index>.<name>``; everything else (param
+groups, scheduler state, step/epoch/best) is JSON in the safetensors metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..errors import InputError
+from .trainer import TrainState
+
+
+def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LRScheduler | None, state: TrainState) -> None:
+    path = Path(path)
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for idx, slots in sd["state"].items():
+        for name, value in slots.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"opt.{idx}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{name}"] = value
+    sched = {k: v for k, v in scheduler.state_dict().items()} if scheduler is not None else None
+    meta = {"param_groups": sd["param_groups"], "scalars": scalars, "scheduler": sched,
+            "train": {"step": state.step, "epoch": state.epoch, "best_accuracy": state.best_accuracy,
+                      "best_step": state.best_step, "history": state.history}}
+    if not tensors:  # safetensors refuses an empty file
+        tensors["_empty"] = torch.zeros(1)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"r2etl-train-state": json.dumps(meta)})
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_train_state(path: str | Path, optimizer: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> TrainState:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "no training state to resume from (run without --resume first)")
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads((f.metadata() or {})["r2etl-train-state"])
+        tensors = {k: f.get_tensor(k) for k in f.keys() if k.startswith("opt.")}
+    state: dict[int, dict] = {}
+    for key, value in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = value
+    for key, value in meta["scalars"].items():
+        idx, name = key.split(".", 1)
+        state.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    if scheduler is not None and meta["scheduler"] is not None:
+        scheduler.load_state_dict(meta["scheduler"])
+    t = meta["train"]
+    return TrainState(t["step"], t["epoch"], t["best_accuracy"], t["best_step"], t["history"])
