@@ -265,7 +265,7 @@ class Session(QObject):
             self._last_error = stats.error
             self.errorRaised.emit(stats.error, False)
         if self.recording is not None and self.source is not None and not stats.running:
-            self.stop_recording("input ended" if not stats.error else "input lost")
+            self.stop_recording(f"input lost: {stats.error}" if stats.error else "input ended")
         return outputs, stats
 
     def close(self) -> None:

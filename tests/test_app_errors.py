@@ -1,0 +1,128 @@
+"""Viewer error paths: every problem reaches the status bar or a dialog and the viewer stays up;
+recordings are finished when the window closes or the input is lost."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+from app_fixtures import (FailingSource, MemoryOpener, demo_events, start_viewer,  # noqa: E402,F401
+                          tiny_model, wait_for_predictions)
+from app.recording import RecordingTap  # noqa: E402
+from r2etl_core.errors import InputError, NoCameraError  # noqa: E402
+
+TIMEOUT = 20_000
+
+
+class FakeRecorder:
+    """Records what the viewer writes and whether anything is written after ``close``."""
+
+    def __init__(self):
+        self.events = self.predictions = self.closes = 0
+        self.after_close = 0
+        self.lock = threading.Lock()
+
+    def write_events(self, batch) -> None:
+        with self.lock:
+            self.after_close += self.closes > 0
+            self.events += len(batch)
+
+    def write_prediction(self, prediction) -> None:
+        with self.lock:
+            self.after_close += self.closes > 0
+            self.predictions += 1
+
+    def close(self) -> None:
+        with self.lock:
+            self.closes += 1
+
+
+def fake_factory(store: list):
+    def factory(path: Path, width: int, height: int, camera: str) -> RecordingTap:
+        recorder = FakeRecorder()
+        store.append((recorder, path, width, height, camera))
+        return RecordingTap(recorder, path)
+    return factory
+
+
+def test_input_errors_from_the_gui_show_a_dialog_and_keep_playing(qtbot, tiny_model, monkeypatch):  # noqa: F811
+    opener = MemoryOpener(fail={
+        "camera": NoCameraError("no event camera found"),
+        "127.0.0.1:9": InputError("127.0.0.1:9", "connection refused (is the stream server running?)"),
+    })
+    window, session, _ = start_viewer(qtbot, tiny_model, opener)
+    playing = opener.opened[-1]
+    monkeypatch.setattr("app.window.discover_cameras", lambda: [])
+    window.open_camera()
+    qtbot.waitUntil(lambda: window.errors.last is not None, timeout=TIMEOUT)
+    assert "no event camera found" in window.errors.last.text()
+
+    monkeypatch.setattr("app.window.discover_cameras", lambda: ["DXA000123"])
+    monkeypatch.setattr("app.dialogs.ask_camera", lambda parent, cams: "camera")
+    window.errors.last = None
+    window.open_camera()
+    qtbot.waitUntil(lambda: window.errors.last is not None, timeout=TIMEOUT)
+    assert "no event camera found" in window.errors.last.text()
+
+    monkeypatch.setattr("app.dialogs.ask_host_port", lambda *a, **k: "127.0.0.1:9")
+    window.open_network()
+    qtbot.waitUntil(lambda: "connection refused" in window.errors.last.text(), timeout=TIMEOUT)
+    assert "connection refused" in window.statusBar().currentMessage()
+    assert session.source is playing and not playing.closed
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)
+
+
+def test_engine_error_reaches_status_bar_and_closes_recording(qtbot, tiny_model):  # noqa: F811
+    events = demo_events()
+    opener = lambda spec, speed, loop: FailingSource(events, spec, after_batches=40)  # noqa: E731
+    window, session, _ = start_viewer(qtbot, tiny_model, opener, spec="camera:TEST")
+    made: list = []
+    session.recorder_factory = fake_factory(made)
+    session.start_recording("/tmp/never-written.aedat4")
+    assert window.settings.record_button.isChecked()
+    qtbot.waitUntil(lambda: "camera disconnected" in window.statusBar().currentMessage()
+                    or "camera disconnected" in window.last_error, timeout=TIMEOUT)
+    assert "camera disconnected" in window.last_error
+    qtbot.waitUntil(lambda: session.recording is None, timeout=TIMEOUT)
+    recorder = made[0][0]
+    assert recorder.closes == 1 and recorder.after_close == 0 and recorder.events > 0
+    assert not window.settings.record_button.isChecked()
+    assert window.isVisible()
+    assert window.stats_view.values["state"].text().startswith("error")
+
+
+def test_record_button_writes_and_window_close_finishes_file(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
+    window, session, _ = start_viewer(qtbot, tiny_model)
+    made: list = []
+    session.recorder_factory = fake_factory(made)
+    monkeypatch.setattr("app.dialogs.ask_record_path", lambda *a, **k: str(tmp_path / "take1.aedat4"))
+    window.settings.record_button.click()
+    assert session.recording is not None and window.settings.record_button.text() == "Stop recording"
+    recorder, path, width, height, _camera = made[0]
+    assert (path.name, width, height) == ("take1.aedat4", 64, 48)
+    qtbot.waitUntil(lambda: recorder.events > 0 and recorder.predictions > 0, timeout=TIMEOUT)
+    window.close()
+    assert recorder.closes == 1 and session.recording is None
+    qtbot.wait(200)  # a late write from an engine thread would be counted here
+    assert recorder.after_close == 0
+
+
+def test_stop_button_finishes_recording(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
+    window, session, _ = start_viewer(qtbot, tiny_model)
+    made: list = []
+    session.recorder_factory = fake_factory(made)
+    monkeypatch.setattr("app.dialogs.ask_record_path", lambda *a, **k: str(tmp_path / "t.aedat4"))
+    window.settings.record_button.click()
+    qtbot.waitUntil(lambda: made[0][0].events > 0, timeout=TIMEOUT)
+    window.settings.record_button.click()
+    assert made[0][0].closes == 1 and session.recording is None
+    assert "saved" in window.statusBar().currentMessage()
+    assert window.settings.record_button.text() == "Record..."
