@@ -165,8 +165,17 @@ class Session(QObject):
         eng.start(opened.source)
         self.sourceChanged.emit(opened.source.info)
         info = opened.source.info
-        self.statusMessage.emit(opened.warning or
+        self.statusMessage.emit(opened.warning or self._labels_warning() or
                                 f"playing {info.kind} {info.name} ({info.width}x{info.height})")
+
+    def _labels_warning(self) -> str:
+        if not self.segments or self.meta is None:
+            return ""
+        unknown = sorted({str(seg.label) for seg in self.segments} - set(self.meta.class_names))
+        if not unknown:
+            return ""
+        return (f"the recording's labels {unknown[:5]} are not classes of {self.model_path.name} "
+                f"(wrong model for this recording?)")
 
     def _drop_engine(self) -> None:
         if self.engine is None:

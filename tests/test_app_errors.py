@@ -96,7 +96,8 @@ def test_engine_error_reaches_status_bar_and_closes_recording(qtbot, tiny_model)
     assert recorder.closes == 1 and recorder.after_close == 0 and recorder.events > 0
     assert not window.settings.record_button.isChecked()
     assert window.isVisible()
-    assert window.stats_view.values["state"].text().startswith("error")
+    qtbot.waitUntil(lambda: window.stats_view.values["state"].text().startswith("error"),
+                    timeout=TIMEOUT)
 
 
 def test_record_button_writes_and_window_close_finishes_file(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811

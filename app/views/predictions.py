@@ -49,7 +49,7 @@ class PredictionView(QWidget):
         self.strip_plot.setMenuEnabled(False)
         self.strip_plot.setMouseEnabled(False, False)
         self.strip_plot.hideButtons()
-        self.strip_plot.setLabel("bottom", "recording time (s)")
+        self.strip_plot.setLabel("bottom", "seconds before the newest slice")
         self.strip_plot.setFixedHeight(110)
         self.strip = pg.ImageItem(levels=(0, 255))
         self.strip_plot.addItem(self.strip)
@@ -158,15 +158,11 @@ class PredictionView(QWidget):
                 if truth is not None and truth in index:
                     img[1, col] = class_rgb(index[truth])
         self.strip.setImage(img, autoLevels=False)
-        if preds:
-            t0 = preds[0].t_start_us / 1e6
-            t1 = preds[-1].t_end_us / 1e6
-            span = max(t1 - t0, 1e-3) * HISTORY_SLICES / len(preds)
-            self.strip.setRect(QRectF(t1 - span, 0, span, rows))
-            self.strip_plot.setXRange(t1 - span, t1, padding=0)
-        else:
-            self.strip.setRect(QRectF(0, 0, 1, rows))
-            self.strip_plot.setXRange(0, 1, padding=0)
+        # x = recording seconds before the newest slice; robust to loops and seeks
+        slice_s = np.mean([p.t_end_us - p.t_start_us for p in preds]) / 1e6 if preds else 0.01
+        span = HISTORY_SLICES * max(float(slice_s), 1e-4)
+        self.strip.setRect(QRectF(-span, 0, span, rows))
+        self.strip_plot.setXRange(-span, 0, padding=0)
         self.strip_plot.setYRange(0, rows, padding=0)
         ticks = [(0.5, "model")] + ([(1.5, "truth")] if rows == 2 else [])
         self.strip_plot.getAxis("left").setTicks([ticks])
