@@ -35,11 +35,10 @@ class TransportBar(QWidget):
     pausedChanged = Signal(bool)
     speedChanged = Signal(object)  # float, or None for "max"
     loopChanged = Signal(bool)
-    seekRequested = Signal(int)  # microseconds, absolute recording time
+    seekRequested = Signal(int)  # microseconds after the recording start
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self._t0_us = 0
         self.play_button = QPushButton("Pause")
         self.play_button.setCheckable(True)
         self.play_button.setToolTip("Pause / resume the input (files and N-MNIST folders)")
@@ -82,7 +81,6 @@ class TransportBar(QWidget):
         self.speed.setEnabled(replay)
         self.loop.setEnabled(replay)
         self.seek.setEnabled(seekable)
-        self._t0_us = (info.t_start_us or 0) if info else 0
         self.seek.blockSignals(True)
         self.seek.setRange(0, int((info.duration_us or 0) // 1000) if seekable else 0)
         self.seek.setValue(0)
@@ -103,9 +101,10 @@ class TransportBar(QWidget):
             widget.blockSignals(False)
 
     def show_position(self, position_us: int | None, duration_us: int | None) -> None:
+        """``position_us``: after the recording start, as file sources report it."""
         if position_us is None or self.seek.isSliderDown() or self._seek_debounce.isActive():
             return
-        rel = position_us - self._t0_us
+        rel = position_us
         self.seek.blockSignals(True)
         self.seek.setValue(int(rel // 1000))
         self.seek.blockSignals(False)
@@ -122,7 +121,7 @@ class TransportBar(QWidget):
 
     def _seek_now(self) -> None:
         self._seek_debounce.stop()
-        self.seekRequested.emit(self._t0_us + self.seek.value() * 1000)
+        self.seekRequested.emit(self.seek.value() * 1000)
 
 
 class SettingsPanel(QWidget):

@@ -96,7 +96,9 @@ class Session(QObject):
         """Blocking: open ``spec`` and read its labels (a worker thread or the CLI calls this)."""
         source = self.opener(spec, self.speed, self.loop)
         try:
-            return OpenedInput(spec, source, tuple(self.segment_reader(spec)))
+            # a labels sidecar, or the ground truth an N-MNIST folder source carries itself
+            segments = tuple(self.segment_reader(spec)) or tuple(getattr(source, "segments", ()))
+            return OpenedInput(spec, source, segments)
         except R2ETLError as exc:
             return OpenedInput(spec, source, (), f"labels ignored: {exc}")
         except BaseException:

@@ -13,6 +13,7 @@ from r2etl_core.types import SourceInfo
 
 from . import dialogs
 from .controls import SettingsPanel, TransportBar
+from .running_score import identity
 from .session import Session
 from .theme import apply_dark_theme
 from .views.event_view import EventView
@@ -123,7 +124,9 @@ class MainWindow(QMainWindow):
     def _source_changed(self, info: SourceInfo | None) -> None:
         self.transport.set_source(info)
         self.transport.show_playback(self.session.speed, self.session.loop)
-        self.prediction_view.set_segments(self.session.segments)
+        source = self.session.source
+        self.prediction_view.set_segments(self.session.segments,
+                                          getattr(source, "recording_time_us", identity))
         if info is None:
             self.source_label.setText("no input")
             return

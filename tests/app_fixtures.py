@@ -52,7 +52,7 @@ def demo_events(width: int = 64, height: int = 48, seconds: float = 2.0) -> Even
 
 class PacedSource:
     """In-memory stand-in for r2etl_core.sources.FileSource: paced by event time, with
-    pause/resume, set_speed, set_loop, seek and position_us."""
+    pause/resume, set_speed, set_loop, seek and position_us (both in us after the start)."""
 
     def __init__(self, events: EventBatch, name: str = "memory", speed: float | None = 1.0,
                  loop: bool = True, chunk_us: int = 5_000):
@@ -63,9 +63,15 @@ class PacedSource:
         self.speed, self.loop, self.chunk_us = speed, loop, chunk_us
         self.paused = False
         self.closed = False
-        self.position_us = events.t_first_us
+        self.position_us = 0
         self.seeks: list[int] = []
         self._wake = threading.Event()
+        self._period = events.t_last_us - events.t_first_us + 1
+        self._pass = 0  # like FileSource: a loop continues with timestamps shifted by periods
+
+    def recording_time_us(self, stream_t_us: int) -> int:
+        t0 = self.events.t_first_us
+        return t0 + (stream_t_us - t0) % self._period
 
     def pause(self) -> None:
         self.paused = True
@@ -94,19 +100,21 @@ class PacedSource:
             while self.paused and not self.closed:
                 self._wake.wait(0.05)
                 self._wake.clear()
-            lo = self.position_us
+            lo = self.events.t_first_us + self.position_us
             hi = lo + self.chunk_us
             i, j = np.searchsorted(self.events.t, [lo, hi])
             if self.speed:
                 time.sleep(self.chunk_us / 1e6 / self.speed)
             if self.closed:
                 return
-            self.position_us = hi
-            yield self.events.select(slice(i, j))
+            self.position_us = hi - self.events.t_first_us
+            chunk = self.events.select(slice(i, j))
+            shift = self._pass * self._period
+            yield EventBatch(chunk.t + shift, chunk.x, chunk.y, chunk.p, chunk.width, chunk.height)
             if hi > t_end:
                 if not self.loop:
                     return
-                self.position_us = self.events.t_first_us
+                self.position_us, self._pass = 0, self._pass + 1
 
 
 class MemoryOpener:

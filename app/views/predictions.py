@@ -10,13 +10,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from r2etl_core.scoring import score_segments, segment_of
 from r2etl_core.types import EngineOutput, Prediction
 
+from ..running_score import RunningScore, identity
 from .palette import NO_DATA_RGB, class_rgb
 
 HISTORY_SLICES = 200
-SCORE_KEEP = 50_000  # predictions kept for the running accuracy
 
 
 class PredictionView(QWidget):
@@ -24,9 +23,10 @@ class PredictionView(QWidget):
         super().__init__(parent)
         self.class_names: tuple[str, ...] = ()
         self.segments: tuple = ()
+        self.score = RunningScore(())
         self.probabilities = np.zeros(0)
+        # predictions in recording time (see RunningScore.to_recording_time)
         self.history: collections.deque[Prediction] = collections.deque(maxlen=HISTORY_SLICES)
-        self._scored: collections.deque[Prediction] = collections.deque(maxlen=SCORE_KEEP)
         self._score_dirty = False
 
         self.top_label = QLabel("-")
@@ -83,16 +83,17 @@ class PredictionView(QWidget):
         self.bars_plot.getAxis("bottom").setTicks([list(enumerate(self.class_names))])
         self.clear_history()
 
-    def set_segments(self, segments) -> None:
+    def set_segments(self, segments, time_map=identity) -> None:
+        """Labels of the input; ``time_map`` maps stream time to recording time (loops, seeks)."""
         self.segments = tuple(segments)
+        self.score = RunningScore(self.segments, time_map)
         self.clear_history()
 
     def clear_history(self) -> None:
         self.history.clear()
-        self._scored.clear()
         self.top_label.setText("-")
         self.truth_label.setText("")
-        self.accuracy_label.setText("running accuracy: waiting for predictions" if self.segments
+        self.accuracy_label.setText(self.score.summary() if self.segments
                                     else "no labels for this input (no <name>.labels.csv beside it)")
         self._draw_strip()
 
@@ -101,10 +102,10 @@ class PredictionView(QWidget):
         if not outputs:
             return
         for out in outputs:
-            self.history.append(out.prediction)
+            pred = self.score.to_recording_time(out.prediction) if self.segments else out.prediction
+            self.history.append(pred)
             if self.segments:
-                self._scored.append(out.prediction)
-        pred = outputs[-1].prediction
+                self.score.add(pred)
         self.probabilities = np.asarray(pred.probabilities, float)
         self.bars.setOpts(height=self.probabilities)
         colour = "#%02x%02x%02x" % class_rgb(pred.top_class)
@@ -115,19 +116,13 @@ class PredictionView(QWidget):
         self._draw_strip()
 
     def update_score(self) -> None:
-        """Running accuracy; called a few times a second, not per frame (it rescans)."""
-        if not self._score_dirty or not self.segments:
-            return
-        self._score_dirty = False
-        score = score_segments(self._scored, self.segments)
-        if score.segments:
-            self.accuracy_label.setText(
-                f"running accuracy: {score.correct}/{score.segments} segments "
-                f"({score.accuracy:.0%}), {score.slice_accuracy:.0%} of slices")
+        """Refresh the running accuracy text (a few times a second, not per frame)."""
+        if self._score_dirty and self.segments:
+            self._score_dirty = False
+            self.accuracy_label.setText(self.score.summary())
 
     def _truth_at(self, pred: Prediction) -> str | None:
-        seg = segment_of(self.segments, (pred.t_start_us + pred.t_end_us) // 2)
-        return None if seg is None else str(seg.label)
+        return self.score.label_at(pred)
 
     def _show_truth(self, pred: Prediction) -> None:
         if not self.segments:
