@@ -90,6 +90,7 @@ class Session(QObject):
         self.recording: RecordingTap | None = None
         self.recorder_factory = RecordingTap.open  # (path, width, height, camera) -> RecordingTap
         self._last_error: str | None = None
+        self._ended = False
 
     # -- opening things ----------------------------------------------------------------------
     def open_input(self, spec: str) -> OpenedInput:
@@ -159,6 +160,7 @@ class Session(QObject):
         self.spec, self.source, self.segments = opened.spec, opened.source, opened.segments
         self.paused = False
         self._last_error = None
+        self._ended = False
         eng = self.engine
         if self.slicing is not None:
             eng.set_slicing(self.slicing)
@@ -204,7 +206,13 @@ class Session(QObject):
             self.source.set_loop(loop)
 
     def seek(self, t_us: int) -> None:
+        """Jump to ``t_us`` after the recording start; a file that already ended is re-opened."""
         if self.source is None or not getattr(self.source.info, "seekable", False):
+            return
+        if self.engine is not None and not self.engine.stats().running and self.spec:
+            spec = self.spec
+            self.tasks.run(lambda: self._reopen(spec, t_us), self.start_input,
+                           lambda msg: self.errorRaised.emit(msg, True), name="r2etl-reopen")
             return
         self.source.seek(t_us)
         if self.engine is not None:
@@ -236,7 +244,7 @@ class Session(QObject):
 
     # -- recording ---------------------------------------------------------------------------
     def start_recording(self, path: str | Path) -> None:
-        if self.engine is None or self.source is None:
+        if self.engine is None or self.source is None or not self.engine.stats().running:
             self.errorRaised.emit("nothing to record: open a camera or a network stream first", True)
             return
         info = self.source.info
@@ -275,8 +283,13 @@ class Session(QObject):
         if stats.error and stats.error != self._last_error:
             self._last_error = stats.error
             self.errorRaised.emit(stats.error, False)
-        if self.recording is not None and self.source is not None and not stats.running:
-            self.stop_recording(f"input lost: {stats.error}" if stats.error else "input ended")
+        if self.source is not None and not stats.running and not self._ended:
+            self._ended = True
+            if self.recording is not None:
+                self.stop_recording(f"input lost: {stats.error}" if stats.error else "input ended")
+            elif not stats.error:
+                self.statusMessage.emit("end of input: tick Loop, drag the time slider, or open "
+                                        "another input")
         return outputs, stats
 
     def close(self) -> None:

@@ -132,3 +132,16 @@ def test_switching_model_rebuilds_views_and_reopens_input(qtbot, viewer, monkeyp
     assert session.engine.slicing == SliceByTime(20_000)
     qtbot.waitUntil(lambda: len(window.prediction_view.history) > 0
                     and len(window.prediction_view.history[-1].probabilities) == 4, timeout=TIMEOUT)
+
+
+def test_end_of_file_is_announced_and_seek_replays(qtbot, tiny_model):  # noqa: F811
+    window, session, opener = start_viewer(qtbot, tiny_model)
+    session.set_loop(False)
+    session.set_speed(None)  # unpaced: reaches the end quickly
+    qtbot.waitUntil(lambda: "end of input" in window.statusBar().currentMessage(), timeout=TIMEOUT)
+    assert not session.engine.stats().running
+    window.transport.seek.setValue(500)
+    qtbot.waitUntil(lambda: len(opener.opened) == 2, timeout=TIMEOUT)
+    assert opener.opened[-1].seeks == [500_000]
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)
+    window.close()

@@ -43,7 +43,7 @@ class EventView(QWidget):
         self.roi.addScaleHandle((0, 0), (1, 1), lockAspect=True)
         self.roi.sigRegionChangeFinished.connect(self._roi_moved)
         self.view.addItem(self.roi)
-        self.roi_text = pg.TextItem(anchor=(0, 0), color="#ffd24a")
+        self.roi_text = pg.TextItem(anchor=(0, 0), color="#ffd24a", fill=pg.mkBrush(0, 0, 0, 170))
         self.view.addItem(self.roi_text)
 
         self.inset_canvas = pg.GraphicsLayoutWidget()

@@ -83,7 +83,8 @@ class SpikeView(QWidget):
         self.heat_plot.setYRange(-0.5, n - 0.5, padding=0)
         self.rate_bars.setOpts(x0=np.zeros(n), y=np.arange(n), width=self.current)
         self.rate_plot.setYRange(-0.5, n - 0.5, padding=0)
-        self.rate_plot.setXRange(0, RATE_MAX, padding=0)
+        self.rate_plot.setXRange(0, self.rate_top, padding=0)
+        self._rate_ticks()
 
     def add_outputs(self, outputs: list[EngineOutput]) -> None:
         if not outputs:
@@ -116,6 +117,12 @@ class SpikeView(QWidget):
         self.heat.setLevels((0, top))
         self.colorbar.setLevels((0, top))
         self.rate_plot.setXRange(0, top, padding=0)
+        self._rate_ticks()
+
+    def _rate_ticks(self) -> None:
+        top = self.rate_top
+        self.rate_plot.getAxis("bottom").setTicks([[(0, "0"), (top / 2, f"{top / 2:g}"),
+                                                    (top, f"{top:g}")]])
 
 
 def short_layer_name(name: str) -> str:
