@@ -109,6 +109,17 @@ class RecordingInfo:
         return self.t_last_us - self.t_first_us
 
 
+def aedat_header_problem(head: bytes) -> str | None:
+    """What is wrong with a file starting with ``head`` for us; None for AEDAT 4."""
+    if head.startswith(b"#!AER-DAT2.0"):
+        return "AEDAT 2.0 is not supported, only AEDAT 4 (.aedat4)"
+    if head.startswith(b"#!AER-DAT3"):
+        return "AEDAT 3.1 is not supported, only AEDAT 4 (.aedat4)"
+    if not head.startswith(AEDAT4_MAGIC):
+        return "not an AEDAT 4 file (it does not start with '#!AER-DAT4.0')"
+    return None
+
+
 def check_aedat4(path: str | Path) -> Path:
     """Validate a path before dv-processing sees it; InputError with a one-line reason."""
     path = Path(path)
@@ -119,13 +130,9 @@ def check_aedat4(path: str | Path) -> Path:
     if path.stat().st_size == 0:
         raise InputError(path, "file is empty")
     with open(path, "rb") as f:
-        head = f.read(len(AEDAT4_MAGIC))
-    if head.startswith(b"#!AER-DAT2.0"):
-        raise InputError(path, "AEDAT 2.0 is not supported, only AEDAT 4 (.aedat4)")
-    if head.startswith(b"#!AER-DAT3"):
-        raise InputError(path, "AEDAT 3.1 is not supported, only AEDAT 4 (.aedat4)")
-    if head != AEDAT4_MAGIC:
-        raise InputError(path, "not an AEDAT 4 file (it does not start with '#!AER-DAT4.0')")
+        problem = aedat_header_problem(f.read(len(AEDAT4_MAGIC)))
+    if problem:
+        raise InputError(path, problem)
     if path.suffix != ".aedat4":
         raise InputError(path, "AEDAT 4 files must be named *.aedat4 (dv-processing refuses others)")
     return path
