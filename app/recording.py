@@ -13,9 +13,7 @@ from pathlib import Path
 
 from r2etl_core.types import EventBatch, Prediction, SpikeSnapshot
 
-
-def predictions_path_for(path: Path) -> Path:
-    return path.with_suffix(".predictions.jsonl")
+from .tasks import user_message
 
 
 class RecordingTap:
@@ -28,6 +26,7 @@ class RecordingTap:
         self._closed = False
         self.events_written = 0
         self.predictions_written = 0
+        self.failure: str | None = None  # set when a write failed; the session then stops
 
     @staticmethod
     def open(path: Path, width: int, height: int, camera_name: str) -> "RecordingTap":
@@ -39,7 +38,7 @@ class RecordingTap:
 
     @property
     def predictions_path(self) -> Path:
-        return getattr(self._recorder, "predictions_path", predictions_path_for(self.path))
+        return getattr(self._recorder, "predictions_path", self.path.with_suffix(".predictions.jsonl"))
 
     @property
     def closed(self) -> bool:
@@ -47,15 +46,23 @@ class RecordingTap:
 
     def write_events(self, batch: EventBatch) -> None:
         with self._lock:
-            if not self._closed:
-                self._recorder.write_events(batch)
-                self.events_written += len(batch)
+            if not self._closed and self.failure is None:
+                try:
+                    self._recorder.write_events(batch)
+                except Exception as exc:  # a full disk must not stop the input itself
+                    self.failure = user_message(exc)
+                else:
+                    self.events_written += len(batch)
 
     def on_prediction(self, prediction: Prediction, spikes: SpikeSnapshot) -> None:
         with self._lock:
-            if not self._closed:
-                self._recorder.write_prediction(prediction)
-                self.predictions_written += 1
+            if not self._closed and self.failure is None:
+                try:
+                    self._recorder.write_prediction(prediction)
+                except Exception as exc:
+                    self.failure = user_message(exc)
+                else:
+                    self.predictions_written += 1
 
     def close(self) -> None:
         with self._lock:

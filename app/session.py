@@ -283,6 +283,10 @@ class Session(QObject):
         if stats.error and stats.error != self._last_error:
             self._last_error = stats.error
             self.errorRaised.emit(stats.error, False)
+        if self.recording is not None and self.recording.failure:
+            failure = self.recording.failure
+            self.stop_recording()
+            self.errorRaised.emit(f"recording stopped: {failure}", True)
         if self.source is not None and not stats.running and not self._ended:
             self._ended = True
             if self.recording is not None:

@@ -127,3 +127,41 @@ def test_stop_button_finishes_recording(qtbot, tiny_model, monkeypatch, tmp_path
     assert made[0][0].closes == 1 and session.recording is None
     assert "saved" in window.statusBar().currentMessage()
     assert window.settings.record_button.text() == "Record..."
+
+
+def test_real_recorder_file_is_complete_after_window_close(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
+    import json
+
+    from r2etl_core.sources import open_source
+
+    window, session, _ = start_viewer(qtbot, tiny_model)
+    target = tmp_path / "take.aedat4"
+    monkeypatch.setattr("app.dialogs.ask_record_path", lambda *a, **k: str(target))
+    window.settings.record_button.click()
+    tap = session.recording
+    assert tap is not None and tap.path == target
+    qtbot.waitUntil(lambda: tap.events_written > 2000 and tap.predictions_written >= 3, timeout=TIMEOUT)
+    window.close()
+    assert tap.closed and target.exists()
+    assert not list(tmp_path.glob("*.part.aedat4"))  # finished, not left half-written
+    source = open_source(str(target), speed=None)
+    assert (source.info.width, source.info.height) == (64, 48)
+    assert sum(len(batch) for batch in source.batches()) == tap.events_written
+    source.close()
+    lines = tap.predictions_path.read_text().splitlines()
+    assert len(lines) == tap.predictions_written
+    assert all(len(json.loads(line)["probabilities"]) == 10 for line in lines)
+
+
+def test_recording_write_failure_stops_recording_not_input(qtbot, tiny_model):  # noqa: F811
+    class FullDisk(FakeRecorder):
+        def write_events(self, batch) -> None:
+            raise OSError("No space left on device")
+
+    window, session, _ = start_viewer(qtbot, tiny_model)
+    session.recorder_factory = lambda path, w, h, cam: RecordingTap(FullDisk(), path)
+    session.start_recording("/tmp/full.aedat4")
+    qtbot.waitUntil(lambda: session.recording is None, timeout=TIMEOUT)
+    assert "No space left" in window.errors.last.text()
+    assert session.engine.stats().running and session.engine.stats().error is None
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)
