@@ -117,3 +117,21 @@ def test_screenshot_option_writes_png_and_exits_0(tmp_path, tiny_model):  # noqa
 
     image = QImage(str(shot))
     assert not image.isNull() and image.width() >= 800 and image.height() >= 500
+
+
+@pytest.mark.parametrize("option", ["--camera", "--connect"])
+def test_unusable_live_input_argument_exits_2(qtbot, capsys, tiny_model, free_port, option):  # noqa: F811
+    pytest.importorskip("r2etl_core.sources", reason="r2etl_core.sources not available")
+    from app.startup import build_viewer
+
+    argv = [option] + ([f"127.0.0.1:{free_port}"] if option == "--connect" else [])
+    args = build_parser().parse_args(argv + ["--model", str(tiny_model)])
+    if option == "--camera":
+        import r2etl_core.dvio as dvio
+
+        if dvio.discover_cameras():
+            pytest.skip("an event camera is attached")
+    assert build_viewer(args, input_spec(args)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("r2etl-viewer: error:")
+    assert ("no event camera" in err[0].lower()) if option == "--camera" else ("refused" in err[0])
