@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from .engine import EngineConfig, StreamEngine
 from .errors import ModelError, R2ETLError
@@ -57,18 +58,30 @@ def check_labels_fit(labels: list, meta: ModelMeta, model_path: Path) -> None:
 
 def classify_input(source_spec: str, model_path: str | Path | None = None, out_path: str | None = None,
                    slice_us: int | None = None, policy: ResetPolicy | None = None,
-                   device: str | None = None, progress: bool = False) -> dict:
+                   device: str | None = None, progress: bool = False,
+                   policy_overrides: dict | None = None) -> dict:
+    """Classify every slice of ``source_spec``; ``policy`` replaces the default reset policy,
+    ``policy_overrides`` (ResetPolicy field -> value) adjusts it."""
     from .labels import labels_path_for, read_labels
     from .sources import open_source
 
+    source = open_source(source_spec, speed=None, loop=False)  # the input's errors first
     model_path = Path(model_path) if model_path else DEFAULT_MODEL_PATH
-    model, meta = load_model(model_path)
-    policy = policy or default_policy(meta)
-    source = open_source(source_spec, speed=None, loop=False)
+    try:
+        model, meta = load_model(model_path)
+    except R2ETLError:
+        source.close()
+        raise
+    policy = replace(policy or default_policy(meta), **(policy_overrides or {}))
     labels_file = labels_path_for(source_spec)
-    labels = read_labels(labels_file) if labels_file else []
+    # a labels sidecar wins; N-MNIST folders know their ground truth from the class folders
+    labels = read_labels(labels_file) if labels_file else list(getattr(source, "segments", ()))
     if labels:
-        check_labels_fit(labels, meta, model_path)
+        try:
+            check_labels_fit(labels, meta, model_path)
+        except R2ETLError:
+            source.close()
+            raise
     engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False, reset=policy, device=device))
     if slice_us:
         engine.set_slicing(SliceByTime(slice_us))

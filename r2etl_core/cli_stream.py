@@ -58,31 +58,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-def policy_from_args(args: argparse.Namespace, meta):
-    """The reset policy the flags ask for; unset flags keep the default policy's values."""
-    from dataclasses import replace
-
-    from .classify import default_policy
-
-    policy = default_policy(meta)
+def policy_overrides(args: argparse.Namespace) -> dict:
+    """ResetPolicy fields the flags set; the rest keep the default policy's values."""
+    out: dict = {}
     if args.reset:
-        policy = replace(policy, kind=args.reset)
+        out["kind"] = args.reset
     if args.silence_ms is not None:
-        policy = replace(policy, silence_us=int(args.silence_ms * 1000))
+        out["silence_us"] = int(args.silence_ms * 1000)
     if args.window_slices:
-        policy = replace(policy, window_slices=args.window_slices)
-    return policy
+        out["window_slices"] = args.window_slices
+    return out
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
     from .classify import classify_input
-    from .modelio import DEFAULT_MODEL_PATH, read_meta
 
     if args.slice_us is not None and args.slice_us <= 0:
         raise InputError("--slice-us", f"must be a positive number of microseconds, got {args.slice_us}")
-    meta = read_meta(args.model or DEFAULT_MODEL_PATH)
     summary = classify_input(args.input, model_path=args.model, out_path=args.out,
-                             slice_us=args.slice_us, policy=policy_from_args(args, meta),
+                             slice_us=args.slice_us, policy_overrides=policy_overrides(args),
                              device=args.device,
                              progress=not args.json and sys.stderr.isatty())
     if args.json:
