@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	# --no-deps: spikingjelly declares torchvision/torchaudio, which would replace torch.
+	@# --no-deps: spikingjelly declares torchvision/torchaudio, which would replace torch.
 	$(BIN)/python -m pip install -q --no-deps $(SPIKINGJELLY)
 	$(BIN)/python -c "import torch, spikingjelly.activation_based, dv_processing, PySide6, pyqtgraph; print('r2etl setup ok: torch', torch.__version__)"
 	@touch $(STAMP)
