@@ -110,12 +110,14 @@ class InferenceCore:
         self._logit_sum = logits if self._logit_sum is None else self._logit_sum + logits
         self._steps += 1
         probs = torch.softmax(self._logit_sum / self._steps, dim=0)
-        # one device->host copy for everything the views need
-        packed = torch.cat([probs, torch.stack(self._layer_sums)]).cpu().numpy()
-        model_frame = frame.cpu().numpy() if self.device.type == "cuda" else frame.numpy()
+        # one device->host copy for everything the views need (probabilities, per-layer
+        # spike counts, the small model-input frame): a single sync per slice on a GPU
+        n_layers = len(self._layer_sums)
+        packed = torch.cat([probs, torch.stack(self._layer_sums), frame.flatten()]).cpu().numpy()
         t4 = time.perf_counter()
 
         k = len(probs)
+        model_frame = packed[k + n_layers:].reshape(frame.shape)
         p = packed[:k].astype(float)
         top = int(np.argmax(p))
         done = time.monotonic()
@@ -130,5 +132,5 @@ class InferenceCore:
             latency_ms=(done - arrived_s) * 1e3,
         )
         spikes = SpikeSnapshot(self._index, sl.t_end_us, self.layer_names,
-                               tuple(int(round(v)) for v in packed[k:]), tuple(self._neurons))
+                               tuple(int(round(v)) for v in packed[k:k + n_layers]), tuple(self._neurons))
         return EngineOutput(pred, spikes, sensor_frame(sl.events), model_frame)
