@@ -285,8 +285,8 @@ class LiveReader:
     network writer gone) or "error: ...".
     """
 
-    def __init__(self, dv_input, where: str, kind: str):
-        self._input, self.where, self.kind = dv_input, where, kind
+    def __init__(self, dv_input, where: str):
+        self._input, self.where = dv_input, where
         self.camera = str(dv_input.getCameraName())
         size = dv_input.getEventResolution() or sensor_size_for(self.camera)
         if size is None:
@@ -341,7 +341,7 @@ def open_camera(serial: str | None = None) -> LiveReader:
     except (RuntimeError, IndexError) as exc:
         raise NoCameraError(f"camera {serial} was found but cannot be opened "
                             f"(in use by another program?): {_dv_reason(exc)}") from None
-    return LiveReader(device, f"camera:{serial}", "camera")
+    return LiveReader(device, f"camera:{serial}")
 
 
 def open_network(host: str, port: int) -> LiveReader:
@@ -355,7 +355,7 @@ def open_network(host: str, port: int) -> LiveReader:
         raise InputError(where, f"cannot connect ({_dv_reason(exc)})") from None
     if not reader.isEventStreamAvailable():
         raise InputError(where, "the stream there carries no events")
-    return LiveReader(reader, where, "network")
+    return LiveReader(reader, where)
 
 
 # ---------------------------------------------------------------- writing

@@ -279,22 +279,25 @@ def test_refused_connection_is_explained(free_port):
 def test_network_round_trip_through_a_real_writer(free_port):
     server = dvio.NetworkEventWriter("127.0.0.1", free_port, 346, 260, "DAVIS346_net")
     client = dvio.open_network("127.0.0.1", free_port)
-    assert (client.camera, client.width, client.height) == ("DAVIS346_net", 346, 260)
-    assert server.wait_for_clients(1, timeout_s=5)
-    sent = random_events(3000, 346, 260, seed=5)
-    for i in range(0, 3000, 1000):
-        server.write(sent.select(slice(i, i + 1000)))
-    got, stream = [], client.batches()
-    for batch in stream:
-        got.append(batch)
-        if sum(map(len, got)) >= len(sent):
-            break
-    assert_same_events(EventBatch.concat(got, 346, 260), sent)
-    with pytest.raises(RuntimeError, match="still connected"):
-        server.close(timeout_s=0.05)  # destroying it now would hang forever
-    client.close()
-    stream.close()  # the reading side releases the connection
-    server.close(timeout_s=5)
+    stream = client.batches()
+    try:
+        assert (client.camera, client.width, client.height) == ("DAVIS346_net", 346, 260)
+        assert server.wait_for_clients(1, timeout_s=5)
+        sent = random_events(3000, 346, 260, seed=5)
+        for i in range(0, 3000, 1000):
+            server.write(sent.select(slice(i, i + 1000)))
+        got = []
+        for batch in stream:
+            got.append(batch)
+            if sum(map(len, got)) >= len(sent):
+                break
+        assert_same_events(EventBatch.concat(got, 346, 260), sent)
+        with pytest.raises(RuntimeError, match="still connected"):
+            server.close(timeout_s=0.05)  # destroying it now would hang forever
+    finally:  # even when an assert failed: the client goes first, or the process hangs
+        client.close()
+        stream.close()  # the reading side releases the connection
+        server.close(timeout_s=5)
     assert server.client_count == 0
 
 

@@ -3,6 +3,9 @@ another thread, N-MNIST as a stream with ground truth, live sources, and open_so
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -273,19 +276,52 @@ def test_no_camera(monkeypatch):
 def test_network_source_against_a_real_writer(free_port):
     server = dvio.NetworkEventWriter("127.0.0.1", free_port, 640, 480, "DVXplorer_net")
     src = open_source(f"tcp://127.0.0.1:{free_port}")
-    assert isinstance(src, NetworkSource)
-    assert (src.info.kind, src.info.name, src.info.width, src.info.height) == ("network", f"127.0.0.1:{free_port}", 640, 480)
     reader = Collector(src)
-    reader.start()
-    assert server.wait_for_clients(1, timeout_s=5)
-    sent = random_events(2000, 640, 480, seed=9)
-    server.write(sent)
-    reader.wait_for(2000, timeout_s=5)
-    src.close()
-    reader.join(2)
+    try:
+        assert isinstance(src, NetworkSource)
+        assert (src.info.kind, src.info.name, src.info.width, src.info.height) == \
+            ("network", f"127.0.0.1:{free_port}", 640, 480)
+        reader.start()
+        assert server.wait_for_clients(1, timeout_s=5)
+        sent = random_events(2000, 640, 480, seed=9)
+        server.write(sent)
+        reader.wait_for(2000, timeout_s=5)
+    finally:  # the client must let go before the server is destroyed (dv would hang)
+        src.close()
+        if reader.ident is not None:
+            reader.join(2)
+        server.close(timeout_s=5)
     assert not reader.is_alive() and src.stopped_reason == "closed"
     assert_same_events(concat(reader.got), sent)
-    server.close(timeout_s=5)  # the source released its connection
+
+
+def test_network_source_ends_when_the_writer_goes_away(free_port):
+    # the writer lives in another process that exits abruptly (a DV instance being closed)
+    server = textwrap.dedent(f"""
+        import os, sys, time
+        sys.path.insert(0, {str(RECORDINGS.parent)!r})
+        from r2etl_core import dvio
+        from r2etl_core.synthetic import random_events
+        w = dvio.NetworkEventWriter("127.0.0.1", {free_port}, 34, 34, "remote")
+        print("ready", flush=True)
+        w.wait_for_clients(1, timeout_s=20)
+        w.write(random_events(1000, 34, 34, seed=11))
+        time.sleep(0.3)
+        os._exit(0)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", server], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        src = NetworkSource("127.0.0.1", free_port)
+        reader = Collector(src)
+        reader.start()
+        reader.join(20)
+        assert not reader.is_alive() and reader.error is None
+        assert src.stopped_reason == "disconnected"
+        assert_same_events(concat(reader.got), random_events(1000, 34, 34, seed=11))
+    finally:
+        proc.kill()
+        proc.wait(10)
 
 
 # ---------------------------------------------------------------- open_source
