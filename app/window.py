@@ -13,7 +13,7 @@ from r2etl_core.types import SourceInfo
 
 from . import dialogs
 from .controls import SettingsPanel, TransportBar
-from .qt_compat import protect_bools_from_emit_leak
+from .qt_compat import protect_singletons_from_pyside_leak
 from .running_score import identity
 from .session import Session
 from .theme import apply_dark_theme
@@ -29,7 +29,7 @@ SCORE_EVERY_TICKS = 6  # running accuracy ~5 times a second
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, recordings_dir: Path | None = None):
         super().__init__()
-        protect_bools_from_emit_leak()
+        protect_singletons_from_pyside_leak()
         apply_dark_theme(QApplication.instance())
         self.session = session
         self.recordings_dir = str(recordings_dir or Path.cwd())
