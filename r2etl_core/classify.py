@@ -49,6 +49,14 @@ def default_policy(meta: ModelMeta) -> ResetPolicy:
     return ResetPolicy("silence", silence_us=20_000, window_slices=meta.config.time_steps)
 
 
+def noise_filter_factory(duration_us: int):
+    """dv-processing's background-activity filter, one per sensor size (for the engine)."""
+    from .dvio import BackgroundActivityFilter, NoiseFilterParams
+
+    params = NoiseFilterParams(duration_us)
+    return lambda width, height: BackgroundActivityFilter(width, height, params)
+
+
 def check_labels_fit(labels: list, meta: ModelMeta, model_path: Path) -> None:
     unknown = sorted({str(seg.label) for seg in labels} - set(meta.class_names))
     if unknown:
@@ -59,7 +67,7 @@ def check_labels_fit(labels: list, meta: ModelMeta, model_path: Path) -> None:
 def classify_input(source_spec: str, model_path: str | Path | None = None, out_path: str | None = None,
                    slice_us: int | None = None, policy: ResetPolicy | None = None,
                    device: str | None = None, progress: bool = False,
-                   policy_overrides: dict | None = None) -> dict:
+                   policy_overrides: dict | None = None, denoise_us: int | None = None) -> dict:
     """Classify every slice of ``source_spec``; ``policy`` replaces the default reset policy,
     ``policy_overrides`` (ResetPolicy field -> value) adjusts it."""
     from .labels import labels_path_for, read_labels
@@ -85,6 +93,8 @@ def classify_input(source_spec: str, model_path: str | Path | None = None, out_p
     engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False, reset=policy, device=device))
     if slice_us:
         engine.set_slicing(SliceByTime(slice_us))
+    if denoise_us:
+        engine.set_event_filter(noise_filter_factory(denoise_us))
     writer = JsonlPredictionWriter(out_path) if out_path else None
     if writer:
         engine.add_sink(writer)

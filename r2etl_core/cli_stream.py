@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="silence reset: reset after this many ms without events (default 20)")
     p.add_argument("--window-slices", type=int, default=None,
                    help="window reset: reset every N slices (default: the model's T)")
+    p.add_argument("--denoise-us", type=int, default=None, metavar="US",
+                   help="drop isolated noise events: keep an event only if a neighbour fired within US "
+                        "microseconds before it (dv-processing background-activity filter; off by default)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line (last line of stdout)")
     p.set_defaults(func=cmd_classify)
@@ -73,11 +76,13 @@ def policy_overrides(args: argparse.Namespace) -> dict:
 def cmd_classify(args: argparse.Namespace) -> int:
     from .classify import classify_input
 
+    if args.denoise_us is not None and args.denoise_us <= 0:
+        raise InputError("--denoise-us", f"must be a positive number of microseconds, got {args.denoise_us}")
     if args.slice_us is not None and args.slice_us <= 0:
         raise InputError("--slice-us", f"must be a positive number of microseconds, got {args.slice_us}")
     summary = classify_input(args.input, model_path=args.model, out_path=args.out,
                              slice_us=args.slice_us, policy_overrides=policy_overrides(args),
-                             device=args.device,
+                             device=args.device, denoise_us=args.denoise_us,
                              progress=not args.json and sys.stderr.isatty())
     if args.json:
         print(json.dumps(summary))

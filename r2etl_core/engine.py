@@ -28,6 +28,8 @@ from .slicing import FrameSpec, SliceByCount, SliceByTime, StreamSlicer
 from .types import EngineOutput, EventBatch, EventSlice
 
 _END = object()
+# (sensor width, height) -> a stateful function that filters consecutive batches of that sensor
+FilterFactory = Callable[[int, int], Callable[[EventBatch], EventBatch]]
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class StreamEngine:
         self._model_ms: collections.deque[float] = collections.deque(maxlen=500)
         self._latency_ms: collections.deque[float] = collections.deque(maxlen=500)
         self._new_slicer = False
+        self._filter_factory: FilterFactory | None = None
 
     # -- wiring ----------------------------------------------------------------------------
     def add_sink(self, sink: Sink) -> None:
@@ -161,6 +164,12 @@ class StreamEngine:
     def set_reset_policy(self, policy: ResetPolicy) -> None:
         self.core.reset_policy = policy
 
+    def set_event_filter(self, factory: FilterFactory | None) -> None:
+        """Filter events before slicing (e.g. dv's background-activity noise filter, built by
+        the caller so the engine stays free of dv-processing). Recorders still get raw events."""
+        self._filter_factory = factory
+        self._new_slicer = True
+
     def set_slicing(self, slicing: SliceByTime | SliceByCount) -> None:
         self._slicing = slicing
         self._new_slicer = True
@@ -215,7 +224,8 @@ class StreamEngine:
         return replace(self._user_roi, out_size=size).clamped(width, height)
 
     def _read_loop(self, source: Source) -> None:
-        slicer = StreamSlicer(self._slicing)
+        slicer, event_filter = StreamSlicer(self._slicing), None
+        self._new_slicer = True
         try:
             last = time.perf_counter()
             for batch in source.batches():
@@ -225,14 +235,19 @@ class StreamEngine:
                 if (batch.width, batch.height) != self._sensor:
                     self._set_sensor(batch.width, batch.height)
                     self.core.request_reset()
+                    self._new_slicer = True
                 if self._new_slicer:
                     self._new_slicer = False
                     slicer = StreamSlicer(self._slicing)
+                    factory = self._filter_factory
+                    event_filter = factory(batch.width, batch.height) if factory else None
                 for tap in list(self._taps):
                     tap(batch)
                 with self._lock:
                     self._events_in += len(batch)
                     self._rate_events.append((time.monotonic(), len(batch)))
+                if event_filter is not None:
+                    batch = event_filter(batch)
                 self._enqueue(slicer.push(batch, read_s))
                 last = time.perf_counter()
             if not self._stop.is_set():

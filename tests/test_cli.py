@@ -137,3 +137,12 @@ def test_cli_process_exit_code_and_help():
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/no/such/file.aedat4" in r.stderr
     r = subprocess.run([sys.executable, "-m", "r2etl_core.cli", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "classify" in r.stdout and "train" in r.stdout
+
+
+def test_denoise_removes_isolated_events(capsys, model_file, nmnist_folder):
+    code, out, _ = run_cli(capsys, "classify", nmnist_folder, "--model", model_file, "--json")
+    plain = json.loads(out.splitlines()[-1])["events"]
+    code, out, err = run_cli(capsys, "classify", nmnist_folder, "--model", model_file, "--denoise-us", "1000", "--json")
+    assert code == 0, err
+    # uniformly random events are mostly isolated: the filter must drop many of them
+    assert 0 < json.loads(out.splitlines()[-1])["events"] < plain * 0.8

@@ -149,3 +149,22 @@ def test_sinks_see_every_prediction(net):
     outs = run(engine, ArraySource(random_events(1000, duration_us=100_000, seed=1)))
     engine.close()
     assert seen == [o.prediction.index for o in outs] and Sink.closed
+
+
+def test_event_filter_sees_events_before_slicing_and_taps_see_raw(net):
+    model, meta = net
+    events = random_events(2000, duration_us=100_000, seed=6)
+    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False))
+    sizes, raw = [], []
+    engine.add_event_tap(lambda b: raw.append(len(b)))
+
+    def factory(width, height):
+        sizes.append((width, height))
+        return lambda batch: batch.select(batch.p == 1)  # keep ON events only
+
+    engine.set_event_filter(factory)
+    outs = run(engine, ArraySource(events))
+    assert sizes == [(34, 34)]
+    assert sum(raw) == 2000
+    assert sum(o.prediction.event_count for o in outs) == int((events.p == 1).sum())
+    assert all(o.model_frame[1].sum() == 0 for o in outs)  # no OFF events reached the model
