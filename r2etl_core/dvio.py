@@ -408,7 +408,10 @@ class AedatWriter:
             batch = batch.select(keep)
         if len(batch) == 0:
             return
-        self._writer.writeEvents(to_event_store(batch))
+        try:
+            self._writer.writeEvents(to_event_store(batch))
+        except RuntimeError as exc:  # e.g. the disk is full
+            raise InputError(self.part_path, f"cannot write events ({_dv_reason(exc)})") from None
         self._last_t = batch.t_last_us
         self.events_written += len(batch)
 
