@@ -91,6 +91,7 @@ class Session(QObject):
         self.recorder_factory = RecordingTap.open  # (path, width, height, camera) -> RecordingTap
         self._last_error: str | None = None
         self._ended = False
+        self.closed = False  # after close(), late results of background tasks are discarded
 
     # -- opening things ----------------------------------------------------------------------
     def open_input(self, spec: str) -> OpenedInput:
@@ -124,6 +125,8 @@ class Session(QObject):
     # -- installing what was opened (GUI thread) ---------------------------------------------
     def install_model(self, loaded: LoadedModel) -> None:
         """Replace the engine with one running ``loaded``; re-open the input for it."""
+        if self.closed:
+            return
         position = self.position_us()
         had_input = self.source is not None and self.spec is not None
         self._drop_engine()
@@ -150,6 +153,9 @@ class Session(QObject):
 
     def start_input(self, opened: OpenedInput) -> None:
         """Stream ``opened`` through the engine (stops and closes the previous input)."""
+        if self.closed:  # the window closed while this input was being opened
+            opened.source.close()
+            return
         if self.recording is not None:
             self.stop_recording("input changed")
         if self.engine is None:
@@ -298,6 +304,7 @@ class Session(QObject):
 
     def close(self) -> None:
         """Window closing: finish the recording file first, then stop the engine."""
+        self.closed = True
         self.stop_recording("viewer closed")
         if self.engine is not None:
             self.engine.close()

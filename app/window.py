@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QToolBar, QVBoxLayout, QWidget
 
 from r2etl_core.modelio import ModelMeta
@@ -92,17 +92,21 @@ class MainWindow(QMainWindow):
         bar = QToolBar("Input")
         bar.setMovable(False)
         self.addToolBar(bar)
-        for text, tip, slot in (
-            ("Open recording...", "Replay an .aedat4 or N-MNIST .bin file", self.open_recording),
-            ("Open N-MNIST folder...", "Replay every .bin sample of a folder", self.open_nmnist_folder),
-            ("Camera...", "Stream from an attached event camera", self.open_camera),
-            ("Connect...", "Receive a network event stream (HOST:PORT)", self.open_network),
-            ("Model...", "Load another .safetensors model", self.open_model),
+        for text, key, tip, slot in (
+            ("Open recording...", "Ctrl+O", "Replay an .aedat4 or N-MNIST .bin file", self.open_recording),
+            ("Open N-MNIST folder...", "", "Replay every .bin sample of a folder", self.open_nmnist_folder),
+            ("Camera...", "", "Stream from an attached event camera", self.open_camera),
+            ("Connect...", "", "Receive a network event stream (HOST:PORT)", self.open_network),
+            ("Model...", "Ctrl+M", "Load another .safetensors model", self.open_model),
         ):
             action = QAction(text, self)
-            action.setToolTip(tip)
+            action.setToolTip(f"{tip} ({key})" if key else tip)
+            if key:
+                action.setShortcut(QKeySequence(key))
             action.triggered.connect(slot)
             bar.addAction(action)
+        QShortcut(QKeySequence("Ctrl+Q"), self, activated=self.close)
+        QShortcut(QKeySequence("Space"), self, activated=self.transport.play_button.toggle)
 
     def _connect(self) -> None:
         s = self.session

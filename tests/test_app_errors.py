@@ -165,3 +165,13 @@ def test_recording_write_failure_stops_recording_not_input(qtbot, tiny_model):  
     assert "No space left" in window.errors.last.text()
     assert session.engine.stats().running and session.engine.stats().error is None
     wait_for_predictions(qtbot, window, 2, TIMEOUT)
+
+
+def test_input_opened_after_window_closed_is_discarded(qtbot, tiny_model):  # noqa: F811
+    from app.session import OpenedInput
+
+    window, session, opener = start_viewer(qtbot, tiny_model)
+    window.close()
+    late = opener("late", 1.0, False)  # e.g. a camera that finished opening after the close
+    session.start_input(OpenedInput("late", late))
+    assert late.closed and session.engine is None and session.source is None
