@@ -128,7 +128,7 @@ class Session(QObject):
         if self.closed:
             return
         position = self.position_us()
-        had_input = self.source is not None and self.spec is not None
+        spec = self.spec  # the input playing, or one chosen before any model was loaded
         self._drop_engine()
         self.model_path, self.meta = loaded.path, loaded.meta
         self.slicing = SliceByTime(loaded.meta.slicing.slice_us) if loaded.meta.slicing.mode == "time" \
@@ -139,8 +139,7 @@ class Session(QObject):
         self.modelChanged.emit(loaded.meta)
         self.statusMessage.emit(f"model {loaded.path.name}: {len(loaded.meta.class_names)} classes, "
                                 f"{loaded.meta.config.input_size}px input")
-        if had_input:
-            spec = self.spec
+        if spec is not None:
             self.source = None
             self.tasks.run(lambda: self._reopen(spec, position), self.start_input,
                            lambda msg: self.errorRaised.emit(msg, True), name="r2etl-reopen")
@@ -160,7 +159,8 @@ class Session(QObject):
             self.stop_recording("input changed")
         if self.engine is None:
             opened.source.close()
-            self.errorRaised.emit("no model loaded: open one with Model... before an input", True)
+            self.spec = opened.spec
+            self.statusMessage.emit(f"{opened.spec} starts once a model is loaded (Model...)")
             return
         self.engine.stop()
         self.spec, self.source, self.segments = opened.spec, opened.source, opened.segments

@@ -26,6 +26,35 @@ def fail(message: str) -> int:
     return 2
 
 
+class CommandLineError(Exception):
+    """A command-line input is unusable: print the message, exit 2."""
+
+
+def load_cli_model(args: argparse.Namespace, notes: list[str]) -> LoadedModel | None:
+    model_path = Path(args.model) if args.model else DEFAULT_MODEL_PATH
+    try:
+        return LoadedModel(model_path, *load_model(model_path))
+    except R2ETLError as exc:
+        if args.model:
+            raise CommandLineError(str(exc)) from None
+        notes.append(f"no default model ({exc}): open one with Model...")
+        return None
+
+
+def open_cli_input(session: Session, spec: str | None, notes: list[str]) -> OpenedInput | None:
+    """The command line's input, else the demo recording (its problems are notes, not errors)."""
+    if spec is None and not DEMO_RECORDING.exists():
+        notes.append(f"demo recording {DEMO_RECORDING} not found: open a recording, camera or stream")
+        return None
+    try:
+        return session.open_input(spec or str(DEMO_RECORDING))
+    except R2ETLError as exc:
+        if spec is not None:
+            raise CommandLineError(str(exc)) from None
+        notes.append(f"demo recording unusable: {exc}")
+        return None
+
+
 def build_viewer(args: argparse.Namespace, spec: str | None,
                  session: Session | None = None) -> MainWindow | int:
     """The shown window, or exit code 2 after printing why a command-line input is unusable."""
@@ -34,33 +63,21 @@ def build_viewer(args: argparse.Namespace, spec: str | None,
     session = session or Session()
     session.speed, session.loop = args.speed, args.loop
     notes: list[str] = []
-
-    model_path = Path(args.model) if args.model else DEFAULT_MODEL_PATH
-    loaded: LoadedModel | None = None
     try:
-        loaded = LoadedModel(model_path, *load_model(model_path))
-    except R2ETLError as exc:
-        if args.model:
-            return fail(str(exc))
-        notes.append(f"default model missing ({exc}); open one with Model...")
-
-    opened: OpenedInput | None = None
-    if spec is None and not DEMO_RECORDING.exists():
-        notes.append(f"demo recording {DEMO_RECORDING} not found; open a recording, camera or stream")
-    elif loaded is not None:
-        try:
-            opened = session.open_input(spec or str(DEMO_RECORDING))
-        except R2ETLError as exc:
-            if spec is not None:
-                return fail(str(exc))
-            notes.append(f"demo recording unusable: {exc}")
+        loaded = load_cli_model(args, notes)
+        opened = open_cli_input(session, spec, notes)
+    except CommandLineError as exc:
+        return fail(str(exc))
 
     window = MainWindow(session, recordings_dir=DEMO_RECORDING.parent)
     window.transport.show_playback(session.speed, session.loop)
     if loaded is not None:
         session.install_model(loaded)
-    if opened is not None:
-        session.start_input(opened)
+        if opened is not None:
+            session.start_input(opened)
+    elif opened is not None:
+        opened.source.close()
+        session.spec = opened.spec  # starts as soon as a model is loaded
     if notes:
         window.statusBar().showMessage("  |  ".join(notes))
     window.show()

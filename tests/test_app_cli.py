@@ -135,3 +135,18 @@ def test_unusable_live_input_argument_exits_2(qtbot, capsys, tiny_model, free_po
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("r2etl-viewer: error:")
     assert ("no event camera" in err[0].lower()) if option == "--camera" else ("refused" in err[0])
+
+
+def test_without_default_model_the_input_waits_for_one(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
+    from app import startup
+
+    recording = real_recording()
+    monkeypatch.setattr(startup, "DEFAULT_MODEL_PATH", tmp_path / "not-trained-yet.safetensors")
+    window = startup.build_viewer(build_parser().parse_args([str(recording), "--loop"]), str(recording))
+    qtbot.addWidget(window)
+    assert "no default model" in window.statusBar().currentMessage()
+    assert window.session.engine is None and window.session.spec == str(recording)
+    window.session.load_model_async(tiny_model)
+    qtbot.waitUntil(lambda: len(window.prediction_view.history) >= 2, timeout=TIMEOUT)
+    assert window.session.source.info.name == str(recording)
+    window.close()
