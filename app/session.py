@@ -280,11 +280,14 @@ class Session(QObject):
         self.statusMessage.emit(f"saved {tap.path} and {tap.predictions_path.name}{note}")
 
     # -- display-rate reads (GUI timer) ------------------------------------------------------
-    def poll(self) -> tuple[list[EngineOutput], EngineStats | None]:
-        """New outputs since the last poll and current stats; never blocks."""
+    def poll(self, with_stats: bool = True) -> tuple[list[EngineOutput], EngineStats | None]:
+        """New outputs since the last poll and (``with_stats``) the engine's stats; never blocks.
+        Stats cost percentiles under the engine's lock: the window asks a few times a second."""
         if self.engine is None:
             return [], None
         outputs = self.engine.take_outputs()
+        if not with_stats:
+            return outputs, None
         stats = self.engine.stats()
         if stats.error and stats.error != self._last_error:
             self._last_error = stats.error

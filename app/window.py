@@ -23,7 +23,7 @@ from .views.spikes import SpikeView
 from .views.stats import StatsView
 
 DISPLAY_HZ = 30
-SCORE_EVERY_TICKS = 6  # running accuracy ~5 times a second
+SLOW_EVERY_TICKS = 6  # stats, accuracy, position, ROI: ~5 times a second
 
 
 class MainWindow(QMainWindow):
@@ -160,20 +160,21 @@ class MainWindow(QMainWindow):
 
     def refresh(self) -> None:
         """Display tick: draw what the engine produced since the last tick; never blocks."""
-        outputs, stats = self.session.poll()
         self.ticks += 1
+        slow_tick = self.ticks % SLOW_EVERY_TICKS == 0
+        outputs, stats = self.session.poll(with_stats=slow_tick)
         if outputs:
             self.display_skipped += len(outputs) - 1
             self.event_view.show_outputs(outputs)
             self.prediction_view.add_outputs(outputs)
             self.spike_view.add_outputs(outputs)
-        if self.ticks % SCORE_EVERY_TICKS == 0:
+        if slow_tick:
             self.prediction_view.update_score()
             self.stats_view.show_stats(stats, self.display_skipped, self.session.paused)
             info = self.session.source.info if self.session.source is not None else None
             self.transport.show_position(self.session.position_us(), info.duration_us if info else None)
-        if stats is not None:
-            self.event_view.show_roi(stats.roi)
+            if stats is not None:
+                self.event_view.show_roi(stats.roi)
 
     # -- user actions ------------------------------------------------------------------------
     def open_recording(self) -> None:

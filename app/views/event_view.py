@@ -16,7 +16,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from r2etl_core.slicing import FrameSpec
 from r2etl_core.types import EngineOutput
 
-from .palette import polarity_rgb
+from .palette import polarity_index, polarity_lut
 
 FADE = 0.55  # weight of the previous display frame per new slice
 
@@ -34,7 +34,8 @@ class EventView(QWidget):
         self.canvas = pg.GraphicsLayoutWidget()
         self.view = self.canvas.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
-        self.image = pg.ImageItem(levels=(0, 255))
+        lut = polarity_lut()
+        self.image = pg.ImageItem(levels=(0, 255), lut=lut)
         self.view.addItem(self.image)
         self.roi = pg.ROI((0, 0), (34, 34), pen=pg.mkPen("#ffd24a", width=2),
                           hoverPen=pg.mkPen("#fff3b0", width=3), handlePen=pg.mkPen("#ffd24a"),
@@ -50,7 +51,7 @@ class EventView(QWidget):
         self.inset_canvas.setFixedSize(170, 170)
         self.inset_view = self.inset_canvas.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.inset_view.setMenuEnabled(False)
-        self.inset = pg.ImageItem(levels=(0, 255))
+        self.inset = pg.ImageItem(levels=(0, 255), lut=lut)
         self.inset_view.addItem(self.inset)
         self.inset_label = QLabel("model input")
         self.centre_button = QPushButton("Centre ROI")
@@ -84,7 +85,7 @@ class EventView(QWidget):
     def set_sensor(self, width: int, height: int, label: str = "") -> None:
         self._size = (width, height)
         self._accum = np.zeros((2, height, width), np.float32)
-        self.image.setImage(polarity_rgb(self._accum), levels=(0, 255))
+        self.image.setImage(polarity_index(self._accum), levels=(0, 255))
         self.image.setRect(QRectF(0, 0, width, height))
         self.roi.maxBounds = QRectF(0, 0, width, height)
         self.view.setRange(QRectF(0, 0, width, height), padding=0.02)
@@ -92,7 +93,7 @@ class EventView(QWidget):
 
     def set_model_input(self, out_size: int) -> None:
         self._out_size = out_size
-        self.inset.setImage(np.zeros((out_size, out_size, 3), np.uint8), levels=(0, 255))
+        self.inset.setImage(np.zeros((out_size, out_size), np.uint8), levels=(0, 255))
         self.inset_view.setRange(QRectF(0, 0, out_size, out_size), padding=0)
 
     def show_outputs(self, outputs: list[EngineOutput]) -> None:
@@ -104,9 +105,9 @@ class EventView(QWidget):
                 self.set_sensor(frame.shape[2], frame.shape[1])
             self._accum *= FADE
             self._accum += frame
-        self.image.setImage(polarity_rgb(self._accum), autoLevels=False)
+        self.image.setImage(polarity_index(self._accum), autoLevels=False)
         model_frame = outputs[-1].model_frame
-        self.inset.setImage(polarity_rgb(model_frame, full_at=1.0), autoLevels=False)
+        self.inset.setImage(polarity_index(model_frame, full_at=1.0), autoLevels=False)
         self.inset_label.setText(f"model input {model_frame.shape[2]} x {model_frame.shape[1]}")
         self.frames_shown += 1
 

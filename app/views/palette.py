@@ -33,3 +33,23 @@ def polarity_rgb(frame: np.ndarray, full_at: float = 2.0) -> np.ndarray:
     off = np.clip(frame[1].astype(np.float32) * (1.0 / full_at), 0.0, 1.0)[..., None]
     rgb = BACKGROUND_RGB + on * (ON_RGB - BACKGROUND_RGB) + off * (OFF_RGB - BACKGROUND_RGB)
     return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+LEVELS = 16  # display levels per polarity: index = on_level * LEVELS + off_level
+
+
+def polarity_lut() -> np.ndarray:
+    """``[256, 3]`` uint8 colours for ``polarity_index`` images (same mix as polarity_rgb)."""
+    level = np.arange(LEVELS, dtype=np.float32) / (LEVELS - 1)
+    on, off = np.meshgrid(level, level, indexing="ij")
+    frame = np.stack([on.ravel(), off.ravel()])[:, None, :]  # [2, 1, 256] as a "frame"
+    return polarity_rgb(frame, full_at=1.0)[0]
+
+
+def polarity_index(frame: np.ndarray, full_at: float = 2.0) -> np.ndarray:
+    """``[2, H, W]`` counts -> ``[H, W]`` uint8 indices into ``polarity_lut()``: a quarter of
+    the bytes of RGB and no float colour maths per pixel on the GUI thread."""
+    scale = (LEVELS - 1) / full_at
+    on = np.minimum(frame[0] * scale + 0.5, LEVELS - 1).astype(np.uint8)
+    off = np.minimum(frame[1] * scale + 0.5, LEVELS - 1).astype(np.uint8)
+    return on * np.uint8(LEVELS) + off

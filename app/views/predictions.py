@@ -28,6 +28,8 @@ class PredictionView(QWidget):
         # predictions in recording time (see RunningScore.to_recording_time)
         self.history: collections.deque[Prediction] = collections.deque(maxlen=HISTORY_SLICES)
         self._score_dirty = False
+        self._strip_img: np.ndarray | None = None
+        self._strip_span = 0.0
 
         self.top_label = QLabel("-")
         self.top_label.setStyleSheet("font-size: 30px; font-weight: bold;")
@@ -101,8 +103,10 @@ class PredictionView(QWidget):
     def add_outputs(self, outputs: list[EngineOutput]) -> None:
         if not outputs:
             return
+        new = []
         for out in outputs:
             pred = self.score.to_recording_time(out.prediction) if self.segments else out.prediction
+            new.append(pred)
             self.history.append(pred)
             if self.segments:
                 self.score.add(pred)
@@ -113,7 +117,7 @@ class PredictionView(QWidget):
                                f"<span style='font-size:18px'>{pred.confidence:.0%}</span>")
         self._show_truth(pred)
         self._score_dirty = True
-        self._draw_strip()
+        self._draw_strip(new)
 
     def update_score(self) -> None:
         """Refresh the running accuracy text (a few times a second, not per frame)."""
@@ -137,27 +141,46 @@ class PredictionView(QWidget):
                 "<span style='color:#ff5a5a'>differs</span>"
             self.truth_label.setText(f"<b>{truth}</b>  <span style='font-size:14px'>{mark}</span>")
 
-    def _draw_strip(self) -> None:
+    def _strip_columns(self, preds: list[Prediction]) -> np.ndarray:
+        """``[rows, len(preds), 3]`` colours: top class shaded by confidence; true label."""
         rows = 2 if self.segments else 1
-        img = np.tile(NO_DATA_RGB, (rows, HISTORY_SLICES, 1))
-        preds = list(self.history)
-        offset = HISTORY_SLICES - len(preds)
+        cols = np.tile(NO_DATA_RGB, (rows, len(preds), 1))
         index = {name: i for i, name in enumerate(self.class_names)}
-        for col, pred in enumerate(preds, start=offset):
+        for col, pred in enumerate(preds):
             if pred.event_count == 0:
                 continue
             shade = 0.35 + 0.65 * pred.confidence
-            img[0, col] = np.array(class_rgb(pred.top_class)) * shade
+            cols[0, col] = np.array(class_rgb(pred.top_class)) * shade
             if rows == 2:
                 truth = self._truth_at(pred)
                 if truth is not None and truth in index:
-                    img[1, col] = class_rgb(index[truth])
-        self.strip.setImage(img, autoLevels=False)
-        # x = recording seconds before the newest slice; robust to loops and seeks
-        slice_s = np.mean([p.t_end_us - p.t_start_us for p in preds]) / 1e6 if preds else 0.01
-        span = HISTORY_SLICES * max(float(slice_s), 1e-4)
-        self.strip.setRect(QRectF(-span, 0, span, rows))
-        self.strip_plot.setXRange(-span, 0, padding=0)
+                    cols[1, col] = class_rgb(index[truth])
+        return cols
+
+    def _draw_strip(self, new: list[Prediction] | None = None) -> None:
+        """Scroll in the columns of ``new`` predictions (None: redraw from the history)."""
+        rows = 2 if self.segments else 1
+        if new is None or self._strip_img is None or self._strip_img.shape[0] != rows:
+            self._strip_img = np.tile(NO_DATA_RGB, (rows, HISTORY_SLICES, 1))
+            new = list(self.history)
+            self._strip_axes(rows)
+        new = new[-HISTORY_SLICES:]
+        if new:
+            self._strip_img = np.roll(self._strip_img, -len(new), axis=1)
+            self._strip_img[:, -len(new):] = self._strip_columns(new)
+        self.strip.setImage(self._strip_img, autoLevels=False)
+        if new:  # x = recording seconds before the newest slice; robust to loops and seeks
+            slice_s = (new[-1].t_end_us - new[-1].t_start_us) / 1e6
+            span = HISTORY_SLICES * max(slice_s, 1e-4)
+            if abs(span - self._strip_span) > 1e-9:
+                self._strip_span = span
+                self.strip.setRect(QRectF(-span, 0, span, rows))
+                self.strip_plot.setXRange(-span, 0, padding=0)
+
+    def _strip_axes(self, rows: int) -> None:
+        self._strip_span = 0.0
+        self.strip.setRect(QRectF(-1, 0, 1, rows))
+        self.strip_plot.setXRange(-1, 0, padding=0)
         self.strip_plot.setYRange(0, rows, padding=0)
         ticks = [(0.5, "model")] + ([(1.5, "truth")] if rows == 2 else [])
         self.strip_plot.getAxis("left").setTicks([ticks])

@@ -33,6 +33,7 @@ class SpikeView(QWidget):
         self.layer_names: tuple[str, ...] = ()
         self.history: collections.deque[SpikeSnapshot] = collections.deque(maxlen=HISTORY_SLICES)
         self.current = np.zeros(0)
+        self._rates = np.zeros((1, HISTORY_SLICES), np.float32)
         self.rate_top = RATE_MAX
         self._updates = 0
 
@@ -77,7 +78,8 @@ class SpikeView(QWidget):
         self.current = np.zeros(n)
         ticks = [list(enumerate(short_layer_name(s) for s in names))]
         self.heat_plot.getAxis("left").setTicks(ticks)
-        self.heat.setImage(np.zeros((max(n, 1), HISTORY_SLICES), np.float32), levels=(0, RATE_MAX))
+        self._rates = np.zeros((max(n, 1), HISTORY_SLICES), np.float32)  # layers x slices, newest last
+        self.heat.setImage(self._rates, levels=(0, self.rate_top))
         self.heat.setRect(QRectF(-HISTORY_SLICES, -0.5, HISTORY_SLICES, max(n, 1)))
         self.heat_plot.setXRange(-HISTORY_SLICES, 0, padding=0)
         self.heat_plot.setYRange(-0.5, n - 0.5, padding=0)
@@ -92,19 +94,19 @@ class SpikeView(QWidget):
         snap = outputs[-1].spikes
         if snap.layer_names != self.layer_names:
             self.set_layers(snap.layer_names)
-        for out in outputs:
-            self.history.append(out.spikes)
-        n = len(self.layer_names)
-        img = np.zeros((n, HISTORY_SLICES), np.float32)
-        snaps = list(self.history)
-        if snaps:
-            rates = np.array([s.firing_rates for s in snaps], np.float32).T  # layers x time
-            img[:, HISTORY_SLICES - len(snaps):] = rates
+        new = [out.spikes for out in outputs][-HISTORY_SLICES:]
+        self.history.extend(new)
+        counts = np.array([s.spike_counts for s in new], np.float32)
+        neurons = np.maximum(np.array(new[-1].neuron_counts, np.float32), 1)
+        rates = (counts / neurons).T  # layers x new slices
+        self._rates = np.roll(self._rates, -len(new), axis=1)
+        self._rates[:, -len(new):] = rates
         self._updates += 1
-        if self._updates % RESCALE_EVERY == 1 and snaps:
-            self._rescale(float(np.percentile(img[:, HISTORY_SLICES - len(snaps):], 99)))
-        self.heat.setImage(img, autoLevels=False)
-        self.current = np.asarray(snap.firing_rates, float)
+        if self._updates % RESCALE_EVERY == 1:
+            seen = min(len(self.history), HISTORY_SLICES)
+            self._rescale(float(np.percentile(self._rates[:, -seen:], 99)))
+        self.heat.setImage(self._rates, autoLevels=False)
+        self.current = rates[:, -1].astype(float)
         self.rate_bars.setOpts(width=self.current)
 
     def _rescale(self, top: float) -> None:
