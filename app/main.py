@@ -32,6 +32,14 @@ examples:
   r2etl-viewer --connect 192.168.1.20:7777        a DV network event stream
   r2etl-viewer --model other.safetensors          another trained model
   QT_QPA_PLATFORM=offscreen r2etl-viewer --screenshot shot.png --quit-after 5
+
+in the window:
+  drag the yellow square (corners resize) to choose what the model sees; Space pauses;
+  the time slider seeks; Record... saves a camera or network input to .aedat4 with the
+  predictions beside it (.predictions.jsonl).
+
+An unusable RECORDING, --model, camera or connection exits with status 2 and one line on
+stderr; inputs chosen later in the window report problems in a dialog.
 """
 
 NO_DISPLAY = (f"{PROG}: error: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); for a "

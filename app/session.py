@@ -163,6 +163,10 @@ class Session(QObject):
             self.statusMessage.emit(f"{opened.spec} starts once a model is loaded (Model...)")
             return
         self.engine.stop()
+        before = self.source.info if self.source is not None else None
+        if before is None or (before.width, before.height) != (opened.source.info.width,
+                                                                opened.source.info.height):
+            self.user_roi = None  # another sensor: start from the centred square again
         self.spec, self.source, self.segments = opened.spec, opened.source, opened.segments
         self.paused = False
         self._last_error = None
