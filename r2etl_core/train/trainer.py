@@ -91,6 +91,7 @@ class Trainer:
         return out
 
     def run_eval(self) -> None:
+        self._last_eval_step = self.state.step  # on every rank: all must meet at the barrier
         if self.rank == 0:
             result = evaluate(self.model, self.val.frames, self.val.labels, self.val.class_names,
                               device=self.device)
@@ -106,6 +107,7 @@ class Trainer:
 
     def fit(self) -> TrainState:
         self._scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self._last_eval_step = self.state.history[-1]["step"] if self.state.history else -1
         self.model.train()
         self._emit("on_train_start")
         steps_per_epoch = len(self.loader)
@@ -130,7 +132,7 @@ class Trainer:
                     self.scheduler.step()
                 if not self.eval_every:
                     self.run_eval()
-        if not self.state.history or self.state.history[-1]["step"] != self.state.step:
+        if self._last_eval_step != self.state.step:
             self.run_eval()
         self._emit("on_train_end")
         return self.state

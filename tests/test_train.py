@@ -1,0 +1,188 @@
+"""Training end to end on tiny synthetic data: loss goes down, checkpoints load, resume, failures,
+config errors, eval CLI, DistributedDataParallel on 2 CPU processes, and the shipped model."""
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from r2etl_core import cli
+from r2etl_core.datasets.splits import shared_nmnist_split
+from r2etl_core.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
+from r2etl_core.errors import InputError
+from r2etl_core.modelio import DEFAULT_MODEL_PATH, load_model, read_meta
+from r2etl_core.train.config import config_from_dict, load_config, packaged_configs
+from r2etl_core.train.run import train
+from r2etl_core.train.trainer import Callback
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models: one intra-op thread is faster, and far faster on a shared, busy CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    events = write_nmnist_folder(root / "nmnist", per_class=5, num_classes=10)
+    images = write_mnist_npz(root / "mnist.npz", n=60)
+    return events, images
+
+
+def tiny_config(tiny_data, out: Path, **run):
+    events, images = tiny_data
+    return config_from_dict({
+        "data": {"events_dir": str(events), "images_path": str(images), "time_steps": 4,
+                 "augment_flip": False, "augment_shift": 1, "cache_dir": str(out.parent / "cache")},
+        "model": {"width": 0.0625},
+        "optim": {"batch_size": 8, "lr": 5e-3, "steps": 24, "scheduler": "none"},
+        "run": {"out_dir": str(out), "eval_every": 12, "progress": False, **run},
+    })
+
+
+def losses(out: Path) -> list[float]:
+    return [json.loads(line)["loss"] for line in (out / "steps.jsonl").read_text().splitlines()]
+
+
+def test_tiny_training_learns_and_writes_loadable_checkpoints(tiny_data, tmp_path, capsys):
+    out = tmp_path / "run"
+    trainer, best = train(tiny_config(tiny_data, out))
+    curve = losses(out)
+    assert len(curve) == 24 and np.mean(curve[-4:]) < np.mean(curve[:4]) - 0.3
+    model, meta = load_model(best)
+    assert meta.slicing.mode == "time" and meta.slicing.slice_us == 30_000
+    assert (meta.slicing.sensor_width, meta.config.time_steps, meta.config.input_size) == (34, 4, 34)
+    assert meta.class_names == tuple(str(i) for i in range(10))
+    assert meta.training["mode"] == "r2etl" and meta.training["holdout"][0] == "0/00001.bin"
+    assert len(meta.training["holdout"]) == 10 and meta.metrics["val_accuracy"] == trainer.state.best_accuracy
+    assert {"curves.png", "confusion.png", "metrics.csv", "last.safetensors"} <= {p.name for p in out.iterdir()}
+    # r2etl eval on the held-out ids recorded in the model reproduces the recorded accuracy
+    code = cli.main(["eval", "--data", f"nmnist:{tiny_data[0]}", "--model", str(best), "--split", "val", "--json"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and result["n"] == 10 and result["accuracy"] == pytest.approx(meta.metrics["val_accuracy"])
+
+
+def test_events_only_mode_never_reads_images(tiny_data, tmp_path):
+    cfg = tiny_config(tiny_data, tmp_path / "evt")
+    cfg = dataclasses.replace(cfg, loss=dataclasses.replace(cfg.loss, mode="events-only"),
+                              data=dataclasses.replace(cfg.data, images_path=str(tmp_path / "absent.npz")),
+                              optim=dataclasses.replace(cfg.optim, steps=4))
+    trainer, best = train(cfg)
+    assert "tet_img" not in json.loads((tmp_path / "evt" / "steps.jsonl").read_text().splitlines()[0])
+    assert read_meta(best).training["mode"] == "events-only"
+
+
+def test_resume_continues_from_last(tiny_data, tmp_path):
+    out = tmp_path / "res"
+    cfg = tiny_config(tiny_data, out)
+    train(dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=12)))
+    trainer, _ = train(dataclasses.replace(cfg, run=dataclasses.replace(cfg.run, resume=True)))
+    assert trainer.state.step == 24 and [h["step"] for h in trainer.state.history] == [12, 24]
+    assert len(losses(out)) == 24
+
+
+class Crash(Callback):
+    def on_step_end(self, trainer, parts):
+        if trainer.state.step == 3:
+            raise RuntimeError("simulated crash")
+
+
+def test_failed_run_does_not_overwrite_the_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+    out = tmp_path / "fail"
+    cfg = tiny_config(tiny_data, out)
+    train(dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=12)))
+    before = {n: (out / n).read_bytes() for n in ("last.safetensors", "best.safetensors")}
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg, extra_callbacks=[Crash()])
+
+    def disk_full(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("r2etl_core.modelio.save_file", disk_full)
+    with pytest.raises(OSError, match="disk full"):
+        train(cfg)
+    assert {n: (out / n).read_bytes() for n in before} == before
+    load_model(out / "last.safetensors")
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_config_errors_name_the_key(tmp_path):
+    with pytest.raises(InputError, match="unknown config key 'optim.lrr'"):
+        config_from_dict({"optim": {"lrr": 1e-3}})
+    with pytest.raises(InputError, match="unknown config section 'optimizer'"):
+        config_from_dict({"optimizer": {}})
+    with pytest.raises(InputError, match="'optim.steps' must be a int"):
+        config_from_dict({"optim": {"steps": "many"}})
+    with pytest.raises(InputError, match="unknown loss.mode 'fancy'"):
+        load_config(None, ["loss.mode=\"fancy\""])
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[data]\nevents_folder = 'x'\n")
+    assert cli.main(["train", "--config", str(bad)]) == 2
+
+
+def test_packaged_configs_hold_the_recipes():
+    assert set(packaged_configs()) >= {"shared-nmnist", "nmnist", "cifar10dvs", "ncaltech101"}
+    shared = load_config("shared-nmnist", ["optim.lr=3e-4"])
+    d = shared.data
+    assert (d.frame_mode, d.slice_us, d.time_origin, d.time_steps, d.input_size) == ("time", 30_000, "zero", 10, 34)
+    assert shared.optim.lr == 3e-4 and shared.loss.mode == "r2etl"
+    for name, lr, epochs, step in (("nmnist", 1e-4, 80, 10), ("cifar10dvs", 2e-4, 150, 30), ("ncaltech101", 2e-4, 150, 50)):
+        c = load_config(name)
+        assert (c.optim.batch_size, c.data.time_steps, c.data.input_size, c.model.width) == (32, 10, 48, 1.0)
+        assert (c.optim.lr, c.optim.epochs, c.optim.lr_step, c.optim.lr_gamma) == (lr, epochs, step, 0.5)
+
+
+def _ddp_worker(rank: int, cfg, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE="2", RANK=str(rank))
+    torch.set_num_threads(1)
+    from safetensors.torch import save_file
+
+    trainer, _ = train(cfg)
+    save_file({k: v.contiguous() for k, v in trainer.model.state_dict().items()}, f"{out}/rank{rank}.safetensors")
+    save_file({"n": torch.tensor([len(trainer.loader.sampler)])}, f"{out}/sampler{rank}.safetensors")
+    torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_distributed_data_parallel_on_two_cpu_processes(tiny_data, tmp_path, free_port):
+    from safetensors.torch import load_file
+
+    cfg = tiny_config(tiny_data, tmp_path / "ddp")
+    cfg = dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=3, batch_size=4),
+                              run=dataclasses.replace(cfg.run, eval_every=3))
+    torch.multiprocessing.spawn(_ddp_worker, args=(cfg, free_port, str(tmp_path)), nprocs=2, join=True)
+    a, b = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    params = [k for k in a if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(a[k], b[k]) for k in params)  # gradients were all-reduced
+    n0, n1 = (int(load_file(tmp_path / f"sampler{r}.safetensors")["n"]) for r in (0, 1))
+    assert n0 == n1 and n0 + n1 <= 60  # each rank reads its half of the pairs
+    assert (tmp_path / "ddp" / "best.safetensors").exists()
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "nmnist" / "Train").is_dir(), reason="needs ../shared/data beside the checkout")
+@pytest.mark.skipif(not DEFAULT_MODEL_PATH.exists(), reason="the shipped model file is not in this checkout")
+def test_shipped_model_on_a_few_shared_validation_samples(tmp_path, capsys):
+    root = SHARED / "nmnist" / "Train"
+    meta = read_meta(DEFAULT_MODEL_PATH)
+    assert meta.slicing.mode == "time" and meta.slicing.slice_us == 30_000
+    assert (meta.slicing.sensor_width, meta.slicing.sensor_height, meta.config.time_steps) == (34, 34, 10)
+    assert meta.class_names == tuple(str(i) for i in range(10))
+    assert set(meta.training["holdout"]) == set(shared_nmnist_split(root).val)
+    picked = tmp_path / "few"
+    for rel in sorted(meta.training["holdout"])[::5]:  # ~40 held-out samples, all classes
+        (picked / rel).parent.mkdir(parents=True, exist_ok=True)
+        (picked / rel).write_bytes((root / rel).read_bytes())
+    assert cli.main(["eval", "--data", f"nmnist:{picked}", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["n"] == len(list(picked.rglob("*.bin"))) and result["accuracy"] >= 0.85
