@@ -145,3 +145,25 @@ def test_end_of_file_is_announced_and_seek_replays(qtbot, tiny_model):  # noqa: 
     assert opener.opened[-1].seeks == [500_000]
     wait_for_predictions(qtbot, window, 2, TIMEOUT)
     window.close()
+
+
+def test_new_sensor_starts_from_centred_roi(qtbot, tiny_model):  # noqa: F811
+    from app_fixtures import MemoryOpener, PacedSource, demo_events
+
+    class TwoSensors(MemoryOpener):
+        def __call__(self, spec, speed, loop):
+            if spec != "small":
+                return super().__call__(spec, speed, loop)
+            source = PacedSource(demo_events(34, 34), spec, speed, loop)
+            self.opened.append(source)
+            return source
+
+    window, session, opener = start_viewer(qtbot, tiny_model, TwoSensors())
+    window.event_view.roi.setSize((20, 20), finish=False)
+    window.event_view.roi.setPos((30, 20), finish=True)
+    qtbot.waitUntil(lambda: session.engine.roi == FrameSpec(30, 20, 20, 34), timeout=TIMEOUT)
+    session.open_input_async("small", "small")
+    qtbot.waitUntil(lambda: session.spec == "small", timeout=TIMEOUT)
+    assert session.engine.roi == FrameSpec.centred(34, 34, 34)
+    qtbot.waitUntil(lambda: window.event_view.image.image.shape[:2] == (34, 34), timeout=TIMEOUT)
+    window.close()
