@@ -140,6 +140,8 @@ class MainWindow(QMainWindow):
         self.event_view.set_sensor(info.width, info.height,
                                    f"{info.kind}: {Path(info.name).name or info.name}\n"
                                    f"sensor {info.width} x {info.height}{camera}")
+        if self.session.engine is not None:
+            self.event_view.show_roi(self.session.engine.roi)  # before the first stats tick
         labels = f", {len(self.session.segments)} labelled segments" if self.session.segments else ""
         self.source_label.setText(f"{info.kind}: {info.name}{labels}")
         self.setWindowTitle(f"r2etl viewer - {Path(info.name).name or info.name}")

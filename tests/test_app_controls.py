@@ -167,3 +167,38 @@ def test_new_sensor_starts_from_centred_roi(qtbot, tiny_model):  # noqa: F811
     assert session.engine.roi == FrameSpec.centred(34, 34, 34)
     qtbot.waitUntil(lambda: window.event_view.image.image.shape[:2] == (34, 34), timeout=TIMEOUT)
     window.close()
+
+
+def mouse_drag(qtbot, event_view, start_xy, end_xy, steps: int = 20) -> None:
+    """Press, move and release the left button on the event view, in sensor pixels."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    canvas, viewport = event_view.canvas, event_view.canvas.viewport()
+
+    def at(xy):
+        return QPointF(canvas.mapFromScene(event_view.view.mapViewToScene(QPointF(*xy))))
+
+    def send(kind, pos, button, buttons):
+        QApplication.sendEvent(viewport, QMouseEvent(kind, pos, QPointF(viewport.mapToGlobal(pos)),
+                                                     button, buttons, Qt.KeyboardModifier.NoModifier))
+
+    left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+    a, b = at(start_xy), at(end_xy)
+    send(QEvent.Type.MouseButtonPress, a, left, left)
+    for i in range(1, steps + 1):
+        send(QEvent.Type.MouseMove, a + (b - a) * (i / steps), none, left)
+        qtbot.wait(10)
+    send(QEvent.Type.MouseButtonRelease, b, left, none)
+
+
+def test_mouse_drag_of_roi_moves_what_the_model_sees(qtbot, viewer):
+    window, session, _ = viewer
+    qtbot.waitExposed(window)
+    roi = window.event_view.roi
+    assert (roi.pos().x(), roi.pos().y(), roi.size().x()) == (8, 0, 48)  # synced at start
+    mouse_drag(qtbot, window.event_view, (32, 24), (20, 24))  # grab the middle, 12 px left
+    qtbot.waitUntil(lambda: session.engine.roi.roi_x < 8, timeout=TIMEOUT)
+    assert session.engine.roi == window.event_view.current_roi().clamped(64, 48)
+    assert session.engine.roi.roi_size == 48  # moved, not resized
