@@ -95,6 +95,7 @@ def save_model(model: R2ETLNet, meta: ModelMeta, path: str | Path) -> Path:
     os.close(fd)
     try:
         save_file(tensors, tmp, metadata={METADATA_KEY: meta.to_json()})
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files: a shared model must be readable by others
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

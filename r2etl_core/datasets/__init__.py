@@ -1,10 +1,10 @@
 """Dataset readers (local folders only, nothing is downloaded), framing, pairing and splits."""
 
-from .events import EventSet, load_event_set, scan_event_folders, subset_per_class
+from .events import EventSet, load_event_set, scan_event_folders
 from .folders import ClassFiles, match_classes, scan_class_folders
 from .frames import FrameParams, events_to_frames
 from .images import ImageSet, read_caltech101, read_cifar10, read_mnist
-from .splits import HoldoutSplit, shared_nmnist_split
+from .splits import HoldoutSplit, shared_nmnist_split, subset_per_class
 
 __all__ = [
     "ClassFiles", "EventSet", "FrameParams", "HoldoutSplit", "ImageSet", "events_to_frames",

@@ -87,18 +87,3 @@ def default_frame_params(kind: str, time_steps: int, out_size: int, mode: str, s
                          time_origin: str = "zero") -> FrameParams:
     w, h = sensor_size(kind)
     return FrameParams(time_steps, mode, slice_us, time_origin, w, h, out_size)
-
-
-def subset_per_class(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """Indices of a ``fraction`` of each class (at least one sample each), chosen with ``seed``."""
-    if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
-    if fraction == 1.0:
-        return np.arange(len(labels))
-    rng = np.random.default_rng(seed)
-    keep: list[np.ndarray] = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        n = max(1, int(round(fraction * len(idx))))
-        keep.append(np.sort(rng.permutation(idx)[:n]))
-    return np.sort(np.concatenate(keep))

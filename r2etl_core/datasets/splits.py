@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .folders import ClassFiles, scan_class_folders
 
 VAL_EVERY = 5
@@ -41,3 +43,18 @@ def shared_nmnist_split(root: str | Path) -> HoldoutSplit:
     files = scan_class_folders(root, (".bin",), "nmnist")
     train, val = every_nth_split(files)
     return HoldoutSplit(tuple(train), tuple(val), frozenset(nmnist_image_id(p) for p in val))
+
+
+def subset_per_class(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a ``fraction`` of each class (at least one sample each), chosen with ``seed``."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1.0:
+        return np.arange(len(labels))
+    rng = np.random.default_rng(seed)
+    keep: list[np.ndarray] = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        n = max(1, int(round(fraction * len(idx))))
+        keep.append(np.sort(rng.permutation(idx)[:n]))
+    return np.sort(np.concatenate(keep))

@@ -111,8 +111,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_eval(args: argparse.Namespace) -> int:
     from ..modelio import DEFAULT_MODEL_PATH, load_model
-    from .evaluate import evaluate
-    from .eval_data import eval_event_set
+    from .evaluate import eval_event_set, evaluate
 
     kind, sep, folder = args.data.partition(":")
     if not sep or not folder:

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from ..datasets.events import (EventSet, default_frame_params, load_event_set, scan_event_folders,
-                               subset_per_class)
+from ..datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
 from ..datasets.folders import layout_error, match_classes
 from ..datasets.images import NORMALISATION, ImageSet, images_to_tensor_array, read_caltech101, read_cifar10, read_mnist
 from ..datasets.pairing import EventDataset, PairedDataset
-from ..datasets.splits import every_nth_split, shared_nmnist_split
+from ..datasets.splits import every_nth_split, shared_nmnist_split, subset_per_class
 from ..errors import InputError
 from .config import DataConfig
 

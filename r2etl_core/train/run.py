@@ -17,11 +17,13 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from .. import __version__
-from ..modelio import ModelMeta, SlicingSpec
+from ..datasets.events import sensor_size
+from ..errors import InputError
 from ..model import ModelConfig, build_model
+from ..modelio import ModelMeta, SlicingSpec, load_model
 from .callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
 from .config import TrainConfig
-from .data import build_train_data
+from .data import TrainData, build_train_data
 from .evaluate import EvalResult
 from .objective import Objective
 from .state import load_train_state
@@ -53,6 +55,29 @@ def make_scheduler(cfg: TrainConfig, optimizer: torch.optim.Optimizer, total_ste
     return None, False
 
 
+def make_loader(dataset, cfg: TrainConfig, rank: int, world: int, device: torch.device) -> DataLoader:
+    sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True,
+                                 seed=cfg.run.seed, drop_last=True)
+    loader = DataLoader(dataset, batch_size=cfg.optim.batch_size, sampler=sampler, drop_last=True,
+                        num_workers=0, pin_memory=device.type == "cuda")
+    if len(loader) == 0:
+        raise InputError(cfg.data.events_dir, f"too few training samples ({len(dataset)}) "
+                                              f"for batch size {cfg.optim.batch_size}")
+    return loader
+
+
+def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command: str, total: int) -> ModelMeta:
+    """Model-file metadata: architecture, slicing, classes, normalisation, provenance, held-out ids."""
+    d = cfg.data
+    slicing = SlicingSpec(d.frame_mode, d.slice_us if d.frame_mode == "time" else 0, 0, *sensor_size(d.events))
+    training = {"data": {"events": d.events, "events_dir": d.events_dir, "images": d.images,
+                         "images_path": d.images_path, **data.counts},
+                "command": command, "mode": cfg.loss.mode, "seed": cfg.run.seed, "steps": total,
+                "config": cfg.to_dict(), "holdout": list(data.holdout), "holdout_root": d.events_dir,
+                "time_origin": d.time_origin}
+    return ModelMeta(model_cfg, data.class_names, slicing, data.normalisation, training, {}, __version__)
+
+
 def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] = ()) -> tuple[Trainer, Path]:
     """Train; returns the trainer and the path of the best model file."""
     if cfg.run.threads > 0:
@@ -62,66 +87,47 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     seed_everything(cfg.run.seed)
-    d = cfg.data
-    data = build_train_data(d, events_only=cfg.loss.mode == "events-only")
-    model_cfg = ModelConfig(len(data.class_names), d.input_size, cfg.model.width, d.time_steps)
+    data = build_train_data(cfg.data, events_only=cfg.loss.mode == "events-only")
+    model_cfg = ModelConfig(len(data.class_names), cfg.data.input_size, cfg.model.width, cfg.data.time_steps)
     model = build_model(model_cfg).to(device)
     objective = Objective(model, cfg.loss.mode, cfg.loss.w_enc, cfg.loss.w_fea)
     if world > 1:
         objective = torch.nn.parallel.DistributedDataParallel(
             objective, find_unused_parameters=not objective.uses_images)
-    sampler = DistributedSampler(data.train, num_replicas=world, rank=rank, shuffle=True,
-                                 seed=cfg.run.seed, drop_last=True)
-    loader = DataLoader(data.train, batch_size=cfg.optim.batch_size, sampler=sampler, drop_last=True,
-                        num_workers=0, pin_memory=device.type == "cuda")
-    if len(loader) == 0:
-        raise ValueError(f"too few training samples ({len(data.train)}) for batch size {cfg.optim.batch_size}")
+    loader = make_loader(data.train, cfg, rank, world, device)
     total = cfg.optim.steps if cfg.optim.steps > 0 else cfg.optim.epochs * len(loader)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     scheduler, per_step = make_scheduler(cfg, optimizer, total)
     out = Path(cfg.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    amp = cfg.run.amp == "on" or (cfg.run.amp == "auto" and device.type == "cuda")
-    base_meta = ModelMeta(
-        model_cfg, data.class_names,
-        SlicingSpec(d.frame_mode, d.slice_us if d.frame_mode == "time" else 0, 0,
-                    *_sensor(d.events)),
-        data.normalisation,
-        {"data": {"events": d.events, "events_dir": d.events_dir, "images": d.images,
-                  "images_path": d.images_path, **data.counts},
-         "command": command, "mode": cfg.loss.mode, "seed": cfg.run.seed, "steps": total,
-         "config": cfg.to_dict(), "holdout": list(data.holdout), "holdout_root": d.events_dir,
-         "time_origin": d.time_origin},
-        {}, __version__)
+    meta0 = base_meta(cfg, data, model_cfg, command, total)
     t0 = time.monotonic()
 
     def meta_for(trainer: Trainer, result: EvalResult) -> ModelMeta:
-        meta = with_metrics(base_meta, val_accuracy=result.accuracy, val_n=result.n,
+        meta = with_metrics(meta0, val_accuracy=result.accuracy, val_n=result.n,
                             best_val_accuracy=max(trainer.state.best_accuracy, result.accuracy),
                             step=trainer.state.step, train_seconds=round(time.monotonic() - t0, 1))
         return dataclasses.replace(meta, training={**meta.training, "steps_done": trainer.state.step})
 
-    callbacks: list[Callback] = [ProgressBar(cfg.run.progress), MetricsLog(out), Checkpointer(out, meta_for),
-                                 Plots(out), *extra_callbacks]
+    amp = cfg.run.amp == "on" or (cfg.run.amp == "auto" and device.type == "cuda")
+    callbacks = [ProgressBar(cfg.run.progress), MetricsLog(out), Checkpointer(out, meta_for), Plots(out),
+                 *extra_callbacks]
     trainer = Trainer(objective, model, optimizer, scheduler, per_step, loader, data.val, total,
-                      cfg.run.eval_every, cfg.run.seed, device, d.augment_flip, d.augment_shift, amp,
-                      rank, callbacks)
+                      cfg.run.eval_every, cfg.run.seed, device, cfg.data.augment_flip, cfg.data.augment_shift,
+                      amp, rank, callbacks)
     if cfg.run.resume and (out / LAST).exists():
-        from ..modelio import load_model
-
-        saved, _ = load_model(out / LAST)
-        model.load_state_dict(saved.state_dict())
+        model.load_state_dict(load_model(out / LAST)[0].state_dict())
         trainer.state = load_train_state(out / STATE, optimizer, scheduler)
     trainer.fit()
     if rank == 0 and cfg.run.export:
-        Path(cfg.run.export).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(cfg.run.export).with_suffix(".tmp")
-        shutil.copyfile(out / BEST, tmp)
-        os.replace(tmp, cfg.run.export)
+        export(out / BEST, Path(cfg.run.export))
     return trainer, out / BEST
 
 
-def _sensor(kind: str) -> tuple[int, int]:
-    from ..datasets.events import sensor_size
-
-    return sensor_size(kind)
+def export(src: Path, dst: Path) -> None:
+    """Copy atomically (a crash mid-copy never leaves a half-written model at ``dst``)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, dst)

@@ -1,0 +1,109 @@
+"""The real-data transfer experiment: R2ETL vs events-only vs joint-no-align at several fractions
+of the N-MNIST training events, same network, same optimiser steps, several seeds, evaluated on
+the fixed validation split (r2etl_core/datasets/splits.py). Writes docs/results.md + results.png.
+
+    python scripts/run_experiment.py                 # the sweep in docs/results.md (`make experiment`)
+    python scripts/run_experiment.py --steps 20 --fractions 0.1 --seeds 0 --out runs/exp-smoke
+
+Runs already in OUT/results.jsonl are skipped, so an interrupted sweep continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODES = ("r2etl", "events-only", "joint-no-align")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="shared-nmnist", help="base training config")
+    p.add_argument("--steps", type=int, default=150, help="optimiser steps per run (same for every mode)")
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument("--modes", nargs="+", default=list(MODES))
+    p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each")
+    p.add_argument("--out", default="runs/experiment")
+    p.add_argument("--docs", default="docs", help="where results.md and results.png go")
+    return p.parse_args(argv)
+
+
+def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out: str) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from r2etl_core.train.config import load_config
+    from r2etl_core.train.run import train
+
+    overrides = [f'loss.mode="{mode}"', f"data.event_fraction={fraction}", f"data.subset_seed={seed}",
+                 f"run.seed={seed}", f"optim.steps={steps}", f"run.eval_every={steps}", f'run.out_dir="{out}"',
+                 'run.export=""', "run.threads=1", "run.progress=false"]
+    t0 = time.monotonic()
+    trainer, _ = train(load_config(config, overrides), "scripts/run_experiment.py")
+    return {"mode": mode, "fraction": fraction, "seed": seed, "steps": trainer.state.step,
+            "val_accuracy": trainer.state.history[-1]["val_accuracy"], "wall_s": round(time.monotonic() - t0, 1),
+            "event_train": len(trainer.loader.dataset.frames) if mode == "events-only"
+            else int(len(set(trainer.loader.dataset.pairs[:, 1].tolist())))}
+
+
+def load_done(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def sweep(args: argparse.Namespace) -> tuple[list[dict], float]:
+    out = REPO / args.out
+    out.mkdir(parents=True, exist_ok=True)
+    results_file = out / "results.jsonl"
+    done = load_done(results_file)
+    have = {(r["mode"], r["fraction"], r["seed"], r["steps"]) for r in done}
+    todo = [(m, f, s) for s in args.seeds for f in args.fractions for m in args.modes
+            if (m, f, s, args.steps) not in have]
+    t0 = time.monotonic()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        futures = {pool.submit(run_one, args.config, m, f, s, args.steps, str(out / f"{m}-f{f}-s{s}")): (m, f, s)
+                   for m, f, s in todo}
+        for fut in as_completed(futures):
+            row = fut.result()
+            done.append(row)
+            with open(results_file, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+            print(f"[{time.monotonic() - t0:7.0f}s] {row['mode']:>15} fraction {row['fraction']:.2f} "
+                  f"seed {row['seed']}: val {row['val_accuracy']:.4f} ({row['wall_s']:.0f}s)", flush=True)
+    rows = [r for r in done if r["steps"] == args.steps and r["mode"] in args.modes
+            and r["fraction"] in args.fractions and r["seed"] in args.seeds]
+    return rows, time.monotonic() - t0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.chdir(REPO)  # the configs' data paths are relative to the repository root
+    t0 = time.time()
+    rows, wall = sweep(args)
+    from results_report import write_report
+
+    write_report(rows, args, wall, REPO / args.docs, started=t0, machine=machine())
+    print(f"wrote {args.docs}/results.md and results.png ({wall / 60:.1f} min)")
+    return 0
+
+
+def machine() -> str:
+    cpu = platform.machine()
+    try:
+        cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {os.cpu_count()} CPU cores shared with other engineers' jobs, no GPU; "
+            f"torch {__import__('torch').__version__}, Python {platform.python_version()}")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    sys.exit(main())
