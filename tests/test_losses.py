@@ -85,3 +85,11 @@ def test_alignment_losses_use_time_sums_and_per_step_cka():
     assert encoding_alignment_loss(stem, other).item() > 0.05
     pre = torch.randn(5, 6, 7, generator=g)
     assert feature_alignment_loss(pre, 2.0 * pre).item() == pytest.approx(0.0, abs=1e-5)
+
+
+def test_cka_stays_float32_under_autocast():
+    # stem-sized spike counts: Gram entries (~1e6) would overflow float16 (max 65504)
+    x = torch.randint(0, 10, (4, 64 * 48 * 48)).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = linear_cka(x, x)
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(1.0, abs=1e-4)
