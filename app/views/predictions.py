@@ -68,8 +68,8 @@ class PredictionView(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.accuracy_label)
         layout.addWidget(self.bars_plot, 1)
-        strip_title = QLabel("<b>Recent predictions</b> (top: model's top class, "
-                             "brighter = more confident; bottom: true label)")
+        strip_title = QLabel("<b>Recent predictions</b>: the model's top class per slice "
+                             "(brighter = more confident) under the true label")
         strip_title.setWordWrap(True)
         layout.addWidget(strip_title)
         layout.addWidget(self.strip_plot)

@@ -1,5 +1,9 @@
 """Per-layer activity of the running SNN: a layers x time heat map of firing rates and the
-current rate of each layer (fraction of its neurons that spiked in the newest slice)."""
+current rate of each layer (fraction of its neurons that spiked in the newest slice).
+
+The heat map is logarithmic: a trained network's layers fire at very different rates (a few
+percent in the trunk, half of the bottleneck), and on a linear scale only the busiest layer
+would show any structure. The bars beside it show the current rates linearly."""
 
 from __future__ import annotations
 
@@ -13,8 +17,13 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 from r2etl_core.types import EngineOutput, SpikeSnapshot
 
 HISTORY_SLICES = 200
-RATE_MAX = 0.25  # initial colour scale top: rates above it saturate
-RESCALE_EVERY = 30  # updates between colour-scale adjustments (levels stay fixed in between)
+LOG_MIN = -2.0  # heat map colours span log10(rate) from 0.01 (and silence) to 1
+RATE_MAX = 0.25  # initial range of the "rate now" bars
+RESCALE_EVERY = 30  # updates between bar-range adjustments (steady in between)
+
+
+def log_rates(rates: np.ndarray) -> np.ndarray:
+    return np.log10(np.maximum(rates, 10 ** LOG_MIN))
 
 
 def nice_ceiling(x: float) -> float:
@@ -43,12 +52,13 @@ class SpikeView(QWidget):
         self.heat_plot.hideButtons()
         self.heat_plot.invertY(True)
         self.heat_plot.setLabel("bottom", "slices ago")
-        self.heat = pg.ImageItem(levels=(0, RATE_MAX))
+        self.heat = pg.ImageItem(levels=(LOG_MIN, 0))
         self.heat.setColorMap(pg.colormap.get("inferno"))
         self.heat_plot.addItem(self.heat)
-        self.colorbar = pg.ColorBarItem(values=(0, RATE_MAX), colorMap=pg.colormap.get("inferno"),
+        self.colorbar = pg.ColorBarItem(values=(LOG_MIN, 0), colorMap=pg.colormap.get("inferno"),
                                         interactive=False, width=12, label="firing rate")
         self.colorbar.setImageItem(self.heat, insert_in=self.heat_plot.getPlotItem())
+        self.colorbar.axis.setTicks([[(np.log10(r), f"{r:g}") for r in (0.01, 0.03, 0.1, 0.3, 1)]])
 
         self.rate_plot = pg.PlotWidget()
         self.rate_plot.setMenuEnabled(False)
@@ -79,7 +89,7 @@ class SpikeView(QWidget):
         ticks = [list(enumerate(short_layer_name(s) for s in names))]
         self.heat_plot.getAxis("left").setTicks(ticks)
         self._rates = np.zeros((max(n, 1), HISTORY_SLICES), np.float32)  # layers x slices, newest last
-        self.heat.setImage(self._rates, levels=(0, self.rate_top))
+        self.heat.setImage(log_rates(self._rates), levels=(LOG_MIN, 0))
         self.heat.setRect(QRectF(-HISTORY_SLICES, -0.5, HISTORY_SLICES, max(n, 1)))
         self.heat_plot.setXRange(-HISTORY_SLICES, 0, padding=0)
         self.heat_plot.setYRange(-0.5, n - 0.5, padding=0)
@@ -104,20 +114,17 @@ class SpikeView(QWidget):
         self._updates += 1
         if self._updates % RESCALE_EVERY == 1:
             seen = min(len(self.history), HISTORY_SLICES)
-            self._rescale(float(np.percentile(self._rates[:, -seen:], 99)))
-        self.heat.setImage(self._rates, autoLevels=False)
+            self._rescale(float(self._rates[:, -seen:].max()))
+        self.heat.setImage(log_rates(self._rates), autoLevels=False)
         self.current = rates[:, -1].astype(float)
         self.rate_bars.setOpts(width=self.current)
 
     def _rescale(self, top: float) -> None:
-        """Follow the network's activity level: a quiet net would be all black on a 0..0.25
-        scale. Changes only in 1-2-5 steps, so the colours do not flicker."""
+        """Fit the bars' range to the busiest layer, in 1-2-5 steps so it does not jitter."""
         top = nice_ceiling(top)
         if top == self.rate_top:
             return
         self.rate_top = top
-        self.heat.setLevels((0, top))
-        self.colorbar.setLevels((0, top))
         self.rate_plot.setXRange(0, top, padding=0)
         self._rate_ticks()
 
