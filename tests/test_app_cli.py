@@ -102,6 +102,8 @@ def test_whole_viewer_on_a_real_recording(qtbot, tiny_model):  # noqa: F811
     assert window.event_view.frames_shown > 0 and len(window.spike_view.history) > 0
     info = window.session.source.info
     assert window.event_view.image.image.shape[:2] == (info.height, info.width)
+    if recording.with_name(recording.stem + ".labels.csv").exists():  # the demo has labels
+        assert len(window.session.segments) > 0 and window.prediction_view.strip.image.shape[0] == 2
     window.close()
     assert window.session.engine is None
 
