@@ -59,6 +59,13 @@ def parse_speed(text: str) -> float | None:
     return speed
 
 
+def host_port(text: str) -> str:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"'{text}' is not HOST:PORT (e.g. 192.168.1.20:7777)")
+    return text.strip()
+
+
 def positive_seconds(text: str) -> float:
     try:
         value = float(text)
@@ -78,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: the demo recording)")
     src.add_argument("--camera", nargs="?", const="", metavar="SERIAL",
                      help="stream from an attached event camera (the first one, or SERIAL)")
-    src.add_argument("--connect", metavar="HOST:PORT",
+    src.add_argument("--connect", type=host_port, metavar="HOST:PORT",
                      help="receive a network event stream, e.g. from DV software's TCP output")
     p.add_argument("--model", metavar="PATH",
                    help="trained .safetensors model (default: the bundled N-MNIST model)")

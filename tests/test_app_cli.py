@@ -51,8 +51,10 @@ def test_input_spec_from_options():
     assert input_spec(parse(["--camera", "DXA00042"])) == "camera:DXA00042"
     assert input_spec(parse(["--connect", "10.0.0.2:7777"])) == "10.0.0.2:7777"
     assert parse(["--speed", "max"]).speed is None and parse(["--speed", "2x"]).speed == 2.0
-    with pytest.raises(SystemExit):
-        parse(["--speed", "50"])
+    for bad in (["--speed", "50"], ["--connect", "nohost"], ["--connect", "host:99999"],
+                ["a.aedat4", "--camera"]):
+        with pytest.raises(SystemExit):
+            parse(bad)
 
 
 def test_no_display_exits_2_with_one_line():
