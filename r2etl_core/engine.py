@@ -264,9 +264,13 @@ class StreamEngine:
     def _enqueue(self, slices: list[EventSlice]) -> None:
         if not slices:
             return
+        spec = self._roi or FrameSpec.centred(slices[0].events.width, slices[0].events.height,
+                                              self.meta.config.input_size)
+        frames, bin_s, transfer_s = self.core.bin(slices, spec)
+        share = 1.0 / len(slices)
         now = time.monotonic()
         with self._ready:
-            for sl in slices:
+            for sl, frame in zip(slices, frames):
                 if self.config.drop_when_busy:
                     while len(self._queue) >= self.config.queue_slices:
                         self._queue.popleft()  # oldest first: the newest view of the world wins
@@ -274,7 +278,7 @@ class StreamEngine:
                 else:
                     while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
                         self._ready.wait(0.1)
-                self._queue.append((sl, now))
+                self._queue.append((sl, frame, now, bin_s * share, transfer_s * share))
             self._ready.notify_all()
 
     def _work_loop(self) -> None:
@@ -289,10 +293,8 @@ class StreamEngine:
             if item is _END:
                 self._finished = self._error is None
                 return
-            sl, arrived = item
             try:
-                out = self.core.step(sl, self._roi or FrameSpec.centred(
-                    sl.events.width, sl.events.height, self.meta.config.input_size), arrived)
+                out = self.core.step(*item)
             except Exception as exc:  # keep the app alive; show the problem
                 self._error = f"model step failed: {type(exc).__name__}: {exc}"
                 self._stop.set()

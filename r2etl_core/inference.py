@@ -14,7 +14,7 @@ import torch
 
 from .model import R2ETLNet
 from .modelio import ModelMeta
-from .slicing import FrameSpec, bin_frame, frame_index, sensor_frame
+from .slicing import FrameSpec, bin_slices, sensor_frame, slices_index
 from .types import EngineOutput, EventSlice, Prediction, SpikeSnapshot, StageTimings
 
 
@@ -87,19 +87,25 @@ class InferenceCore:
             return sl.events.t_first_us - self._last_event_us >= policy.silence_us
         return False
 
-    @torch.no_grad()
-    def step(self, sl: EventSlice, spec: FrameSpec, arrived_s: float) -> EngineOutput:
+    def bin(self, slices: list[EventSlice], spec: FrameSpec) -> tuple[torch.Tensor, float, float]:
+        """Frames ``[n, 2, S, S]`` for consecutive slices, on the model's device: the index
+        crosses to the device once for all of them (pinned, non-blocking) and one bincount
+        counts them all. Returns (frames, bin seconds, transfer seconds)."""
         t0 = time.perf_counter()
-        index = frame_index(sl.events, spec)
+        index = torch.from_numpy(slices_index(slices, spec))
         t1 = time.perf_counter()
-        idx = torch.from_numpy(index)
         if self._pin:
-            idx = idx.pin_memory()
-        idx = idx.to(self.device, non_blocking=True)
+            index = index.pin_memory()
+        index = index.to(self.device, non_blocking=True)
         t2 = time.perf_counter()
-        frame = bin_frame(idx, spec)
-        t3 = time.perf_counter()
+        frames = bin_slices(index, len(slices), spec)
+        return frames, (t1 - t0) + (time.perf_counter() - t2), t2 - t1
 
+    @torch.no_grad()
+    def step(self, sl: EventSlice, frame: torch.Tensor, arrived_s: float,
+             bin_s: float = 0.0, transfer_s: float = 0.0) -> EngineOutput:
+        """One network step on ``frame`` (``[2, S, S]`` on the device, from ``bin``)."""
+        t3 = time.perf_counter()
         reset = self._pending_reset or self._policy_wants_reset(sl)
         if reset:
             self._reset_now()
@@ -126,8 +132,7 @@ class InferenceCore:
             index=self._index, t_start_us=sl.t_start_us, t_end_us=sl.t_end_us,
             event_count=len(sl.events), probabilities=tuple(p.tolist()), top_class=top,
             top_label=self.meta.class_names[top], confidence=float(p[top]),
-            timings=StageTimings(sl.read_s * 1e3, (t1 - t0 + t3 - t2) * 1e3, (t2 - t1) * 1e3,
-                                 (t4 - t3) * 1e3),
+            timings=StageTimings(sl.read_s * 1e3, bin_s * 1e3, transfer_s * 1e3, (t4 - t3) * 1e3),
             step_in_window=self._steps, reset_before=reset, wall_time_s=done,
             latency_ms=(done - arrived_s) * 1e3,
         )

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from r2etl_core.slicing import (FrameSpec, SliceByCount, SliceByTime, StreamSlicer, bin_events_numpy,
-                                bin_frame, frame_index, sensor_frame)
+                                bin_frame, bin_slices, frame_index, sensor_frame, slices_index)
 from r2etl_core.synthetic import random_events
 from r2etl_core.types import EventBatch
 
@@ -102,3 +102,14 @@ def test_sensor_frame_counts_on_and_off():
     frame = sensor_frame(events)
     assert frame.shape == (2, 5, 4)
     assert frame[0, 0, 1] == 2 and frame[1, 3, 2] == 1 and frame.sum() == 3
+
+
+def test_one_bincount_for_many_slices_equals_slice_by_slice():
+    events = random_events(4000, width=80, height=60, duration_us=200_000, seed=9)
+    slicer = StreamSlicer(SliceByTime(10_000))
+    slices = slicer.push(events) + slicer.flush()
+    spec = FrameSpec.centred(80, 60, 16)
+    frames = bin_slices(torch.from_numpy(slices_index(slices, spec)), len(slices), spec).numpy()
+    assert frames.shape == (len(slices), 2, 16, 16)
+    for sl, frame in zip(slices, frames):
+        np.testing.assert_allclose(frame, bin_events_numpy(sl.events, spec), rtol=1e-6)
