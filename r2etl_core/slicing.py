@@ -190,15 +190,6 @@ def bin_slices(index: torch.Tensor, n_slices: int, spec: FrameSpec) -> torch.Ten
     return counts
 
 
-def bin_frame(index: torch.Tensor, spec: FrameSpec) -> torch.Tensor:
-    """Count frame ``[2, S, S]`` float32 from ``frame_index`` output, on ``index``'s device."""
-    s = spec.out_size
-    counts = torch.bincount(index, minlength=2 * s * s).to(torch.float32).view(2, s, s)
-    if spec.scale_counts and spec.roi_size != s:
-        counts = counts * ((s / spec.roi_size) ** 2)
-    return counts
-
-
 def bin_events_numpy(events: EventBatch, spec: FrameSpec) -> np.ndarray:
     """CPU convenience: ``[2, S, S]`` float32 counts of ``events`` (training, tests)."""
     idx = frame_index(events, spec)

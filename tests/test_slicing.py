@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from r2etl_core.slicing import (FrameSpec, SliceByCount, SliceByTime, StreamSlicer, bin_events_numpy,
-                                bin_frame, bin_slices, frame_index, sensor_frame, slices_index)
+                                bin_slices, frame_index, sensor_frame, slices_index)
 from r2etl_core.synthetic import random_events
 from r2etl_core.types import EventBatch
 
@@ -79,7 +79,7 @@ def test_bincount_frame_matches_a_plain_loop():
         if 5 <= x < 25 and 2 <= y < 22:
             expected[0 if p == 1 else 1, (y - 2) * 10 // 20, (x - 5) * 10 // 20] += 1
     np.testing.assert_array_equal(bin_events_numpy(events, spec), expected)
-    torch_frame = bin_frame(torch.from_numpy(frame_index(events, spec)), spec).numpy()
+    torch_frame = bin_slices(torch.from_numpy(frame_index(events, spec)), 1, spec)[0].numpy()
     np.testing.assert_array_equal(torch_frame, expected)
 
 
