@@ -1,7 +1,7 @@
 """Slicing a stream of events into windows, and binning a window into a 2-channel count frame.
 
 Parameters are frozen dataclasses; the work is done by pure functions (``frame_index``,
-``bin_frame``) and one small stateful ``StreamSlicer`` that carries the partial window.
+``bin_slices``) and one small stateful ``StreamSlicer`` that carries the partial window.
 """
 
 from __future__ import annotations
