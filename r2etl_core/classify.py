@@ -45,7 +45,10 @@ class JsonlPredictionWriter:
 
 
 def default_policy(meta: ModelMeta) -> ResetPolicy:
-    """The default reset policy (chosen by scoring on the demo: see docs/benchmarks.md)."""
+    """Reset after 20 ms without events. Chosen by scoring every policy on the demo
+    (scripts/choose_reset_policy.py; numbers in docs/benchmarks.md): silence resets follow the
+    natural pauses between gestures/objects, a fixed window only works when it happens to
+    match the stimulus period."""
     return ResetPolicy("silence", silence_us=20_000, window_slices=meta.config.time_steps)
 
 
