@@ -172,6 +172,7 @@ class SettingsPanel(QWidget):
         layout.addLayout(form)
         layout.addWidget(self.reset_button)
         layout.addWidget(self.record_button)
+        layout.addStretch(1)
 
     def show_model(self, name: str, class_count: int, input_size: int, slice_us: int,
                    time_steps: int) -> None:

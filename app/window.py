@@ -6,7 +6,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QSplitter, QToolBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter,
+                               QToolBar, QVBoxLayout, QWidget)
 
 from r2etl_core.modelio import ModelMeta
 from r2etl_core.types import SourceInfo
@@ -39,7 +40,7 @@ class MainWindow(QMainWindow):
         self.last_error = ""
         self._last_host = "127.0.0.1:7777"
         self.setWindowTitle("r2etl viewer")
-        self.resize(1600, 1000)
+        self._fit_to_screen(1600, 1000)
 
         self.event_view = EventView()
         self.prediction_view = PredictionView()
@@ -59,23 +60,29 @@ class MainWindow(QMainWindow):
         self.timer.start()
 
     # -- construction ------------------------------------------------------------------------
+    def _fit_to_screen(self, width: int, height: int) -> None:
+        """The designed size, or 92% of a smaller screen (laptops). Offscreen (tests, scripted
+        screenshots) keeps the designed size: its virtual screen is only 800x600."""
+        screen = QApplication.primaryScreen()
+        if screen is not None and QApplication.platformName() != "offscreen":
+            free = screen.availableGeometry()
+            width = min(width, int(free.width() * 0.92))
+            height = min(height, int(free.height() * 0.92))
+        self.resize(width, height)
+
     def _build_layout(self) -> None:
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(self.event_view)
         top.addWidget(self.prediction_view)
         top.setStretchFactor(0, 3)
         top.setStretchFactor(1, 2)
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        side_layout.setContentsMargins(0, 0, 0, 0)
-        side_layout.addWidget(self.settings)
-        side_layout.addWidget(self.stats_view)
-        side_layout.addStretch(1)
         bottom = QSplitter(Qt.Orientation.Horizontal)
         bottom.addWidget(self.spike_view)
-        bottom.addWidget(side)
-        bottom.setStretchFactor(0, 3)
-        bottom.setStretchFactor(1, 1)
+        bottom.addWidget(scrolling(self.settings))
+        bottom.addWidget(scrolling(self.stats_view))
+        bottom.setStretchFactor(0, 1)
+        bottom.setStretchFactor(1, 0)
+        bottom.setStretchFactor(2, 0)
         main = QSplitter(Qt.Orientation.Vertical)
         main.addWidget(top)
         main.addWidget(bottom)
@@ -229,6 +236,17 @@ class MainWindow(QMainWindow):
         self.timer.stop()
         self.session.close()  # finishes a recording file before the engine stops
         super().closeEvent(event)
+
+
+def scrolling(panel: QWidget) -> QScrollArea:
+    """``panel`` in a scroll area: on a small screen controls scroll instead of squashing plots."""
+    scroll = QScrollArea()
+    scroll.setWidget(panel)
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setMinimumWidth(panel.sizeHint().width() + 16)
+    return scroll
 
 
 def discover_cameras() -> list:

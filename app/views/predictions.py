@@ -44,6 +44,7 @@ class PredictionView(QWidget):
         self.bars_plot.hideButtons()
         self.bars_plot.setYRange(0, 1, padding=0)
         self.bars_plot.setLabel("left", "probability")
+        self.bars_plot.setMinimumHeight(150)
         self.bars = pg.BarGraphItem(x=[], height=[], width=0.75)
         self.bars_plot.addItem(self.bars)
 

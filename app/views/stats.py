@@ -38,6 +38,9 @@ class StatsView(QWidget):
         for key, text in FIELDS:
             label = QLabel("-")
             label.setStyleSheet("font-family: monospace;")
+            # room for the widest value, so the panel is sized before any value arrives
+            label.setMinimumWidth(label.fontMetrics().horizontalAdvance("9999.9 / 9999.9 ms"))
+            label.setWordWrap(key == "device")  # GPU names can be long
             self.values[key] = label
             form.addRow(text, label)
 
