@@ -58,6 +58,7 @@ class LoadedModel:
     path: Path
     model: object
     meta: ModelMeta
+    engine: StreamEngine | None = None  # built off the GUI thread (CUDA start-up takes seconds)
 
 
 class Session(QObject):
@@ -115,8 +116,13 @@ class Session(QObject):
     def load_model_async(self, path: str | Path) -> None:
         path = Path(path)
         self.statusMessage.emit(f"loading model {path.name} ...")
-        self.tasks.run(lambda: LoadedModel(path, *load_model(path)), self.install_model,
+        self.tasks.run(lambda: self.prepare_model(path), self.install_model,
                        lambda msg: self._model_failed(path, msg), name="r2etl-load-model")
+
+    def prepare_model(self, path: Path) -> LoadedModel:
+        """Blocking: load a model and build its engine (moves the weights to the device)."""
+        model, meta = load_model(path)
+        return LoadedModel(path, model, meta, StreamEngine(model, meta, self.engine_config))
 
     def _model_failed(self, path: Path, msg: str) -> None:
         keep = f" (still running {self.model_path.name})" if self.model_path else ""
@@ -133,7 +139,7 @@ class Session(QObject):
         self.model_path, self.meta = loaded.path, loaded.meta
         self.slicing = SliceByTime(loaded.meta.slicing.slice_us) if loaded.meta.slicing.mode == "time" \
             else SliceByCount(loaded.meta.slicing.events_per_slice)
-        self.engine = StreamEngine(loaded.model, loaded.meta, self.engine_config)
+        self.engine = loaded.engine or StreamEngine(loaded.model, loaded.meta, self.engine_config)
         self.reset_policy = ResetPolicy(self.reset_policy.kind, self.reset_policy.silence_us,
                                         loaded.meta.config.time_steps)
         self.modelChanged.emit(loaded.meta)
