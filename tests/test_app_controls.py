@@ -202,3 +202,35 @@ def test_mouse_drag_of_roi_moves_what_the_model_sees(qtbot, viewer):
     qtbot.waitUntil(lambda: session.engine.roi.roi_x < 8, timeout=TIMEOUT)
     assert session.engine.roi == window.event_view.current_roi().clamped(64, 48)
     assert session.engine.roi.roi_size == 48  # moved, not resized
+
+
+def test_slow_open_and_model_load_do_not_block_the_display(qtbot, tiny_model, monkeypatch):  # noqa: F811
+    import threading
+
+    from app_fixtures import MemoryOpener
+
+    gate = threading.Event()
+
+    class SlowOpener(MemoryOpener):
+        def __call__(self, spec, speed, loop):
+            if spec == "slow-camera":
+                gate.wait(30)  # like a camera that takes its time to start
+            return super().__call__(spec, speed, loop)
+
+    window, session, opener = start_viewer(qtbot, tiny_model, SlowOpener())
+    session.open_input_async("slow-camera", "slow camera")
+    import app.session as session_module
+
+    real_load = session_module.load_model
+    monkeypatch.setattr(session_module, "load_model", lambda path: (gate.wait(30), real_load(path))[1])
+    session.load_model_async(tiny_model)
+    ticks = window.ticks
+    qtbot.waitUntil(lambda: window.ticks > ticks + 15, timeout=TIMEOUT)  # timer kept running
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)  # and the old input kept playing
+    assert session.spec == "demo" and session.tasks.pending == 2
+    gate.set()
+    qtbot.waitUntil(lambda: session.tasks.pending == 0, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: session.spec == "slow-camera" and session.source is not None,
+                    timeout=TIMEOUT)
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)
+    window.close()
