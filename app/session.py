@@ -28,6 +28,9 @@ from .recording import RecordingTap
 from .tasks import BackgroundTasks
 
 SourceOpener = Callable[[str, "float | None", bool], Source]
+# Outputs kept between display ticks: ~15 s of 30 ms slices, and a bound on memory if the GUI
+# stalls (each output holds a full sensor frame: 3.7 MB at 1280x720).
+VIEWER_ENGINE = EngineConfig(history=512)
 
 
 def open_with_core(spec: str, speed: float | None, loop: bool) -> Source:
@@ -70,7 +73,7 @@ class Session(QObject):
 
     def __init__(self, opener: SourceOpener = open_with_core,
                  segment_reader: Callable[[str], list] = read_segments,
-                 engine_config: EngineConfig = EngineConfig(), parent: QObject | None = None):
+                 engine_config: EngineConfig = VIEWER_ENGINE, parent: QObject | None = None):
         super().__init__(parent)
         self.opener = opener
         self.segment_reader = segment_reader
