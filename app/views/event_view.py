@@ -18,7 +18,8 @@ from r2etl_core.types import EngineOutput
 
 from .palette import polarity_index, polarity_lut
 
-FADE = 0.55  # weight of the previous display frame per new slice
+FADE = 0.55  # weight of the previous display frame after FADE_US of event time
+FADE_US = 30_000  # so short slices do not make the view flicker and long ones do not smear
 
 
 class EventView(QWidget):
@@ -103,7 +104,8 @@ class EventView(QWidget):
             frame = out.sensor_frame
             if self._accum is None or self._accum.shape != frame.shape:
                 self.set_sensor(frame.shape[2], frame.shape[1])
-            self._accum *= FADE
+            span_us = max(out.prediction.t_end_us - out.prediction.t_start_us, 1)
+            self._accum *= FADE ** (span_us / FADE_US)
             self._accum += frame
         self.image.setImage(polarity_index(self._accum), autoLevels=False)
         model_frame = outputs[-1].model_frame
