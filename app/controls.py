@@ -130,6 +130,7 @@ class SettingsPanel(QWidget):
     resetPolicyChanged = Signal(object)  # ResetPolicy
     resetRequested = Signal()
     recordToggled = Signal(bool)
+    denoiseToggled = Signal(bool)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -153,6 +154,10 @@ class SettingsPanel(QWidget):
         self.policy.addItem("manual only", "manual")
         self.policy.setToolTip("When the network forgets its state (membrane potentials)")
         self.policy.currentIndexChanged.connect(self._policy_changed)
+        self.denoise = QCheckBox("filter noise (2 ms)")
+        self.denoise.setToolTip("dv-processing background-activity filter: drop events with no "
+                                "neighbour active in the 2 ms before them (recordings keep every event)")
+        self.denoise.toggled.connect(self.denoiseToggled)
         self.reset_button = QPushButton("Reset state")
         self.reset_button.setToolTip("Forget the network state now (start a fresh sample)")
         self.reset_button.clicked.connect(self.resetRequested)
@@ -164,6 +169,7 @@ class SettingsPanel(QWidget):
         form = QFormLayout()
         form.addRow("slice length", self.slice_ms)
         form.addRow("reset state", self.policy)
+        form.addRow("events", self.denoise)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(QLabel("<b>Model</b>"))

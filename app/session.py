@@ -16,6 +16,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
+from r2etl_core.classify import noise_filter_factory
 from r2etl_core.errors import R2ETLError
 from r2etl_core.engine import EngineConfig, EngineStats, StreamEngine
 from r2etl_core.inference import ResetPolicy
@@ -26,6 +27,8 @@ from r2etl_core.types import EngineOutput
 
 from .recording import RecordingTap
 from .tasks import BackgroundTasks
+
+DENOISE_US = 2000  # background-activity filter window when "filter noise" is on
 
 SourceOpener = Callable[[str, "float | None", bool], Source]
 # Outputs kept between display ticks: ~15 s of 30 ms slices, and a bound on memory if the GUI
@@ -90,6 +93,7 @@ class Session(QObject):
         self.paused = False
         self.slicing: SliceByTime | SliceByCount | None = None
         self.reset_policy = ResetPolicy()
+        self.denoise = False
         self.user_roi: FrameSpec | None = None
         self.recording: RecordingTap | None = None
         self.recorder_factory = RecordingTap.open  # (path, width, height, camera) -> RecordingTap
@@ -184,6 +188,7 @@ class Session(QObject):
         if self.slicing is not None:
             eng.set_slicing(self.slicing)
         eng.set_reset_policy(self.reset_policy)
+        eng.set_event_filter(noise_filter_factory(DENOISE_US) if self.denoise else None)
         eng.set_roi(self.user_roi)
         eng.start(opened.source)
         self.sourceChanged.emit(opened.source.info)
@@ -236,8 +241,7 @@ class Session(QObject):
         self.source.seek(t_us)
         if self.engine is not None:
             # a fresh slicer: the old partial window belongs to another part of the recording
-            self.engine.set_slicing(self.engine.slicing)
-            self.engine.request_reset()
+            self.engine.discontinuity()
 
     def position_us(self) -> int | None:
         return getattr(self.source, "position_us", None) if self.source is not None else None
@@ -251,6 +255,12 @@ class Session(QObject):
         self.reset_policy = policy
         if self.engine is not None:
             self.engine.set_reset_policy(policy)
+
+    def set_denoise(self, on: bool) -> None:
+        """Background-activity noise filter in front of the slicer (off by default)."""
+        self.denoise = on
+        if self.engine is not None:
+            self.engine.set_event_filter(noise_filter_factory(DENOISE_US) if on else None)
 
     def reset_state(self) -> None:
         if self.engine is not None:

@@ -14,7 +14,6 @@ from r2etl_core.types import SourceInfo
 
 from . import dialogs
 from .controls import SettingsPanel, TransportBar
-from .qt_compat import protect_singletons_from_pyside_leak
 from .running_score import identity
 from .session import Session
 from .theme import apply_dark_theme
@@ -30,7 +29,6 @@ SLOW_EVERY_TICKS = 6  # stats, accuracy, position, ROI: ~5 times a second
 class MainWindow(QMainWindow):
     def __init__(self, session: Session, recordings_dir: Path | None = None):
         super().__init__()
-        protect_singletons_from_pyside_leak()
         apply_dark_theme(QApplication.instance())
         self.session = session
         self.recordings_dir = str(recordings_dir or Path.cwd())
@@ -131,6 +129,7 @@ class MainWindow(QMainWindow):
         self.settings.sliceMsChanged.connect(s.set_slice_ms)
         self.settings.resetPolicyChanged.connect(s.set_reset_policy)
         self.settings.resetRequested.connect(s.reset_state)
+        self.settings.denoiseToggled.connect(s.set_denoise)
         self.settings.recordToggled.connect(self._record_toggled)
 
     # -- session -> views --------------------------------------------------------------------

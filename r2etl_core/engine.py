@@ -38,7 +38,7 @@ class EngineConfig:
     drop_when_busy: bool = True
     reset: ResetPolicy = ResetPolicy()
     device: str | None = None  # None: CUDA when present, else CPU
-    history: int = 2048  # outputs kept for take_outputs()
+    history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
 
 
 @dataclass(frozen=True)
@@ -170,6 +170,12 @@ class StreamEngine:
         self._filter_factory = factory
         self._new_slicer = True
 
+    def discontinuity(self) -> None:
+        """The source jumped in time (seek, loop restart): drop the partial slice and start
+        the network from rest, as at the start of a stream."""
+        self._new_slicer = True
+        self.core.request_reset()
+
     def set_slicing(self, slicing: SliceByTime | SliceByCount) -> None:
         self._slicing = slicing
         self._new_slicer = True
@@ -197,17 +203,21 @@ class StreamEngine:
 
     def stats(self) -> EngineStats:
         now = time.monotonic()
-        with self._lock:
-            ev = sum(n for t, n in self._rate_events if now - t <= 1.0)
-            sl = sum(1 for t in self._rate_slices if now - t <= 1.0)
+        with self._lock:  # copy under the lock, compute outside it: the worker needs it
+            events = list(self._rate_events)
+            slices = list(self._rate_slices)
             model = np.array(self._model_ms) if self._model_ms else np.zeros(1)
             lat = np.array(self._latency_ms) if self._latency_ms else np.zeros(1)
-            return EngineStats(
-                self._events_in, float(ev), self._done, float(sl), self._dropped,
-                float(np.percentile(model, 50)), float(np.percentile(model, 99)),
-                float(np.percentile(lat, 50)), float(np.percentile(lat, 99)),
-                self.device_label, any(t.is_alive() for t in self._threads), self._finished,
-                self._error, self._sensor, self._roi)
+            counts = (self._events_in, self._done, self._dropped)
+            sensor, roi = self._sensor, self._roi
+        ev = sum(n for t, n in events if now - t <= 1.0)
+        sl = sum(1 for t in slices if now - t <= 1.0)
+        m50, m99 = np.percentile(model, [50, 99])
+        l50, l99 = np.percentile(lat, [50, 99])
+        return EngineStats(
+            counts[0], float(ev), counts[1], float(sl), counts[2], float(m50), float(m99),
+            float(l50), float(l99), self.device_label, any(t.is_alive() for t in self._threads),
+            self._finished, self._error, sensor, roi)
 
     # -- threads ---------------------------------------------------------------------------
     def _set_sensor(self, width: int, height: int) -> None:

@@ -234,3 +234,33 @@ def test_slow_open_and_model_load_do_not_block_the_display(qtbot, tiny_model, mo
                     timeout=TIMEOUT)
     wait_for_predictions(qtbot, window, 2, TIMEOUT)
     window.close()
+
+
+def test_noise_filter_checkbox_filters_what_the_model_sees(qtbot, tiny_model):  # noqa: F811
+    from app_fixtures import MemoryOpener
+
+    from r2etl_core.synthetic import random_events
+
+    # isolated events only (~7 per pixel per second): the background-activity filter drops most
+    noise = random_events(40_000, 64, 48, duration_us=2_000_000, seed=5)
+    window, session, _ = start_viewer(qtbot, tiny_model, opener=MemoryOpener(noise))
+    seen: list[tuple[bool, int]] = []
+
+    class Collect:
+        def on_prediction(self, prediction, spikes):
+            seen.append((session.denoise, prediction.event_count))
+
+        def close(self):
+            pass
+
+    session.engine.add_sink(Collect())
+    qtbot.waitUntil(lambda: sum(1 for on, _ in seen if not on) >= 5, timeout=TIMEOUT)
+    window.settings.denoise.setChecked(True)
+    assert session.denoise and session.engine._filter_factory is not None
+    qtbot.waitUntil(lambda: sum(1 for on, _ in seen if on) >= 10, timeout=TIMEOUT)
+    raw = [n for on, n in seen if not on]
+    filtered = [n for on, n in seen if on][3:]  # skip slices binned before the switch
+    assert sum(filtered) / len(filtered) < 0.5 * sum(raw) / len(raw)
+    window.settings.denoise.setChecked(False)
+    assert session.engine._filter_factory is None
+    window.close()
