@@ -73,9 +73,12 @@ def bench_binning(events: EventBatch, slice_us: int, out_size: int, repeat: int 
             "bincount_events_per_s": n / t_base, "ratio": t_base / t_pipe}
 
 
-def bench_model_step(model_path: Path, device: str = "cpu", steps: int = 300) -> dict:
+def bench_model_step(model_path: Path, device: str = "cpu", steps: int = 300, threads: int = 1) -> dict:
     """Single-step latency of the streaming network (state carried) vs the real-time budget
-    (one slice length) and vs the per-step cost of a multi-step batch-1 forward."""
+    (one slice length) and vs the per-step cost of a multi-step batch-1 forward.
+    ``threads``: torch intra-op threads on the CPU (the engine uses 1)."""
+    if device == "cpu":
+        torch.set_num_threads(threads)
     model, meta = load_model(model_path, device)
     s = meta.config.input_size
     dev = torch.device(device)
@@ -97,7 +100,7 @@ def bench_model_step(model_path: Path, device: str = "cpu", steps: int = 300) ->
         t_multi = _best_of(lambda: (model(frames[:t_steps]), model.reset_state()), 5) * 1e3 / t_steps
     warm = np.array(times[10:])
     budget_ms = meta.slicing.slice_us / 1e3
-    return {"device": device, "p50_ms": float(np.percentile(warm, 50)),
+    return {"device": device, "threads": torch.get_num_threads(), "p50_ms": float(np.percentile(warm, 50)),
             "p99_ms": float(np.percentile(warm, 99)), "multistep_per_step_ms": t_multi,
             "budget_ms": budget_ms, "headroom_x": budget_ms / float(np.percentile(warm, 99))}
 
@@ -139,6 +142,7 @@ def run_all(model_path: str | None = None, recording: str | None = None, quick: 
     rec = Path(recording) if recording else DEMO
     out: dict = {"machine": machine()}
     say(f"machine: {out['machine']}")
+    torch.set_num_threads(1)  # as the engine runs it
     for name in (rec, DVX):
         if not name.exists():
             continue
@@ -148,10 +152,12 @@ def run_all(model_path: str | None = None, recording: str | None = None, quick: 
         say(f"binning {name.name}: pipeline {r['pipeline_events_per_s'] / 1e6:.1f} M ev/s vs plain "
             f"np.bincount {r['bincount_events_per_s'] / 1e6:.1f} M ev/s -> ratio {r['ratio']:.2f} (target >= 0.9)")
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for dev in devices:
-        r = bench_model_step(model_path, dev, steps=100 if quick else 400)
-        out[f"model_step_{dev}"] = r
-        say(f"model step ({dev}): p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms; multi-step "
+    runs = [("cpu", 1), ("cpu", 2)] + [("cuda", 1)] * torch.cuda.is_available()
+    for dev, threads in runs:
+        r = bench_model_step(model_path, dev, steps=100 if quick else 400, threads=threads)
+        key = f"model_step_{dev}" + (f"_{threads}threads" if dev == "cpu" else "")
+        out[key] = r
+        say(f"model step ({dev}{f', {threads} threads' if dev == 'cpu' else ''}): p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms; multi-step "
             f"{r['multistep_per_step_ms']:.2f} ms/step; budget {r['budget_ms']:.0f} ms/slice -> "
             f"{r['headroom_x']:.1f}x headroom at p99")
     if rec.exists():

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
+import torch
 
 from .errors import R2ETLError
 from .inference import InferenceCore, ResetPolicy, device_name, pick_device
@@ -39,6 +40,10 @@ class EngineConfig:
     reset: ResetPolicy = ResetPolicy()
     device: str | None = None  # None: CUDA when present, else CPU
     history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
+    # Batch-1 steps of a small network gain nothing from more intra-op threads, and when the
+    # cores are busy (GUI, other jobs) OpenMP barriers make 2 threads ~40x slower than 1
+    # (measured: 250 ms vs 6 ms per step on the 2-core dev machine under load). None: leave as is.
+    cpu_threads: int | None = 1
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class StreamEngine:
         self.meta = meta
         self.config = config
         self.device = pick_device(config.device)
+        if self.device.type == "cpu" and config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
         self.core = InferenceCore(model, meta, self.device, config.reset)
         self.device_label = device_name(self.device)
         s = meta.slicing

@@ -28,7 +28,8 @@ def pick_device(requested: str | None = None) -> torch.device:
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n > 1 else ''})"
 
 
 @dataclass(frozen=True)
