@@ -33,6 +33,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each")
     p.add_argument("--out", default="runs/experiment")
     p.add_argument("--docs", default="docs", help="where results.md and results.png go")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: write the report from the runs already in OUT/results.jsonl")
+    p.add_argument("--wall-s", type=float, default=None,
+                   help="with --report-only: the sweep's measured wall time, for the report")
     return p.parse_args(argv)
 
 
@@ -65,7 +69,7 @@ def sweep(args: argparse.Namespace) -> tuple[list[dict], float]:
     done = load_done(results_file)
     have = {(r["mode"], r["fraction"], r["seed"], r["steps"]) for r in done}
     todo = [(m, f, s) for s in args.seeds for f in args.fractions for m in args.modes
-            if (m, f, s, args.steps) not in have]
+            if (m, f, s, args.steps) not in have and not args.report_only]
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(run_one, args.config, m, f, s, args.steps, str(out / f"{m}-f{f}-s{s}")): (m, f, s)
@@ -87,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(REPO)  # the configs' data paths are relative to the repository root
     t0 = time.time()
     rows, wall = sweep(args)
+    if args.report_only and args.wall_s is not None:
+        wall = args.wall_s
     from results_report import write_report
 
     write_report(rows, args, wall, REPO / args.docs, started=t0, machine=machine())
