@@ -73,6 +73,16 @@ def policy_overrides(args: argparse.Namespace) -> dict:
     return out
 
 
+def print_result(result: dict, as_json: bool) -> None:
+    """One JSON line (machine-readable, last line of stdout) or aligned ``key: value`` lines."""
+    if as_json:
+        print(json.dumps(result))
+        return
+    width = max(map(len, result), default=0)
+    for key, value in result.items():
+        print(f"{key:>{width}}: {value}")
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     from .classify import classify_input
 
@@ -84,23 +94,14 @@ def cmd_classify(args: argparse.Namespace) -> int:
                              slice_us=args.slice_us, policy_overrides=policy_overrides(args),
                              device=args.device, denoise_us=args.denoise_us,
                              progress=not args.json and sys.stderr.isatty())
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for key, value in summary.items():
-            print(f"{key:>18}: {value}")
+    print_result(summary, args.json)
     return 0
 
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .fileinfo import describe
 
-    info = describe(args.file)
-    if args.json:
-        print(json.dumps(info))
-    else:
-        for key, value in info.items():
-            print(f"{key:>16}: {value}")
+    print_result(describe(args.file), args.json)
     return 0
 
 
