@@ -35,6 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--docs", default="docs", help="where results.md and results.png go")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: write the report from the runs already in OUT/results.jsonl")
+    p.add_argument("--extra", nargs="*", default=[], metavar="OUT",
+                   help="also tabulate the runs of other sweeps (their OUT folders) in the report")
     p.add_argument("--wall-s", type=float, default=None,
                    help="with --report-only: the sweep's measured wall time, for the report")
     return p.parse_args(argv)
