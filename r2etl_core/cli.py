@@ -17,8 +17,8 @@ r2etl: spiking neural networks for event cameras, trained with R2ETL
 common tasks:
   r2etl classify recordings/nmnist-demo.aedat4      classify a recording, slice by slice
   r2etl info FILE                                   what a recording or model file holds
-  r2etl train --config configs/shared-nmnist.toml   train a model (images + events)
-  r2etl eval --data nmnist:DIR                      accuracy of a model on N-MNIST folders
+  r2etl train --config shared-nmnist                train a model (images + events)
+  r2etl eval --data nmnist:DIR --split val          accuracy of a model on N-MNIST folders
   r2etl bench                                       throughput and latency on this machine
 """
 
