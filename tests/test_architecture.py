@@ -29,7 +29,7 @@ def test_core_never_imports_qt_or_app():
 def test_only_dvio_talks_to_dv_processing():
     users = sorted(str(p.relative_to(ROOT)) for p in list((ROOT / "r2etl_core").rglob("*.py")) + list((ROOT / "app").rglob("*.py"))
                    if "dv_processing" in imported_roots(p))
-    assert users in ([], ["r2etl_core/dvio.py"])
+    assert users and all(u.startswith("r2etl_core/dvio/") for u in users), users
 
 
 def test_importing_the_core_engine_loads_no_qt():
@@ -44,5 +44,5 @@ def test_no_unsafe_deserialisation():
         text = p.read_text()
         assert "pickle.load" not in text, p
         for line in text.splitlines():
-            if "torch.load(" in line:
+            if "torch." + "load(" in line:
                 assert "weights_only=True" in line, f"{p}: {line}"

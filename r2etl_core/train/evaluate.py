@@ -54,8 +54,8 @@ def predict(model: R2ETLNet, frames: np.ndarray, batch_size: int = 64,
 
 def summarize(preds: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]) -> EvalResult:
     k = len(class_names)
-    confusion = np.zeros((k, k), np.int64)
-    np.add.at(confusion, (labels, preds), 1)
+    flat = labels.astype(np.int64) * k + preds.astype(np.int64)
+    confusion = np.bincount(flat, minlength=k * k).reshape(k, k)
     support = confusion.sum(1)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_class = np.where(support > 0, np.diag(confusion) / np.maximum(support, 1), np.nan)
