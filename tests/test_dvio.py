@@ -200,28 +200,7 @@ def test_event_store_conversion_round_trip_and_order():
 
 # ---------------------------------------------------------------- cameras
 
-class FakeDevice:
-    """Stands in for a dv camera: hands out ``packets`` then reports it was unplugged."""
-
-    def __init__(self, packets: list[EventBatch], name: str = "DVXplorer_FAKE01"):
-        self.packets, self.name = list(packets), name
-
-    def getCameraName(self):  # noqa: N802 - dv's API
-        return self.name
-
-    def getEventResolution(self):  # noqa: N802
-        return (640, 480)
-
-    def isRunning(self):  # noqa: N802
-        return bool(self.packets)
-
-    def getNextEventBatch(self):  # noqa: N802
-        return dvio.to_event_store(self.packets.pop(0)) if self.packets else None
-
-
-class Descriptor:
-    def __init__(self, serial: str):
-        self.serialNumber = serial
+from fake_camera import Descriptor, FakeDevice  # noqa: E402
 
 
 def test_no_camera_gives_the_plain_message(monkeypatch):

@@ -10,13 +10,6 @@ from r2etl_core.model import ModelConfig, build_model
 from r2etl_core.modelio import ModelMeta, SlicingSpec, load_model, save_model
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models: one intra-op thread is faster, and far faster on a shared, busy CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("size,width", [(34, 0.125), (48, 0.0625), (32, 0.25), (20, 0.0625)])

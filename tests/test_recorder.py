@@ -70,33 +70,13 @@ def test_good_file_is_kept_until_the_new_one_is_complete(tmp_path):
     assert not (tmp_path / "take.part.aedat4").exists()
 
 
-class UnpluggedCamera:
-    """A camera that delivers ``packets`` and then is lost (isRunning() turns False)."""
-
-    def __init__(self, packets):
-        self.packets = list(packets)
-
-    def getCameraName(self):  # noqa: N802 - dv's API
-        return "DVXplorer_DXA00042"
-
-    def getEventResolution(self):  # noqa: N802
-        return (640, 480)
-
-    def isRunning(self):  # noqa: N802
-        return bool(self.packets)
-
-    def getNextEventBatch(self):  # noqa: N802
-        return dvio.to_event_store(self.packets.pop(0)) if self.packets else None
-
-
-class Descriptor:
-    serialNumber = "DXA00042"
+from fake_camera import Descriptor, FakeDevice  # noqa: E402
 
 
 def test_recording_is_complete_after_the_camera_is_lost(tmp_path, monkeypatch):
     packets = [random_events(1500, 640, 480, duration_us=10_000, t0_us=i * 10_000, seed=i) for i in range(6)]
     monkeypatch.setattr(dvio, "_discover_devices", lambda: [Descriptor()])
-    monkeypatch.setattr(dvio, "_open_device", lambda serial: UnpluggedCamera(packets))
+    monkeypatch.setattr(dvio, "_open_device", lambda serial: FakeDevice(packets, "DVXplorer_DXA00042"))
     source = open_source("camera")
     rec = Recorder(tmp_path / "live.aedat4", source.info.width, source.info.height, source.info.camera)
     done = threading.Event()

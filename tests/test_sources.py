@@ -234,32 +234,13 @@ def test_folder_without_samples(tmp_path):
 
 # ---------------------------------------------------------------- live sources
 
-class FakeDevice:
-    def __init__(self, packets):
-        self.packets = list(packets)
-
-    def getCameraName(self):  # noqa: N802 - dv's API
-        return "DAVIS346_FAKE"
-
-    def getEventResolution(self):  # noqa: N802
-        return (346, 260)
-
-    def isRunning(self):  # noqa: N802
-        return bool(self.packets)
-
-    def getNextEventBatch(self):  # noqa: N802
-        return dvio.to_event_store(self.packets.pop(0)) if self.packets else None
-
-
-class Descriptor:
-    def __init__(self, serial):
-        self.serialNumber = serial
+from fake_camera import Descriptor, FakeDevice  # noqa: E402
 
 
 def test_camera_source_ends_when_unplugged(monkeypatch):
     packets = [random_events(100, 346, 260, duration_us=1000, t0_us=i * 1000, seed=i) for i in range(4)]
     monkeypatch.setattr(dvio, "_discover_devices", lambda: [Descriptor("0042")])
-    monkeypatch.setattr(dvio, "_open_device", lambda serial: FakeDevice(packets))
+    monkeypatch.setattr(dvio, "_open_device", lambda serial: FakeDevice(packets, "DAVIS346_FAKE", (346, 260)))
     src = open_source("camera:0042")
     assert isinstance(src, CameraSource)
     assert (src.info.kind, src.info.name, src.info.camera, src.info.width) == ("camera", "0042", "DAVIS346_FAKE", 346)
