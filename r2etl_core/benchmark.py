@@ -3,6 +3,7 @@ baseline measured in the same run, so a slower machine moves both."""
 
 from __future__ import annotations
 
+import os
 import platform
 import time
 from pathlib import Path
@@ -23,7 +24,7 @@ DVX = REPO / "recordings" / "davis346-lab-frames.aedat4"
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
     gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
-    return f"{platform.node()} {cpu}, {torch.get_num_threads()} torch threads{gpu}, torch {torch.__version__}"
+    return f"{platform.node()} {cpu}, {os.cpu_count()} CPUs{gpu}, torch {torch.__version__}"
 
 
 def _best_of(fn: Callable[[], None], repeat: int) -> float:
@@ -151,7 +152,6 @@ def run_all(model_path: str | None = None, recording: str | None = None, quick: 
         out[f"binning_{name.stem}"] = r
         say(f"binning {name.name}: pipeline {r['pipeline_events_per_s'] / 1e6:.1f} M ev/s vs plain "
             f"np.bincount {r['bincount_events_per_s'] / 1e6:.1f} M ev/s -> ratio {r['ratio']:.2f} (target >= 0.9)")
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     runs = [("cpu", 1), ("cpu", 2)] + [("cuda", 1)] * torch.cuda.is_available()
     for dev, threads in runs:
         r = bench_model_step(model_path, dev, steps=100 if quick else 400, threads=threads)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .errors import InputError, R2ETLError
+from .errors import InputError
 
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->
