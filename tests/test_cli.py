@@ -116,6 +116,10 @@ def test_no_camera_and_refused_network(capsys, model_file, free_port, monkeypatc
     assert code == 2 and "no event camera found" in err
     code, _, err = run_cli(capsys, "classify", f"127.0.0.1:{free_port}", "--model", model_file)
     assert code == 2 and "connection refused" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(capsys, "classify", f"localhost:{free_port}", "--model", model_file)
+    assert code == 2 and "connection refused" in err  # host names are resolved before dv sees them
+    code, _, err = run_cli(capsys, "classify", "no-such-host.invalid:7777", "--model", model_file)
+    assert code == 2 and "unknown host" in err and len(err.strip().splitlines()) == 1
 
 
 def test_info_on_model_recording_and_sample(capsys, model_file, nmnist_folder):

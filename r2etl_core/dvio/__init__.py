@@ -19,6 +19,7 @@ errors. dv-processing 2.0.4 facts this module works around (checked by tests/tes
 
 from __future__ import annotations
 
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -290,8 +291,12 @@ def open_camera(serial: str | None = None) -> LiveReader:
 def open_network(host: str, port: int) -> LiveReader:
     """Client of a DV network writer (dv-processing NetworkWriter or DV's net output)."""
     where = f"{host}:{port}"
+    try:  # dv's reader takes IP addresses only: "localhost" or a host name fails obscurely
+        address = socket.gethostbyname(host)
+    except (socket.gaierror, UnicodeError):
+        raise InputError(where, f"unknown host {host!r}: check the name or use its IP address") from None
     try:
-        reader = dv.io.NetworkReader(host, int(port))
+        reader = dv.io.NetworkReader(address, int(port))
     except (RuntimeError, IndexError, ValueError) as exc:
         if "refused" in str(exc).lower():
             raise InputError(where, "connection refused: is a DV network writer running there?") from None
