@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
                                QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
 
-from r2etl_core.inference import ResetPolicy
+from r2etl_core.nn.inference import ResetPolicy
 from r2etl_core.types import SourceInfo
 
 SPEEDS: tuple[tuple[str, float | None], ...] = (

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 2
-    from .startup import run_viewer
+    from app.startup import run_viewer
 
     return run_viewer(args, input_spec(args))
 

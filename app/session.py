@@ -16,17 +16,17 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from r2etl_core.classify import noise_filter_factory
+from r2etl_core.stream.classify import noise_filter_factory
 from r2etl_core.errors import R2ETLError
-from r2etl_core.engine import EngineConfig, EngineStats, StreamEngine
-from r2etl_core.inference import ResetPolicy
-from r2etl_core.modelio import ModelMeta, load_model
+from r2etl_core.stream.engine import EngineConfig, EngineStats, StreamEngine
+from r2etl_core.nn.inference import ResetPolicy
+from r2etl_core.io.modelfile import ModelMeta, load_model
 from r2etl_core.protocols import Source
-from r2etl_core.slicing import FrameSpec, SliceByCount, SliceByTime
+from r2etl_core.stream.slicing import FrameSpec, SliceByCount, SliceByTime
 from r2etl_core.types import EngineOutput
 
-from .recording import RecordingTap
-from .tasks import BackgroundTasks
+from r2etl_core.io.recording_tap import RecordingTap
+from app.tasks import BackgroundTasks
 
 DENOISE_US = 2000  # background-activity filter window when "filter noise" is on
 
@@ -38,14 +38,14 @@ VIEWER_ENGINE = EngineConfig(history=512)
 
 def open_with_core(spec: str, speed: float | None, loop: bool) -> Source:
     """Open a path, ``camera[:SERIAL]`` or ``HOST:PORT`` with r2etl_core's sources."""
-    from r2etl_core.sources import open_source
+    from r2etl_core.stream.sources import open_source
 
     return open_source(spec, speed=speed, loop=loop)
 
 
 def read_segments(spec: str) -> list:
     """Labelled segments of a recording's ``<name>.labels.csv`` sidecar (empty without one)."""
-    from r2etl_core.labels import labels_path_for, read_labels
+    from r2etl_core.io.labels import labels_path_for, read_labels
 
     sidecar = labels_path_for(spec)
     return list(read_labels(sidecar)) if sidecar else []
@@ -280,7 +280,7 @@ class Session(QObject):
         try:
             tap = self.recorder_factory(Path(path), info.width, info.height, info.camera or info.name)
         except Exception as exc:
-            from .tasks import user_message
+            from app.tasks import user_message
 
             self.errorRaised.emit(f"cannot record to {path}: {user_message(exc)}", True)
             return

@@ -12,11 +12,11 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from r2etl_core.errors import R2ETLError
-from r2etl_core.modelio import DEFAULT_MODEL_PATH, load_model
+from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
 
-from .main import DEMO_RECORDING, PROG
-from .session import LoadedModel, OpenedInput, Session
-from .window import MainWindow
+from app.main import DEMO_RECORDING, PROG
+from app.session import LoadedModel, OpenedInput, Session
+from app.window import MainWindow
 
 DEFAULT_SCREENSHOT_S = 5.0
 

@@ -9,18 +9,18 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter,
                                QToolBar, QVBoxLayout, QWidget)
 
-from r2etl_core.modelio import ModelMeta
+from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.types import SourceInfo
 
-from . import dialogs
-from .controls import SettingsPanel, TransportBar
-from .running_score import identity
-from .session import Session
-from .theme import apply_dark_theme
-from .views.event_view import EventView
-from .views.predictions import PredictionView
-from .views.spikes import SpikeView
-from .views.stats import StatsView
+from app import dialogs
+from app.controls import SettingsPanel, TransportBar
+from r2etl_core.stream.running_score import identity
+from app.session import Session
+from app.theme import apply_dark_theme
+from app.views.event_view import EventView
+from app.views.predictions import PredictionView
+from app.views.spikes import SpikeView
+from app.views.stats import StatsView
 
 DISPLAY_HZ = 30
 SLOW_EVERY_TICKS = 6  # stats, accuracy, position, ROI: ~5 times a second
@@ -249,6 +249,6 @@ def scrolling(panel: QWidget) -> QScrollArea:
 
 
 def discover_cameras() -> list:
-    from r2etl_core.dvio import discover_cameras as discover
+    from r2etl_core.io.dv import discover_cameras as discover
 
     return list(discover())

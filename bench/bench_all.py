@@ -2,7 +2,7 @@
 
 import sys
 
-from r2etl_core.cli import main
+from r2etl_core.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main(["bench", *sys.argv[1:]]))

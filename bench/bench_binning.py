@@ -1,8 +1,8 @@
 """Binning throughput of the real slicer + bincount path vs plain np.bincount, on synthetic
 streams of increasing event rate (shows where per-slice overhead stops mattering)."""
 
-from r2etl_core.benchmark import bench_binning, machine
-from r2etl_core.synthetic import random_events
+from r2etl_core.cli.bench import bench_binning, machine
+from r2etl_core.testing import random_events
 
 if __name__ == "__main__":
     print(f"machine: {machine()}")

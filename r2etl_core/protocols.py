@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol, runtime_checkable
 
-from .types import EventBatch, EventSlice, Prediction, SourceInfo, SpikeSnapshot
+from r2etl_core.types import EventBatch, EventSlice, Prediction, SourceInfo, SpikeSnapshot
 
 
 @runtime_checkable

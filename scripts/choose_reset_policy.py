@@ -2,15 +2,15 @@
 
     python scripts/choose_reset_policy.py [recordings/nmnist-demo.aedat4]
 
-Used to pick the default policy (r2etl_core.classify.default_policy); the numbers are in
+Used to pick the default policy (r2etl_core.stream.classify.default_policy); the numbers are in
 docs/benchmarks.md.
 """
 
 import sys
 from pathlib import Path
 
-from r2etl_core.classify import classify_input
-from r2etl_core.inference import ResetPolicy
+from r2etl_core.stream.classify import classify_input
+from r2etl_core.nn.inference import ResetPolicy
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -3,7 +3,7 @@
     python scripts/make_demo_recording.py [--shared ../shared/data] [--per-class 3]
 
 The samples are real ATIS recordings from ../shared/data/nmnist that belong to the fixed
-validation split (r2etl_core.datasets.splits), i.e. the shipped model never trained on them;
+validation split (r2etl_core.train.datasets.splits), i.e. the shipped model never trained on them;
 if the shipped model exists, its metadata's hold-out list is checked as well. They are placed
 one after another on a 360 ms grid (up to 320 ms of events, then silence), in a shuffled but
 fixed order, and written with the project's own dv-processing writer.
@@ -15,11 +15,11 @@ import argparse
 import random
 from pathlib import Path
 
-from r2etl_core.datasets.splits import shared_nmnist_split
-from r2etl_core.dvio import AedatWriter
-from r2etl_core.eventfiles import read_bin
-from r2etl_core.labels import LabelSegment, write_labels
-from r2etl_core.modelio import DEFAULT_MODEL_PATH, read_meta
+from r2etl_core.train.datasets.splits import shared_nmnist_split
+from r2etl_core.io.dv import AedatWriter
+from r2etl_core.io.nmnist import read_bin
+from r2etl_core.io.labels import LabelSegment, write_labels
+from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
 from r2etl_core.types import EventBatch
 
 REPO = Path(__file__).resolve().parents[1]

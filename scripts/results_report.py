@@ -60,7 +60,7 @@ def plot(stats: dict, modes: list[str], fractions: list[float], path: Path) -> N
 
 
 def shipped_model_line() -> str:
-    from r2etl_core.modelio import DEFAULT_MODEL_PATH, read_meta
+    from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
 
     if not DEFAULT_MODEL_PATH.exists():
         return "The shipped model file is not present in this checkout."

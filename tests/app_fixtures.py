@@ -14,9 +14,9 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from r2etl_core.model import ModelConfig, build_model  # noqa: E402
-from r2etl_core.modelio import ModelMeta, SlicingSpec, save_model  # noqa: E402
-from r2etl_core.synthetic import moving_bar, random_events  # noqa: E402
+from r2etl_core.nn.model import ModelConfig, build_model  # noqa: E402
+from r2etl_core.io.modelfile import ModelMeta, SlicingSpec, save_model  # noqa: E402
+from r2etl_core.testing import moving_bar, random_events  # noqa: E402
 from r2etl_core.types import EventBatch, SourceInfo  # noqa: E402
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
@@ -51,7 +51,7 @@ def demo_events(width: int = 64, height: int = 48, seconds: float = 2.0) -> Even
 
 
 class PacedSource:
-    """In-memory stand-in for r2etl_core.sources.FileSource: paced by event time, with
+    """In-memory stand-in for r2etl_core.stream.sources.FileSource: paced by event time, with
     pause/resume, set_speed, set_loop, seek and position_us (both in us after the start)."""
 
     def __init__(self, events: EventBatch, name: str = "memory", speed: float | None = 1.0,
@@ -154,7 +154,7 @@ def start_viewer(qtbot, model_path: Path, opener=None, spec: str = "demo", segme
     """A shown MainWindow streaming ``spec`` through ``opener`` with ``model_path``."""
     from app.session import LoadedModel, Session
     from app.window import MainWindow
-    from r2etl_core.modelio import load_model
+    from r2etl_core.io.modelfile import load_model
 
     opener = opener or MemoryOpener()
     session = Session(opener=opener, segment_reader=lambda _spec: list(segments))

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from r2etl_core import dvio
+from r2etl_core.io import dv as dvio
 from r2etl_core.types import EventBatch
 
 

@@ -24,7 +24,7 @@ TIMEOUT = 30_000
 
 
 def real_recording() -> Path:
-    pytest.importorskip("r2etl_core.sources", reason="r2etl_core.sources not available")
+    pytest.importorskip("r2etl_core.stream.sources", reason="r2etl_core.stream.sources not available")
     for path in REAL_RECORDINGS:
         if path.exists():
             return path
@@ -80,7 +80,7 @@ def test_bad_model_argument_exits_2_with_one_line(qtbot, tmp_path, capsys):
 
 
 def test_bad_recording_argument_exits_2_with_one_line(qtbot, tmp_path, capsys, tiny_model):  # noqa: F811
-    pytest.importorskip("r2etl_core.sources", reason="r2etl_core.sources not available")
+    pytest.importorskip("r2etl_core.stream.sources", reason="r2etl_core.stream.sources not available")
     from app.startup import build_viewer
 
     missing = tmp_path / "missing.aedat4"
@@ -125,13 +125,13 @@ def test_screenshot_option_writes_png_and_exits_0(tmp_path, tiny_model):  # noqa
 
 @pytest.mark.parametrize("option", ["--camera", "--connect"])
 def test_unusable_live_input_argument_exits_2(qtbot, capsys, tiny_model, free_port, option):  # noqa: F811
-    pytest.importorskip("r2etl_core.sources", reason="r2etl_core.sources not available")
+    pytest.importorskip("r2etl_core.stream.sources", reason="r2etl_core.stream.sources not available")
     from app.startup import build_viewer
 
     argv = [option] + ([f"127.0.0.1:{free_port}"] if option == "--connect" else [])
     args = build_parser().parse_args(argv + ["--model", str(tiny_model)])
     if option == "--camera":
-        import r2etl_core.dvio as dvio
+        import r2etl_core.io.dv as dvio
 
         if dvio.discover_cameras():
             pytest.skip("an event camera is attached")

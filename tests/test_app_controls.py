@@ -12,7 +12,7 @@ pytest.importorskip("pytestqt")
 
 from app_fixtures import (other_model, start_viewer, tiny_model,  # noqa: E402,F401
                           wait_for_predictions)
-from r2etl_core.slicing import FrameSpec, SliceByTime  # noqa: E402
+from r2etl_core.stream.slicing import FrameSpec, SliceByTime  # noqa: E402
 
 TIMEOUT = 20_000  # ms: generous, the machine is shared
 
@@ -239,7 +239,7 @@ def test_slow_open_and_model_load_do_not_block_the_display(qtbot, tiny_model, mo
 def test_noise_filter_checkbox_filters_what_the_model_sees(qtbot, tiny_model):  # noqa: F811
     from app_fixtures import MemoryOpener
 
-    from r2etl_core.synthetic import random_events
+    from r2etl_core.testing import random_events
 
     # isolated events only (~7 per pixel per second): the background-activity filter drops most
     noise = random_events(40_000, 64, 48, duration_us=2_000_000, seed=5)

@@ -16,7 +16,7 @@ pytest.importorskip("pytestqt")
 
 from app_fixtures import (FailingSource, MemoryOpener, demo_events, start_viewer,  # noqa: E402,F401
                           tiny_model, wait_for_predictions)
-from app.recording import RecordingTap  # noqa: E402
+from r2etl_core.io.recording_tap import RecordingTap  # noqa: E402
 from r2etl_core.errors import InputError, NoCameraError  # noqa: E402
 
 TIMEOUT = 20_000
@@ -132,7 +132,7 @@ def test_stop_button_finishes_recording(qtbot, tiny_model, monkeypatch, tmp_path
 def test_real_recorder_file_is_complete_after_window_close(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
     import json
 
-    from r2etl_core.sources import open_source
+    from r2etl_core.stream.sources import open_source
 
     window, session, _ = start_viewer(qtbot, tiny_model)
     target = tmp_path / "take.aedat4"

@@ -1,5 +1,5 @@
 """Ground truth in the viewer: the true label beside the prediction and a running accuracy that
-agrees with r2etl_core.scoring, also across loops (stream time mapped to recording time)."""
+agrees with r2etl_core.stream.scoring, also across loops (stream time mapped to recording time)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 
 from app_fixtures import start_viewer, tiny_model  # noqa: E402,F401
-from app.running_score import RunningScore  # noqa: E402
-from r2etl_core.labels import LabelSegment  # noqa: E402
-from r2etl_core.scoring import score_segments  # noqa: E402
+from r2etl_core.stream.running_score import RunningScore  # noqa: E402
+from r2etl_core.io.labels import LabelSegment  # noqa: E402
+from r2etl_core.stream.scoring import score_segments  # noqa: E402
 from r2etl_core.types import Prediction, StageTimings  # noqa: E402
 
 TIMEOUT = 20_000

@@ -17,14 +17,14 @@ pytest.importorskip("pytestqt")
 from app_fixtures import demo_events, tiny_model, wait_for_predictions  # noqa: E402,F401
 from app.session import LoadedModel, Session  # noqa: E402
 from app.window import MainWindow  # noqa: E402
-from r2etl_core.modelio import load_model  # noqa: E402
+from r2etl_core.io.modelfile import load_model  # noqa: E402
 from r2etl_core.types import EventBatch  # noqa: E402
 
 TIMEOUT = 20_000
 
 
 def empty_viewer(qtbot, model_path) -> MainWindow:
-    session = Session()  # the real opener: r2etl_core.sources.open_source
+    session = Session()  # the real opener: r2etl_core.stream.sources.open_source
     window = MainWindow(session)
     qtbot.addWidget(window)
     session.install_model(LoadedModel(model_path, *load_model(model_path)))
@@ -58,9 +58,9 @@ def test_refused_connection_shows_dialog(qtbot, tiny_model, monkeypatch, free_po
 
 
 def test_network_stream_is_classified_and_recorded(qtbot, tiny_model, monkeypatch, free_port, tmp_path):  # noqa: F811
-    pytest.importorskip("r2etl_core.recorder")
-    from r2etl_core.dvio import NetworkEventWriter
-    from r2etl_core.sources import open_source
+    pytest.importorskip("r2etl_core.io.recorder")
+    from r2etl_core.io.dv import NetworkEventWriter
+    from r2etl_core.stream.sources import open_source
 
     server = NetworkEventWriter("127.0.0.1", free_port, 64, 48, "test-net")
     stop = threading.Event()

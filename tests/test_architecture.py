@@ -33,7 +33,7 @@ def test_only_dvio_talks_to_dv_processing():
 
 
 def test_importing_the_core_engine_loads_no_qt():
-    code = ("import sys, r2etl_core.engine, r2etl_core.classify, r2etl_core.cli; "
+    code = ("import sys, r2etl_core.stream.engine, r2etl_core.stream.classify, r2etl_core.cli.main; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')]; "
             "print(bad); sys.exit(1 if bad else 0)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

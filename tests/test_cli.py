@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from r2etl_core.cli import main
-from r2etl_core.eventfiles import write_bin
-from r2etl_core.model import ModelConfig, build_model
-from r2etl_core.modelio import ModelMeta, SlicingSpec, save_model
-from r2etl_core.synthetic import random_events
+from r2etl_core.cli.main import main
+from r2etl_core.io.nmnist import write_bin
+from r2etl_core.nn.model import ModelConfig, build_model
+from r2etl_core.io.modelfile import ModelMeta, SlicingSpec, save_model
+from r2etl_core.testing import random_events
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -109,7 +109,7 @@ def test_model_whose_classes_do_not_fit_the_labels(capsys, tmp_path, nmnist_fold
 
 
 def test_no_camera_and_refused_network(capsys, model_file, free_port, monkeypatch):
-    import r2etl_core.dvio as dvio
+    import r2etl_core.io.dv as dvio
 
     monkeypatch.setattr(dvio, "_discover_devices", lambda: [])
     code, _, err = run_cli(capsys, "classify", "camera", "--model", model_file)
@@ -136,10 +136,10 @@ def test_info_on_model_recording_and_sample(capsys, model_file, nmnist_folder):
 
 def test_cli_process_exit_code_and_help():
     """The installed entry point: bad input -> exit 2, one line, no traceback."""
-    r = subprocess.run([sys.executable, "-m", "r2etl_core.cli", "classify", "/no/such/file.aedat4"],
+    r = subprocess.run([sys.executable, "-m", "r2etl_core.cli.main", "classify", "/no/such/file.aedat4"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/no/such/file.aedat4" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "r2etl_core.cli", "--help"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "r2etl_core.cli.main", "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "classify" in r.stdout and "train" in r.stdout
 
 
@@ -175,6 +175,6 @@ def test_real_camera_recordings_classify_without_error(capsys, shared_data, tmp_
     lines = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert summary["slices"] == len(lines) > 0 and summary["dropped"] == 0
     # every event of the sensor reaches a slice (the ROI crops what the model sees, not the count)
-    from r2etl_core.dvio import read_all_events
+    from r2etl_core.io.dv import read_all_events
 
     assert summary["events"] == len(read_all_events(shared_data / "recordings" / name))

@@ -1,4 +1,4 @@
-"""r2etl_core.dvio against real recordings (pinned facts), every bad input, fake cameras,
+"""r2etl_core.io.dv against real recordings (pinned facts), every bad input, fake cameras,
 a real NetworkWriter on 127.0.0.1, and the writer's write-then-read round trip."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r2etl_core import dvio
+from r2etl_core.io import dv as dvio
 from r2etl_core.errors import InputError, NoCameraError
-from r2etl_core.synthetic import random_events
+from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -163,8 +163,8 @@ def test_crash_leaves_the_part_file(tmp_path):
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
-        from r2etl_core import dvio
-        from r2etl_core.synthetic import random_events
+        from r2etl_core.io import dv as dvio
+        from r2etl_core.testing import random_events
         w = dvio.AedatWriter({str(tmp_path / 'crash.aedat4')!r}, 34, 34)
         w.write(random_events(2000, 34, 34))
         os._exit(3)  # no close(): like a crash

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from r2etl_core.engine import EngineConfig, StreamEngine
+from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.errors import InputError
-from r2etl_core.inference import ResetPolicy
-from r2etl_core.model import ModelConfig, build_model
-from r2etl_core.modelio import ModelMeta, SlicingSpec
-from r2etl_core.slicing import FrameSpec, SliceByTime, StreamSlicer, bin_events_numpy
-from r2etl_core.synthetic import ArraySource, random_events
+from r2etl_core.nn.inference import ResetPolicy
+from r2etl_core.nn.model import ModelConfig, build_model
+from r2etl_core.io.modelfile import ModelMeta, SlicingSpec
+from r2etl_core.stream.slicing import FrameSpec, SliceByTime, StreamSlicer, bin_events_numpy
+from r2etl_core.testing import ArraySource, random_events
 from r2etl_core.types import EventBatch
 
 CLASSES = tuple(str(i) for i in range(10))

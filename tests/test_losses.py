@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from r2etl_core.losses import (encoding_alignment_loss, feature_alignment_loss, linear_cka, temporal_cka,
+from r2etl_core.nn.losses import (encoding_alignment_loss, feature_alignment_loss, linear_cka, temporal_cka,
                                tet_loss)
 
 

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from r2etl_core.errors import ModelError
-from r2etl_core.model import ModelConfig, build_model
-from r2etl_core.modelio import ModelMeta, SlicingSpec, load_model, save_model
+from r2etl_core.nn.model import ModelConfig, build_model
+from r2etl_core.io.modelfile import ModelMeta, SlicingSpec, load_model, save_model
 
 
 

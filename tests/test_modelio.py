@@ -5,8 +5,8 @@ import torch
 from safetensors.torch import save_file
 
 from r2etl_core.errors import ModelError
-from r2etl_core.model import ModelConfig, build_model
-from r2etl_core.modelio import ModelMeta, SlicingSpec, load_model, read_meta, save_model
+from r2etl_core.nn.model import ModelConfig, build_model
+from r2etl_core.io.modelfile import ModelMeta, SlicingSpec, load_model, read_meta, save_model
 
 
 def small(width=0.125, classes=10):
@@ -33,7 +33,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise OSError("disk full")
 
-    monkeypatch.setattr("r2etl_core.modelio.save_file", boom)
+    monkeypatch.setattr("r2etl_core.io.modelfile.save_file", boom)
     with pytest.raises(OSError):
         save_model(model, meta, path)
     assert path.read_bytes() == before

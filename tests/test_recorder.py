@@ -9,10 +9,10 @@ import threading
 import numpy as np
 import pytest
 
-from r2etl_core import dvio
-from r2etl_core.recorder import Recorder
-from r2etl_core.sources import open_source
-from r2etl_core.synthetic import random_events
+from r2etl_core.io import dv as dvio
+from r2etl_core.io.recorder import Recorder
+from r2etl_core.stream.sources import open_source
+from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch, Prediction, StageTimings
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 
-from r2etl_core.labels import LabelSegment
-from r2etl_core.scoring import score_segments
+from r2etl_core.io.labels import LabelSegment
+from r2etl_core.stream.scoring import score_segments
 from r2etl_core.train.evaluate import summarize
 from r2etl_core.types import Prediction, StageTimings
 

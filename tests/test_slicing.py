@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from r2etl_core.slicing import (FrameSpec, SliceByCount, SliceByTime, StreamSlicer, bin_events_numpy,
+from r2etl_core.stream.slicing import (FrameSpec, SliceByCount, SliceByTime, StreamSlicer, bin_events_numpy,
                                 bin_slices, frame_index, sensor_frame, slices_index)
-from r2etl_core.synthetic import random_events
+from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
 
 

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from r2etl_core import dvio
+from r2etl_core.io import dv as dvio
 from r2etl_core.errors import InputError, NoCameraError
-from r2etl_core.eventfiles import write_bin
-from r2etl_core.labels import label_at
-from r2etl_core.sources import (CameraSource, FileSource, NetworkSource, NMNISTLayout, NMNISTSource,
+from r2etl_core.io.nmnist import write_bin
+from r2etl_core.io.labels import label_at
+from r2etl_core.stream.sources import (CameraSource, FileSource, NetworkSource, NMNISTLayout, NMNISTSource,
                                 open_source, parse_host_port)
-from r2etl_core.synthetic import random_events
+from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
@@ -281,8 +281,8 @@ def test_network_source_ends_when_the_writer_goes_away(free_port):
     server = textwrap.dedent(f"""
         import os, sys, time
         sys.path.insert(0, {str(RECORDINGS.parent)!r})
-        from r2etl_core import dvio
-        from r2etl_core.synthetic import random_events
+        from r2etl_core.io import dv as dvio
+        from r2etl_core.testing import random_events
         w = dvio.NetworkEventWriter("127.0.0.1", {free_port}, 34, 34, "remote")
         print("ready", flush=True)
         w.wait_for_clients(1, timeout_s=20)

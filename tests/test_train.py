@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from r2etl_core import cli
-from r2etl_core.datasets.splits import shared_nmnist_split
-from r2etl_core.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
+from r2etl_core.cli import main as cli
+from r2etl_core.train.datasets.splits import shared_nmnist_split
+from r2etl_core.train.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
 from r2etl_core.errors import InputError
-from r2etl_core.modelio import DEFAULT_MODEL_PATH, load_model, read_meta
+from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model, read_meta
 from r2etl_core.train.config import config_from_dict, load_config, packaged_configs
 from r2etl_core.train.run import train
 from r2etl_core.train.trainer import Callback
@@ -101,7 +101,7 @@ def test_failed_run_does_not_overwrite_the_last_good_checkpoint(tiny_data, tmp_p
     def disk_full(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("r2etl_core.modelio.save_file", disk_full)
+    monkeypatch.setattr("r2etl_core.io.modelfile.save_file", disk_full)
     with pytest.raises(OSError, match="disk full"):
         train(cfg)
     assert {n: (out / n).read_bytes() for n in before} == before

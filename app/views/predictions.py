@@ -12,8 +12,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
 from r2etl_core.types import EngineOutput, Prediction
 
-from ..running_score import RunningScore, identity
-from .palette import NO_DATA_RGB, class_rgb
+from r2etl_core.stream.running_score import RunningScore, identity
+from app.views.palette import NO_DATA_RGB, class_rgb
 
 HISTORY_SLICES = 200
 

@@ -11,10 +11,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..modelio import ModelMeta, save_model
-from .evaluate import EvalResult
-from .state import save_train_state
-from .trainer import Callback, Trainer
+from r2etl_core.io.modelfile import ModelMeta, save_model
+from r2etl_core.train.evaluate import EvalResult
+from r2etl_core.train.state import save_train_state
+from r2etl_core.train.trainer import Callback, Trainer
 
 LAST, BEST, STATE = "last.safetensors", "best.safetensors", "last-state.safetensors"
 

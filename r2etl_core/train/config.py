@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from r2etl_core.errors import InputError
 
 MODES = ("r2etl", "events-only", "joint-no-align", "eam-only", "fam-only")
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
-from ..datasets.folders import match_classes
-from ..errors import InputError
-from ..model import R2ETLNet
-from ..modelio import ModelMeta
+from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
+from r2etl_core.train.datasets.folders import match_classes
+from r2etl_core.errors import InputError
+from r2etl_core.nn.model import R2ETLNet
+from r2etl_core.io.modelfile import ModelMeta
 
 
 @dataclass(frozen=True)

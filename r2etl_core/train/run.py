@@ -1,6 +1,6 @@
 """Run a training job described by a ``TrainConfig``: data, model, optimiser, trainer, export.
 
-Distributed: launched with ``torchrun --nproc_per_node N -m r2etl_core.cli train ...`` the
+Distributed: launched with ``torchrun --nproc_per_node N -m r2etl_core.cli.main train ...`` the
 process group is initialised from the environment (gloo on CPU, nccl on CUDA), the objective is
 wrapped in DistributedDataParallel and each rank reads its share through a DistributedSampler.
 """
@@ -16,18 +16,18 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .. import __version__
-from ..datasets.events import sensor_size
-from ..errors import InputError
-from ..model import ModelConfig, build_model
-from ..modelio import ModelMeta, SlicingSpec, load_model
-from .callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
-from .config import TrainConfig
-from .data import TrainData, build_train_data
-from .evaluate import EvalResult
-from .objective import Objective
-from .state import load_train_state
-from .trainer import Callback, Trainer, seed_everything
+from r2etl_core import __version__
+from r2etl_core.train.datasets.events import sensor_size
+from r2etl_core.errors import InputError
+from r2etl_core.nn.model import ModelConfig, build_model
+from r2etl_core.io.modelfile import ModelMeta, SlicingSpec, load_model
+from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
+from r2etl_core.train.config import TrainConfig
+from r2etl_core.train.data import TrainData, build_train_data
+from r2etl_core.train.evaluate import EvalResult
+from r2etl_core.train.objective import Objective
+from r2etl_core.train.state import load_train_state
+from r2etl_core.train.trainer import Callback, Trainer, seed_everything
 
 
 def pick_device(name: str) -> torch.device:

@@ -15,8 +15,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..errors import InputError
-from .trainer import TrainState
+from r2etl_core.errors import InputError
+from r2etl_core.train.trainer import TrainState
 
 
 def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer,

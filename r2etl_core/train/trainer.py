@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from ..datasets.events import EventSet
-from ..datasets.pairing import augment_events
-from .evaluate import EvalResult, evaluate
+from r2etl_core.train.datasets.events import EventSet
+from r2etl_core.train.datasets.pairing import augment_events
+from r2etl_core.train.evaluate import EvalResult, evaluate
 
 
 class Callback:

@@ -1,0 +1,137 @@
+"""``r2etl train`` and ``r2etl eval``: argparse front end (config parsing stays at this edge)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from r2etl_core.errors import InputError
+
+TRAIN_HELP = """\
+Train an R2ETL spiking network on labelled images + labelled event samples of the same classes.
+
+The config is a TOML file or the name of a packaged one (shared-nmnist, nmnist, cifar10dvs,
+ncaltech101). Any setting can be overridden with --set section.key=value; the common ones have
+their own flags. Datasets are read from local folders only (nothing is downloaded).
+
+examples:
+  r2etl train --config shared-nmnist                        the shipped default model's recipe
+  r2etl train --config shared-nmnist --mode events-only --steps 500 --out runs/evt
+  r2etl train --config my.toml --set optim.lr=2e-4 --set data.event_fraction=0.25
+  r2etl train --config shared-nmnist --out runs/x --resume  continue runs/x/last.safetensors
+  torchrun --nproc_per_node 2 -m r2etl_core.cli.main train ...   data-parallel (gloo on CPU)
+
+writes to the --out folder: best.safetensors, last.safetensors (+ last-state for --resume),
+metrics.csv, steps.jsonl, curves.png, confusion.png
+"""
+
+EVAL_HELP = """\
+Accuracy, per-class accuracy and confusion matrix of a model's event branch on a dataset.
+
+--data KIND:DIR where KIND is nmnist, ncaltech101 or cifar10dvs and DIR holds one folder per
+class (for nmnist: DIR/0/00001.bin ... DIR/9/...). Samples are framed exactly as the model was
+trained (T, slicing, input size come from the model file).
+
+examples:
+  r2etl eval --data nmnist:../shared/data/nmnist/Train --split val   the model's held-out samples
+  r2etl eval --data nmnist:DIR --model runs/x/best.safetensors --json
+"""
+
+SHORTCUTS = [  # (flag, config key, type, help)
+    ("--mode", "loss.mode", str, "r2etl (default), events-only, joint-no-align, eam-only, fam-only"),
+    ("--steps", "optim.steps", int, "total optimiser steps (overrides epochs)"),
+    ("--epochs", "optim.epochs", int, "epochs (one epoch = one pass over the images)"),
+    ("--lr", "optim.lr", float, "Adam learning rate"),
+    ("--batch-size", "optim.batch_size", int, "pairs per batch"),
+    ("--width", "model.width", float, "channel width multiplier (1.0 = paper's network)"),
+    ("--seed", "run.seed", int, "random seed"),
+    ("--out", "run.out_dir", str, "output folder"),
+    ("--event-fraction", "data.event_fraction", float, "fraction of training event samples per class"),
+    ("--image-fraction", "data.image_fraction", float, "fraction of images per class"),
+    ("--export", "run.export", str, "also copy the best model to this path"),
+    ("--device", "run.device", str, "auto, cpu or cuda"),
+]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    raw = argparse.RawDescriptionHelpFormatter
+    p = subparsers.add_parser("train", help="train a model from a TOML config", description=TRAIN_HELP,
+                              formatter_class=raw)
+    p.add_argument("--config", default="shared-nmnist", metavar="TOML",
+                   help="config file or packaged config name (default: shared-nmnist)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value (repeatable), e.g. optim.lr=1e-3")
+    for flag, _, typ, text in SHORTCUTS:
+        p.add_argument(flag, type=typ, default=None, help=text)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run_train)
+
+    e = subparsers.add_parser("eval", help="accuracy of a model on an event dataset", description=EVAL_HELP,
+                              formatter_class=raw)
+    e.add_argument("--data", required=True, metavar="KIND:DIR", help="e.g. nmnist:../shared/data/nmnist/Train")
+    e.add_argument("--model", default=None, metavar="FILE", help="model file (default: the shipped model)")
+    e.add_argument("--split", choices=("all", "val"), default="all",
+                   help="all samples in DIR, or only the validation samples held out in the model's training")
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--cache-dir", default=None, help="cache binned frames here (default: no cache)")
+    e.add_argument("--confusion-png", default=None, metavar="PNG", help="also save the confusion matrix")
+    e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
+    e.set_defaults(func=run_eval)
+
+
+def overrides_from_args(args: argparse.Namespace) -> list[str]:
+    out = list(args.set)
+    for flag, key, typ, _ in SHORTCUTS:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            out.append(f"{key}={json.dumps(value) if typ is str else value}")
+    if args.resume:
+        out.append("run.resume=true")
+    if args.no_progress:
+        out.append("run.progress=false")
+    return out
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from r2etl_core.train.config import load_config
+    from r2etl_core.train.run import train
+
+    cfg = load_config(args.config, overrides_from_args(args))
+    command = "r2etl " + " ".join(sys.argv[1:]) if sys.argv[1:] else "r2etl train"
+    trainer, best = train(cfg, command)
+    if trainer.rank == 0:
+        s = trainer.state
+        print(f"best validation accuracy {s.best_accuracy:.4f} at step {s.best_step} of {s.step}; "
+              f"model: {best}")
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
+    from r2etl_core.train.evaluate import eval_event_set, evaluate
+
+    kind, sep, folder = args.data.partition(":")
+    if not sep or not folder:
+        raise InputError(args.data, "--data must look like KIND:DIR, e.g. nmnist:../shared/data/nmnist/Train")
+    model_path = Path(args.model) if args.model else DEFAULT_MODEL_PATH
+    model, meta = load_model(model_path)
+    events = eval_event_set(kind, Path(folder), meta, args.split, args.cache_dir)
+    result = evaluate(model, events.frames, events.labels, meta.class_names, args.batch_size)
+    print(f"model {model_path}\ndata  {kind}:{folder} ({args.split}, n={result.n})")
+    print(f"accuracy {result.accuracy:.4f}")
+    for name, acc in zip(meta.class_names, result.per_class):
+        print(f"  class {name:>12}: {'-' if acc != acc else f'{acc:.4f}'}")
+    print("confusion (rows = true, columns = predicted):")
+    for row in result.confusion:
+        print("  " + " ".join(f"{v:4d}" for v in row))
+    if args.confusion_png:
+        from r2etl_core.train.callbacks import save_confusion_png
+
+        save_confusion_png(result, Path(args.confusion_png))
+    if args.json:
+        print(json.dumps({**result.to_json(), "model": str(model_path), "data": args.data,
+                          "split": args.split}))
+    return 0

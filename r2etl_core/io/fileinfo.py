@@ -1,0 +1,68 @@
+"""``r2etl info``: what a recording, sample or model file holds, as a flat dict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r2etl_core.errors import InputError
+
+
+def describe(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    suffix = path.suffix.lower()
+    if suffix == ".safetensors":
+        return describe_model(path)
+    if suffix == ".bin":
+        return describe_bin(path)
+    if suffix == ".aedat4":
+        return describe_recording(path)
+    raise InputError(path, f"unknown file type {suffix or '(none)'}: expected .aedat4, .bin or .safetensors")
+
+
+def describe_model(path: Path) -> dict:
+    from r2etl_core.io.modelfile import read_meta
+
+    meta = read_meta(path)
+    cfg = meta.config
+    s = meta.slicing
+    slicing = f"{s.slice_us} us per step" if s.mode == "time" else f"{s.events_per_slice} events per step"
+    return {
+        "file": str(path), "kind": "r2etl model", "architecture": cfg.arch,
+        "width": cfg.width, "input": f"2 x {cfg.input_size} x {cfg.input_size} (ON/OFF counts)",
+        "time_steps": cfg.time_steps, "slicing": slicing,
+        "trained_on_sensor": f"{s.sensor_width}x{s.sensor_height}",
+        "classes": ", ".join(meta.class_names), "training_mode": meta.training.get("mode", "?"),
+        "training_data": meta.training.get("data", "?"),
+        "metrics": ", ".join(f"{k}={v}" for k, v in meta.metrics.items()) or "-",
+        "package_version": meta.package_version,
+    }
+
+
+def describe_bin(path: Path) -> dict:
+    from r2etl_core.io.nmnist import read_bin
+
+    ev = read_bin(path)
+    return {"file": str(path), "kind": "N-MNIST .bin sample", "resolution": f"{ev.width}x{ev.height}",
+            "events": len(ev), "duration_s": round((ev.t_last_us - ev.t_first_us) / 1e6, 6),
+            "on_fraction": round(float(ev.p.mean()), 4) if len(ev) else 0.0}
+
+
+def describe_recording(path: Path) -> dict:
+    from r2etl_core.io.dv import read_all_events, recording_info
+
+    info = recording_info(path)
+    events = read_all_events(path)
+    duration = (events.t_last_us - events.t_first_us) if len(events) else 0
+    out = {"file": str(path), "kind": "AEDAT4 recording", "camera": info.camera or "?",
+           "resolution": f"{info.width}x{info.height}", "events": len(events),
+           "duration_s": round(duration / 1e6, 6), "t_start_us": events.t_first_us,
+           "events_per_s": round(len(events) / (duration / 1e6), 1) if duration else 0.0}
+    from r2etl_core.io.labels import labels_path_for, read_labels
+
+    labels = labels_path_for(path)
+    if labels:
+        segs = read_labels(labels)
+        out["labels"] = f"{labels.name}: {len(segs)} segments, classes {sorted({s.label for s in segs})}"
+    return out

@@ -1,0 +1,159 @@
+"""Model files: safetensors weights with our JSON metadata in the safetensors header.
+
+One file carries everything the viewer needs (architecture, input size, T, slicing, class
+names, training provenance, metrics). Nothing is ever unpickled. Writes are atomic: a file
+is written beside the target and renamed over it, so a failed save never replaces a good model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from r2etl_core import __version__
+from r2etl_core.errors import ModelError
+from r2etl_core.nn.model import ModelConfig, R2ETLNet, build_model
+
+FORMAT_NAME = "r2etl-model"
+FORMAT_VERSION = 1
+METADATA_KEY = "r2etl"
+DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "nmnist-r2etl.safetensors"
+
+
+@dataclass(frozen=True)
+class SlicingSpec:
+    """How the model's input frames were made; the viewer slices live streams the same way."""
+
+    mode: str = "time"  # "time" (slice_us per step) or "count" (events per step)
+    slice_us: int = 30_000
+    events_per_slice: int = 0
+    sensor_width: int = 34  # sensor the training data came from
+    sensor_height: int = 34
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @staticmethod
+    def from_dict(d: dict) -> "SlicingSpec":
+        return SlicingSpec(**{k: d[k] for k in SlicingSpec.__dataclass_fields__ if k in d})
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    config: ModelConfig
+    class_names: tuple[str, ...]
+    slicing: SlicingSpec = SlicingSpec()
+    normalisation: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)  # data, command, mode, held-out sample ids
+    metrics: dict = field(default_factory=dict)
+    package_version: str = __version__
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+            "model": self.config.to_dict(), "class_names": list(self.class_names),
+            "slicing": self.slicing.to_dict(), "normalisation": self.normalisation,
+            "training": self.training, "metrics": self.metrics,
+            "package_version": self.package_version,
+        })
+
+    @staticmethod
+    def from_json(text: str, where: str | Path) -> "ModelMeta":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelError(where, f"model metadata is not valid JSON ({exc.msg})") from None
+        if d.get("format") != FORMAT_NAME:
+            raise ModelError(where, "not an r2etl model (metadata has no r2etl format tag)")
+        if int(d.get("format_version", 0)) > FORMAT_VERSION:
+            raise ModelError(where, f"model format {d['format_version']} is newer than this r2etl understands")
+        try:
+            config = ModelConfig.from_dict(d["model"])
+            names = tuple(str(n) for n in d["class_names"])
+        except (KeyError, TypeError) as exc:
+            raise ModelError(where, f"model metadata lacks {exc}") from None
+        if len(names) != config.num_classes:
+            raise ModelError(where, f"metadata lists {len(names)} class names for {config.num_classes} classes")
+        return ModelMeta(config, names, SlicingSpec.from_dict(d.get("slicing", {})),
+                         d.get("normalisation", {}), d.get("training", {}), d.get("metrics", {}),
+                         d.get("package_version", "?"))
+
+
+def save_model(model: R2ETLNet, meta: ModelMeta, path: str | Path) -> Path:
+    """Write atomically: a crash mid-write leaves the previous file untouched."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={METADATA_KEY: meta.to_json()})
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files: a shared model must be readable by others
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_meta(path: str | Path) -> ModelMeta:
+    """Metadata only (cheap): for ``r2etl info`` and the model picker."""
+    path = Path(path)
+    _check_file(path)
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(path, f"not a readable safetensors model file ({_short(exc)})") from None
+    if METADATA_KEY not in header:
+        raise ModelError(path, "safetensors file without r2etl metadata (not an r2etl model)")
+    return ModelMeta.from_json(header[METADATA_KEY], path)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[R2ETLNet, ModelMeta]:
+    """Load weights + metadata; reject files whose weights do not match their metadata."""
+    path = Path(path)
+    meta = read_meta(path)
+    try:
+        model = build_model(meta.config)
+    except ValueError as exc:
+        raise ModelError(path, str(exc)) from None
+    try:
+        tensors = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelError(path, f"weights are unreadable ({_short(exc)})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise ModelError(path, f"weights do not match the {meta.config.arch} architecture in its metadata ({what})")
+    for name, tensor in tensors.items():
+        if tuple(tensor.shape) != tuple(expected[name].shape):
+            raise ModelError(path, f"weight {name} has shape {tuple(tensor.shape)}, metadata implies "
+                                   f"{tuple(expected[name].shape)} (model and metadata disagree)")
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    return model.to(device), meta
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise ModelError(path, "model file not found")
+    if path.is_dir():
+        raise ModelError(path, "is a folder, expected a .safetensors model file")
+    if path.stat().st_size == 0:
+        raise ModelError(path, "model file is empty")
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__

@@ -1,0 +1,85 @@
+"""Recording a live input: events to ``<stem>.aedat4``, predictions to ``<stem>.predictions.jsonl``.
+
+``write_events`` runs on the source thread, ``write_prediction`` on the engine thread and
+``close`` on whichever thread stops the recording (stop button, window closed, camera lost): one
+lock orders them and ``close`` is final. The .aedat4 is written as ``<stem>.part.aedat4`` and
+renamed on ``close`` (see ``dvio.AedatWriter``), so a crash never leaves a half-written file
+under the final name. Events arrive from the source already time-ordered; anything older than
+what was written is dropped and counted in ``events_dropped``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import TextIO
+
+from r2etl_core.io.dv import AedatWriter
+from r2etl_core.types import EventBatch, Prediction
+
+
+def predictions_path_for(path: str | Path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name[: -len(path.suffix)] + ".predictions.jsonl")
+
+
+class Recorder:
+    """Records EventBatches (and optionally predictions) of one ``width`` x ``height`` sensor."""
+
+    def __init__(self, path: str | Path, width: int, height: int, camera_name: str = "r2etl"):
+        self.path = Path(path)
+        self.predictions_path = predictions_path_for(self.path)
+        self._writer = AedatWriter(self.path, width, height, camera_name)
+        self._predictions: TextIO | None = None  # opened on the first prediction
+        self._lock = threading.Lock()
+        self._closed = False
+        self.predictions_written = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def events_written(self) -> int:
+        return self._writer.events_written
+
+    @property
+    def events_dropped(self) -> int:
+        return self._writer.events_dropped
+
+    def write_events(self, batch: EventBatch) -> None:
+        """Append a batch; ignored after ``close`` (a late batch from a stopping source)."""
+        with self._lock:
+            if not self._closed:
+                self._writer.write(batch)
+
+    def write_prediction(self, prediction: Prediction) -> None:
+        """Append one JSON line (``Prediction.to_json``); flushed so a crash keeps it."""
+        line = json.dumps(prediction.to_json(), separators=(",", ":"))
+        with self._lock:
+            if self._closed:
+                return
+            if self._predictions is None:
+                self._predictions = open(self.predictions_path, "w", encoding="utf-8")
+            self._predictions.write(line + "\n")
+            self._predictions.flush()
+            self.predictions_written += 1
+
+    def close(self) -> Path:
+        """Finish the .aedat4 (rename from .part) and the predictions file; idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                try:
+                    self._writer.close()
+                finally:
+                    if self._predictions is not None:
+                        self._predictions.close()
+        return self.path
+
+    def __enter__(self) -> "Recorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,142 @@
+"""One slice in, one prediction out: binning, device transfer and a single SNN step.
+
+No threads here: ``InferenceCore`` is owned by the engine's worker thread. Neuron state lives
+in the model on the device and is carried across ``step`` calls until ``reset_state``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from r2etl_core.nn.model import R2ETLNet
+from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.stream.slicing import FrameSpec, bin_slices, sensor_frame, slices_index
+from r2etl_core.types import EngineOutput, EventSlice, Prediction, SpikeSnapshot, StageTimings
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """``requested`` ("cuda", "cuda:1", "cpu") or CUDA when present, else CPU."""
+    if requested:
+        return torch.device(requested)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"GPU: {torch.cuda.get_device_name(device)}"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' if n > 1 else ''})"
+
+
+@dataclass(frozen=True)
+class ResetPolicy:
+    """When the carried neuron state is forgotten.
+
+    ``silence``: before a slice whose first event follows ``silence_us`` without events.
+    ``window``: every ``window_slices`` slices. ``manual``: only on request."""
+
+    kind: str = "silence"
+    silence_us: int = 20_000
+    window_slices: int = 10
+
+    def __post_init__(self):
+        if self.kind not in ("silence", "window", "manual"):
+            raise ValueError(f"unknown reset policy {self.kind!r} (silence, window or manual)")
+
+
+class InferenceCore:
+    def __init__(self, model: R2ETLNet, meta: ModelMeta, device: torch.device,
+                 reset: ResetPolicy = ResetPolicy()):
+        self.model = model.to(device).eval()
+        self.model.set_step_mode("s")
+        self.meta = meta
+        self.device = device
+        self.reset_policy = reset
+        self.layer_names = tuple(name for name, _ in model.spiking_layers())
+        self._layer_sums: list[torch.Tensor] = []
+        self._neurons: list[int] = []
+        for _, module in model.spiking_layers():
+            module.register_forward_hook(self._record_spikes)
+        self._pin = device.type == "cuda"
+        self._logit_sum: torch.Tensor | None = None
+        self._steps = 0
+        self._pending_reset = True
+        self._last_event_us: int | None = None
+        self._index = 0
+
+    def _record_spikes(self, _module, _inputs, output: torch.Tensor) -> None:
+        self._layer_sums.append(output.detach().sum())
+        if len(self._neurons) < len(self.layer_names):
+            self._neurons.append(int(output[0].numel()))
+
+    def request_reset(self) -> None:
+        self._pending_reset = True
+
+    def _reset_now(self) -> None:
+        self.model.reset_state()
+        self._logit_sum, self._steps, self._pending_reset = None, 0, False
+
+    def _policy_wants_reset(self, sl: EventSlice) -> bool:
+        policy = self.reset_policy
+        if policy.kind == "window":
+            return self._steps >= policy.window_slices
+        if policy.kind == "silence" and len(sl.events) and self._last_event_us is not None:
+            return sl.events.t_first_us - self._last_event_us >= policy.silence_us
+        return False
+
+    def bin(self, slices: list[EventSlice], spec: FrameSpec) -> tuple[torch.Tensor, float, float]:
+        """Frames ``[n, 2, S, S]`` for consecutive slices, on the model's device: the index
+        crosses to the device once for all of them (pinned, non-blocking) and one bincount
+        counts them all. Returns (frames, bin seconds, transfer seconds)."""
+        t0 = time.perf_counter()
+        index = torch.from_numpy(slices_index(slices, spec))
+        t1 = time.perf_counter()
+        if self._pin:
+            index = index.pin_memory()
+        index = index.to(self.device, non_blocking=True)
+        t2 = time.perf_counter()
+        frames = bin_slices(index, len(slices), spec)
+        return frames, (t1 - t0) + (time.perf_counter() - t2), t2 - t1
+
+    @torch.no_grad()
+    def step(self, sl: EventSlice, frame: torch.Tensor, arrived_s: float,
+             bin_s: float = 0.0, transfer_s: float = 0.0) -> EngineOutput:
+        """One network step on ``frame`` (``[2, S, S]`` on the device, from ``bin``)."""
+        t3 = time.perf_counter()
+        reset = self._pending_reset or self._policy_wants_reset(sl)
+        if reset:
+            self._reset_now()
+        if len(sl.events):
+            self._last_event_us = sl.events.t_last_us
+        self._layer_sums.clear()
+        logits = self.model(frame.unsqueeze(0))[0]
+        self._logit_sum = logits if self._logit_sum is None else self._logit_sum + logits
+        self._steps += 1
+        probs = torch.softmax(self._logit_sum / self._steps, dim=0)
+        # one device->host copy for everything the views need (probabilities, per-layer
+        # spike counts, the small model-input frame): a single sync per slice on a GPU
+        n_layers = len(self._layer_sums)
+        packed = torch.cat([probs, torch.stack(self._layer_sums), frame.flatten()]).cpu().numpy()
+        t4 = time.perf_counter()
+
+        k = len(probs)
+        model_frame = packed[k + n_layers:].reshape(frame.shape)
+        p = packed[:k].astype(float)
+        top = int(np.argmax(p))
+        done = time.monotonic()
+        self._index += 1
+        pred = Prediction(
+            index=self._index, t_start_us=sl.t_start_us, t_end_us=sl.t_end_us,
+            event_count=len(sl.events), probabilities=tuple(p.tolist()), top_class=top,
+            top_label=self.meta.class_names[top], confidence=float(p[top]),
+            timings=StageTimings(sl.read_s * 1e3, bin_s * 1e3, transfer_s * 1e3, (t4 - t3) * 1e3),
+            step_in_window=self._steps, reset_before=reset, wall_time_s=done,
+            latency_ms=(done - arrived_s) * 1e3,
+        )
+        spikes = SpikeSnapshot(self._index, sl.t_end_us, self.layer_names,
+                               tuple(int(round(v)) for v in packed[k:k + n_layers]), tuple(self._neurons))
+        return EngineOutput(pred, spikes, sensor_frame(sl.events), model_frame)

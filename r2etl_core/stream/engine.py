@@ -1,0 +1,327 @@
+"""The streaming engine: source -> slicer -> bounded queue -> SNN worker -> sinks / views.
+
+Two threads. The reader owns the source and the slicer and never waits for the model: when
+the queue is full the oldest slice is dropped and counted (``drop_when_busy``, for live and
+paced input). Offline classification sets ``drop_when_busy=False`` so the reader waits
+instead and every slice is classified. The worker owns the model (and its neuron state).
+
+Views never wait on the engine: they call ``take_outputs()`` / ``stats()`` on a timer; both
+return immediately with copies.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+import torch
+
+from r2etl_core.errors import R2ETLError
+from r2etl_core.nn.inference import InferenceCore, ResetPolicy, device_name, pick_device
+from r2etl_core.nn.model import R2ETLNet
+from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.protocols import Sink, Source
+from r2etl_core.stream.slicing import FrameSpec, SliceByCount, SliceByTime, StreamSlicer
+from r2etl_core.types import EngineOutput, EventBatch, EventSlice
+
+_END = object()
+# (sensor width, height) -> a stateful function that filters consecutive batches of that sensor
+FilterFactory = Callable[[int, int], Callable[[EventBatch], EventBatch]]
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    queue_slices: int = 4
+    drop_when_busy: bool = True
+    reset: ResetPolicy = ResetPolicy()
+    device: str | None = None  # None: CUDA when present, else CPU
+    history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
+    # Batch-1 steps of a small network gain nothing from more intra-op threads, and when the
+    # cores are busy (GUI, other jobs) OpenMP barriers make 2 threads ~40x slower than 1
+    # (measured: 250 ms vs 6 ms per step on the 2-core dev machine under load). None: leave as is.
+    cpu_threads: int | None = 1
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    events_in: int
+    events_per_s: float
+    slices_done: int
+    slices_per_s: float
+    dropped: int
+    model_ms_p50: float
+    model_ms_p99: float
+    latency_ms_p50: float
+    latency_ms_p99: float
+    device: str
+    running: bool
+    finished: bool
+    error: str | None
+    sensor: tuple[int, int]
+    roi: FrameSpec | None
+
+
+class StreamEngine:
+    def __init__(self, model: R2ETLNet, meta: ModelMeta, config: EngineConfig = EngineConfig()):
+        self.meta = meta
+        self.config = config
+        self.device = pick_device(config.device)
+        if self.device.type == "cpu" and config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
+        self.core = InferenceCore(model, meta, self.device, config.reset)
+        self.device_label = device_name(self.device)
+        s = meta.slicing
+        self._slicing: SliceByTime | SliceByCount = (
+            SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us))
+        self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._queue: collections.deque = collections.deque()
+        self._outputs: collections.deque[EngineOutput] = collections.deque(maxlen=config.history)
+        self._sinks: list[Sink] = []
+        self._taps: list[Callable[[EventBatch], None]] = []
+        self._roi: FrameSpec | None = None
+        self._user_roi: FrameSpec | None = None
+        self._sensor = (0, 0)
+        self._source: Source | None = None
+        self._threads: list[threading.Thread] = []
+        self._stop = threading.Event()
+        self._reader_done = False
+        self._finished = False
+        self._error: str | None = None
+        self._events_in = 0
+        self._dropped = 0
+        self._done = 0
+        self._rate_events: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
+        self._rate_slices: collections.deque[float] = collections.deque(maxlen=4096)
+        self._model_ms: collections.deque[float] = collections.deque(maxlen=500)
+        self._latency_ms: collections.deque[float] = collections.deque(maxlen=500)
+        self._new_slicer = False
+        self._filter_factory: FilterFactory | None = None
+
+    # -- wiring ----------------------------------------------------------------------------
+    def add_sink(self, sink: Sink) -> None:
+        with self._lock:
+            self._sinks.append(sink)
+
+    def remove_sink(self, sink: Sink) -> None:
+        with self._lock:
+            if sink in self._sinks:
+                self._sinks.remove(sink)
+
+    def add_event_tap(self, tap: Callable[[EventBatch], None]) -> None:
+        """``tap(batch)`` sees every raw batch on the reader thread (e.g. a recorder)."""
+        with self._lock:
+            self._taps.append(tap)
+
+    def remove_event_tap(self, tap: Callable[[EventBatch], None]) -> None:
+        with self._lock:
+            if tap in self._taps:
+                self._taps.remove(tap)
+
+    # -- control (any thread) ----------------------------------------------------------------
+    def start(self, source: Source) -> None:
+        """Start streaming ``source``; a running stream is stopped first."""
+        self.stop()
+        self._stop.clear()
+        self._queue.clear()
+        self._reader_done = self._finished = False
+        self._error = None
+        self._source = source
+        self.core.request_reset()
+        self._set_sensor(source.info.width, source.info.height)
+        self._threads = [
+            threading.Thread(target=self._read_loop, args=(source,), name="r2etl-reader", daemon=True),
+            threading.Thread(target=self._work_loop, name="r2etl-model", daemon=True),
+        ]
+        for t in self._threads:
+            t.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        if self._source is not None:
+            self._source.close()
+        with self._ready:
+            self._ready.notify_all()
+        for t in self._threads:
+            t.join(timeout_s)
+        self._threads = []
+
+    def close(self) -> None:
+        """Stop and close every sink (a recorder finalises its file here)."""
+        self.stop()
+        with self._lock:
+            sinks, self._sinks = self._sinks, []
+        for sink in sinks:
+            sink.close()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the source ended and every queued slice was classified (CLI use)."""
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return self._finished
+
+    def request_reset(self) -> None:
+        self.core.request_reset()
+
+    def set_reset_policy(self, policy: ResetPolicy) -> None:
+        self.core.reset_policy = policy
+
+    def set_event_filter(self, factory: FilterFactory | None) -> None:
+        """Filter events before slicing (e.g. dv's background-activity noise filter, built by
+        the caller so the engine stays free of dv-processing). Recorders still get raw events."""
+        self._filter_factory = factory
+        self._new_slicer = True
+
+    def discontinuity(self) -> None:
+        """The source jumped in time (seek, loop restart): drop the partial slice and start
+        the network from rest, as at the start of a stream."""
+        self._new_slicer = True
+        self.core.request_reset()
+
+    def set_slicing(self, slicing: SliceByTime | SliceByCount) -> None:
+        self._slicing = slicing
+        self._new_slicer = True
+
+    @property
+    def slicing(self) -> SliceByTime | SliceByCount:
+        return self._slicing
+
+    def set_roi(self, roi: FrameSpec | None) -> None:
+        """Region of interest in sensor pixels (None: centred square). Takes effect next slice."""
+        with self._lock:
+            self._user_roi = roi
+            self._roi = self._fit_roi(*self._sensor)
+
+    @property
+    def roi(self) -> FrameSpec | None:
+        return self._roi
+
+    def take_outputs(self) -> list[EngineOutput]:
+        """Every output since the last call (at most ``history``), oldest first."""
+        with self._lock:
+            out = list(self._outputs)
+            self._outputs.clear()
+        return out
+
+    def stats(self) -> EngineStats:
+        now = time.monotonic()
+        with self._lock:  # copy under the lock, compute outside it: the worker needs it
+            events = list(self._rate_events)
+            slices = list(self._rate_slices)
+            model = np.array(self._model_ms) if self._model_ms else np.zeros(1)
+            lat = np.array(self._latency_ms) if self._latency_ms else np.zeros(1)
+            counts = (self._events_in, self._done, self._dropped)
+            sensor, roi = self._sensor, self._roi
+        ev = sum(n for t, n in events if now - t <= 1.0)
+        sl = sum(1 for t in slices if now - t <= 1.0)
+        m50, m99 = np.percentile(model, [50, 99])
+        l50, l99 = np.percentile(lat, [50, 99])
+        return EngineStats(
+            counts[0], float(ev), counts[1], float(sl), counts[2], float(m50), float(m99),
+            float(l50), float(l99), self.device_label, any(t.is_alive() for t in self._threads),
+            self._finished, self._error, sensor, roi)
+
+    # -- threads ---------------------------------------------------------------------------
+    def _set_sensor(self, width: int, height: int) -> None:
+        with self._lock:
+            self._sensor = (width, height)
+            self._roi = self._fit_roi(width, height)
+
+    def _fit_roi(self, width: int, height: int) -> FrameSpec | None:
+        if not width or not height:
+            return None
+        size = self.meta.config.input_size
+        if self._user_roi is None:
+            return FrameSpec.centred(width, height, size)
+        return replace(self._user_roi, out_size=size).clamped(width, height)
+
+    def _read_loop(self, source: Source) -> None:
+        slicer, event_filter = StreamSlicer(self._slicing), None
+        self._new_slicer = True
+        try:
+            last = time.perf_counter()
+            for batch in source.batches():
+                if self._stop.is_set():
+                    break
+                read_s = time.perf_counter() - last
+                if (batch.width, batch.height) != self._sensor:
+                    self._set_sensor(batch.width, batch.height)
+                    self.core.request_reset()
+                    self._new_slicer = True
+                if self._new_slicer:
+                    self._new_slicer = False
+                    slicer = StreamSlicer(self._slicing)
+                    factory = self._filter_factory
+                    event_filter = factory(batch.width, batch.height) if factory else None
+                for tap in list(self._taps):
+                    tap(batch)
+                with self._lock:
+                    self._events_in += len(batch)
+                    self._rate_events.append((time.monotonic(), len(batch)))
+                if event_filter is not None:
+                    batch = event_filter(batch)
+                self._enqueue(slicer.push(batch, read_s))
+                last = time.perf_counter()
+            if not self._stop.is_set():
+                self._enqueue(slicer.flush())
+        except R2ETLError as exc:
+            self._error = str(exc)
+        except Exception as exc:  # a dying source must not take the app down; report it
+            self._error = f"{source.info.name}: {type(exc).__name__}: {exc}"
+        finally:
+            with self._ready:
+                self._queue.append(_END)
+                self._ready.notify_all()
+
+    def _enqueue(self, slices: list[EventSlice]) -> None:
+        if not slices:
+            return
+        spec = self._roi or FrameSpec.centred(slices[0].events.width, slices[0].events.height,
+                                              self.meta.config.input_size)
+        frames, bin_s, transfer_s = self.core.bin(slices, spec)
+        share = 1.0 / len(slices)
+        now = time.monotonic()
+        with self._ready:
+            for sl, frame in zip(slices, frames):
+                if self.config.drop_when_busy:
+                    while len(self._queue) >= self.config.queue_slices:
+                        self._queue.popleft()  # oldest first: the newest view of the world wins
+                        self._dropped += 1
+                else:
+                    while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
+                        self._ready.wait(0.1)
+                self._queue.append((sl, frame, now, bin_s * share, transfer_s * share))
+            self._ready.notify_all()
+
+    def _work_loop(self) -> None:
+        while True:
+            with self._ready:
+                while not self._queue and not self._stop.is_set():
+                    self._ready.wait(0.1)
+                if self._stop.is_set():
+                    return
+                item = self._queue.popleft()
+                self._ready.notify_all()
+            if item is _END:
+                self._finished = self._error is None
+                return
+            try:
+                out = self.core.step(*item)
+            except Exception as exc:  # keep the app alive; show the problem
+                self._error = f"model step failed: {type(exc).__name__}: {exc}"
+                self._stop.set()
+                return
+            with self._lock:
+                self._outputs.append(out)
+                self._done += 1
+                self._rate_slices.append(out.prediction.wall_time_s)
+                self._model_ms.append(out.prediction.timings.model_ms)
+                self._latency_ms.append(out.prediction.latency_ms)
+                sinks = list(self._sinks)
+            for sink in sinks:
+                sink.on_prediction(out.prediction, out.spikes)

@@ -1,0 +1,208 @@
+"""Slicing a stream of events into windows, and binning a window into a 2-channel count frame.
+
+Parameters are frozen dataclasses; the work is done by pure functions (``frame_index``,
+``bin_slices``) and one small stateful ``StreamSlicer`` that carries the partial window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from r2etl_core.types import EventBatch, EventSlice
+
+
+@dataclass(frozen=True)
+class SliceByTime:
+    window_us: int
+
+    def __post_init__(self):
+        if self.window_us <= 0:
+            raise ValueError(f"slice length must be positive, got {self.window_us} us")
+
+
+@dataclass(frozen=True)
+class SliceByCount:
+    events_per_slice: int
+
+    def __post_init__(self):
+        if self.events_per_slice <= 0:
+            raise ValueError(f"events per slice must be positive, got {self.events_per_slice}")
+
+
+class StreamSlicer:
+    """Cuts batches into consecutive slices. Time windows sit on a grid of ``window_us`` from
+    t = 0, so the same recording always gives the same slices. A silent gap yields empty slices
+    (the network's state decays through them), at most ``max_empty_slices`` per gap."""
+
+    def __init__(self, spec: SliceByTime | SliceByCount, max_empty_slices: int = 8):
+        self.spec = spec
+        self.max_empty_slices = max_empty_slices
+        self._pending: list[EventBatch] = []
+        self._window_start: int | None = None
+        self._size = (0, 0)
+        self._read_s = 0.0
+
+    def reset(self) -> None:
+        self._pending, self._window_start, self._read_s = [], None, 0.0
+
+    def push(self, batch: EventBatch, read_s: float = 0.0) -> list[EventSlice]:
+        if batch.width and (batch.width, batch.height) != self._size:
+            if self._size != (0, 0):
+                self.reset()  # sensor changed (source switch): old partial window is meaningless
+            self._size = (batch.width, batch.height)
+        self._read_s += read_s
+        if len(batch) == 0:
+            return []
+        if isinstance(self.spec, SliceByCount):
+            return self._push_count(batch)
+        return self._push_time(batch)
+
+    def flush(self) -> list[EventSlice]:
+        """End of stream: emit the last partial window, if it holds events."""
+        pending = EventBatch.concat(self._pending, *self._size)
+        out: list[EventSlice] = []
+        if len(pending):
+            if isinstance(self.spec, SliceByTime):
+                start = self._window_start if self._window_start is not None else pending.t_first_us
+                out.append(EventSlice(start, start + self.spec.window_us, pending, self._read_s))
+            else:
+                out.append(EventSlice(pending.t_first_us, pending.t_last_us + 1, pending, self._read_s))
+        self.reset()
+        return out
+
+    def _push_time(self, batch: EventBatch) -> list[EventSlice]:
+        w = self.spec.window_us
+        if self._window_start is None:
+            self._window_start = (batch.t_first_us // w) * w
+        pending = EventBatch.concat(self._pending + [batch], *self._size) if self._pending else batch
+        out: list[EventSlice] = []
+        start = self._window_start
+        ends = start + w * np.arange(1, (pending.t_last_us - start) // w + 1, dtype=np.int64)
+        cuts = np.searchsorted(pending.t, ends, side="left")
+        lo, empty_run = 0, 0
+        for end, hi in zip(ends.tolist(), cuts.tolist()):
+            if hi == lo:
+                empty_run += 1
+                if empty_run > self.max_empty_slices:
+                    start = end
+                    continue
+            else:
+                empty_run = 0
+            out.append(EventSlice(start, end, pending.select(slice(lo, hi)), self._read_s))
+            self._read_s = 0.0
+            lo, start = hi, end
+        self._window_start = start
+        self._pending = [pending.select(slice(lo, None))] if lo < len(pending) else []
+        return out
+
+    def _push_count(self, batch: EventBatch) -> list[EventSlice]:
+        n = self.spec.events_per_slice
+        pending = EventBatch.concat(self._pending + [batch], *self._size) if self._pending else batch
+        out = []
+        full = len(pending) // n
+        for i in range(full):
+            part = pending.select(slice(i * n, (i + 1) * n))
+            out.append(EventSlice(part.t_first_us, part.t_last_us + 1, part, self._read_s))
+            self._read_s = 0.0
+        self._pending = [pending.select(slice(full * n, None))] if full * n < len(pending) else []
+        return out
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """Region of interest (sensor pixels) mapped onto the model's ``out_size`` square input.
+
+    ``scale_counts``: divide counts by the pixels each output pixel gathers, so a frame made
+    from a large ROI has the same per-pixel density as one made at native size."""
+
+    roi_x: int
+    roi_y: int
+    roi_size: int
+    out_size: int
+    scale_counts: bool = True
+
+    @staticmethod
+    def centred(width: int, height: int, out_size: int) -> "FrameSpec":
+        side = min(width, height)
+        return FrameSpec((width - side) // 2, (height - side) // 2, side, out_size)
+
+    def clamped(self, width: int, height: int) -> "FrameSpec":
+        """Keep the ROI inside a ``width`` x ``height`` sensor (e.g. after a source switch)."""
+        side = max(1, min(self.roi_size, width, height))
+        x = min(max(0, self.roi_x), width - side)
+        y = min(max(0, self.roi_y), height - side)
+        return FrameSpec(x, y, side, self.out_size, self.scale_counts)
+
+
+def frame_index(events: EventBatch, spec: FrameSpec, group: np.ndarray | None = None) -> np.ndarray:
+    """Flat index ``p * S*S + y_out * S + x_out`` of every event inside the ROI (int32).
+
+    With ``group`` (one int per event, e.g. the slice it belongs to) the index is offset by
+    ``group * 2*S*S`` so one bincount bins many slices at once. int32 halves the memory
+    traffic of the hot path."""
+    s, r = spec.out_size, spec.roi_size
+    x = events.x.astype(np.int32)
+    y = events.y.astype(np.int32)
+    p = events.p
+    covers_sensor = (spec.roi_x == 0 and spec.roi_y == 0 and r >= events.width and r >= events.height)
+    if not covers_sensor:
+        x -= spec.roi_x
+        y -= spec.roi_y
+        inside = (x >= 0) & (x < r) & (y >= 0) & (y < r)
+        if not inside.all():
+            x, y, p = x[inside], y[inside], p[inside]
+            group = None if group is None else group[inside]
+    if r != s:
+        x = (x * s) // r
+        y = (y * s) // r
+    # channel 0 = ON, channel 1 = OFF
+    index = (p == 0).astype(np.int32) * (s * s) + y * s + x
+    if group is not None:
+        index += group.astype(np.int32) * (2 * s * s)
+    return index
+
+
+def slices_index(slices: list[EventSlice], spec: FrameSpec) -> np.ndarray:
+    """One flat index for all ``slices`` (slice k offset by k * 2*S*S): see ``bin_slices``."""
+    counts = np.fromiter((len(sl.events) for sl in slices), np.int64, len(slices))
+    events = EventBatch.concat([sl.events for sl in slices], slices[0].events.width, slices[0].events.height)
+    return frame_index(events, spec, np.repeat(np.arange(len(slices), dtype=np.int32), counts))
+
+
+def bin_slices(index: torch.Tensor, n_slices: int, spec: FrameSpec) -> torch.Tensor:
+    """``[n, 2, S, S]`` float32 count frames from ``slices_index`` output, on ``index``'s
+    device: one bincount for a whole read batch instead of one per slice (per-slice calls
+    cost more than the counting itself on sparse streams such as N-MNIST)."""
+    s = spec.out_size
+    bins = n_slices * 2 * s * s
+    if index.device.type == "cpu":
+        # numpy's single-threaded bincount: ~3x faster than torch's on the CPU and immune to
+        # thread oversubscription when the model's threads are busy
+        counts = torch.from_numpy(np.bincount(index.numpy(), minlength=bins).astype(np.float32))
+    else:
+        counts = torch.bincount(index, minlength=bins).to(torch.float32)
+    counts = counts.view(n_slices, 2, s, s)
+    if spec.scale_counts and spec.roi_size != s:
+        counts *= (s / spec.roi_size) ** 2
+    return counts
+
+
+def bin_events_numpy(events: EventBatch, spec: FrameSpec) -> np.ndarray:
+    """CPU convenience: ``[2, S, S]`` float32 counts of ``events`` (training, tests)."""
+    idx = frame_index(events, spec)
+    s = spec.out_size
+    counts = np.bincount(idx, minlength=2 * s * s).astype(np.float32).reshape(2, s, s)
+    if spec.scale_counts and spec.roi_size != s:
+        counts *= (s / spec.roi_size) ** 2
+    return counts
+
+
+def sensor_frame(events: EventBatch) -> np.ndarray:
+    """``[2, H, W]`` uint16 ON/OFF counts over the whole sensor (for display)."""
+    w, h = events.width, events.height
+    idx = (events.p == 0).astype(np.int32) * (w * h) + events.y.astype(np.int32) * w + events.x
+    counts = np.bincount(idx, minlength=2 * w * h)[: 2 * w * h]
+    return np.minimum(counts, 65535).astype(np.uint16).reshape(2, h, w)

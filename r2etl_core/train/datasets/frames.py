@@ -1,0 +1,106 @@
+"""Event sample -> ``[T, 2, S, S]`` count frames (split by time or by event count), and a disk cache.
+
+Channel 0 = ON, channel 1 = OFF, as ``r2etl_core.stream.slicing`` bins live streams. Time slicing puts
+frame k on ``[k * slice_us, (k + 1) * slice_us)`` from the recording's own t = 0
+(``time_origin="zero"``, what the streaming viewer sees for N-MNIST) or from the first event
+(``"first"``); events past ``T * slice_us`` are dropped. Count slicing splits the events into T
+parts of (nearly) equal count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from r2etl_core.types import EventBatch
+
+
+@dataclass(frozen=True)
+class FrameParams:
+    time_steps: int = 10
+    mode: str = "time"  # "time" or "count"
+    slice_us: int = 30_000
+    time_origin: str = "zero"  # "zero" (recording t=0) or "first" (first event)
+    sensor_width: int = 34
+    sensor_height: int = 34
+    out_size: int = 34
+
+    def __post_init__(self):
+        if self.mode not in ("time", "count"):
+            raise ValueError(f"frame mode must be 'time' or 'count', got {self.mode!r}")
+        if self.time_origin not in ("zero", "first"):
+            raise ValueError(f"time_origin must be 'zero' or 'first', got {self.time_origin!r}")
+        if self.time_steps <= 0 or self.slice_us <= 0 or self.out_size <= 0:
+            raise ValueError("time_steps, slice_us and out_size must be positive")
+
+
+def _step_index(events: EventBatch, params: FrameParams) -> np.ndarray:
+    n, t_steps = len(events), params.time_steps
+    if params.mode == "count":
+        return (np.arange(n, dtype=np.int64) * t_steps) // max(n, 1)
+    origin = events.t_first_us if params.time_origin == "first" else 0
+    return (events.t.astype(np.int64) - origin) // params.slice_us
+
+
+def events_to_frames(events: EventBatch, params: FrameParams) -> np.ndarray:
+    """``[T, 2, S, S]`` float32 counts; resized with area averaging when S != sensor size."""
+    w, h, t_steps = params.sensor_width, params.sensor_height, params.time_steps
+    k = _step_index(events, params)
+    x, y = events.x.astype(np.int64), events.y.astype(np.int64)
+    keep = (k >= 0) & (k < t_steps) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
+    k, x, y, p = k[keep], x[keep], y[keep], events.p[keep].astype(np.int64)
+    idx = ((k * 2 + (1 - p)) * h + y) * w + x
+    frames = np.bincount(idx, minlength=t_steps * 2 * h * w).astype(np.float32)
+    frames = frames.reshape(t_steps, 2, h, w)
+    s = params.out_size
+    if (w, h) != (s, s):
+        flat = frames.reshape(t_steps * 2, h, w).transpose(1, 2, 0)
+        flat = cv2.resize(flat, (s, s), interpolation=cv2.INTER_AREA).reshape(s, s, t_steps * 2)
+        frames = np.ascontiguousarray(flat.transpose(2, 0, 1)).reshape(t_steps, 2, s, s)
+    return frames
+
+
+def cache_key(params: FrameParams, root: Path, files: Sequence[Path], extra: str = "") -> str:
+    """Hash of the frame parameters and of every file's path, size and mtime."""
+    h = hashlib.sha1(json.dumps(asdict(params), sort_keys=True).encode())
+    h.update(extra.encode())
+    for f in files:
+        st = f.stat()
+        h.update(f"{f.relative_to(root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def frames_for_files(files: Sequence[Path], root: Path, params: FrameParams,
+                     reader: Callable[[Path], EventBatch], cache_dir: Path | None,
+                     extra_key: str = "") -> np.ndarray:
+    """``[N, T, 2, S, S]`` float16 frames of all ``files``, from ``cache_dir`` when present."""
+    path = None
+    if cache_dir is not None:
+        key = cache_key(params, root, files, extra_key)
+        path = Path(cache_dir) / f"frames-{key}.npy"
+        if path.exists():
+            return np.load(path, mmap_mode="r")
+    shape = (len(files), params.time_steps, 2, params.out_size, params.out_size)
+    out = np.empty(shape, np.float16)
+    for i, f in enumerate(files):
+        out[i] = np.minimum(events_to_frames(reader(f), params), 65504.0)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # unique temp name: several processes (DDP ranks, parallel runs) may fill the same entry
+        fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.save(f, out)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return out
