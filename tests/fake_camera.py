@@ -1,5 +1,5 @@
-"""Stand-ins for dv-processing camera objects, swapped in for ``dvio._discover_devices`` /
-``dvio._open_device`` (no camera is attached on CI)."""
+"""Stand-ins for dv-processing camera objects, swapped in for ``_discover_devices`` /
+``_open_device`` of ``r2etl_core.io.dv.readers`` (no camera is attached on CI)."""
 
 from __future__ import annotations
 

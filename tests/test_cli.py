@@ -109,9 +109,9 @@ def test_model_whose_classes_do_not_fit_the_labels(capsys, tmp_path, nmnist_fold
 
 
 def test_no_camera_and_refused_network(capsys, model_file, free_port, monkeypatch):
-    import r2etl_core.io.dv as dvio
+    from r2etl_core.io.dv import readers as dv_readers
 
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [])
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [])
     code, _, err = run_cli(capsys, "classify", "camera", "--model", model_file)
     assert code == 2 and "no event camera found" in err
     code, _, err = run_cli(capsys, "classify", f"127.0.0.1:{free_port}", "--model", model_file)

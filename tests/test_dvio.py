@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from r2etl_core.io import dv as dvio
+from r2etl_core.io.dv import readers as dv_readers
 from r2etl_core.errors import InputError, NoCameraError
 from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
@@ -204,7 +205,7 @@ from fake_camera import Descriptor, FakeDevice  # noqa: E402
 
 
 def test_no_camera_gives_the_plain_message(monkeypatch):
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [])
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [])
     assert dvio.discover_cameras() == []
     with pytest.raises(NoCameraError) as err:
         dvio.open_camera()
@@ -219,7 +220,7 @@ def test_real_discovery_without_camera_is_plain():
 
 
 def test_unknown_serial_lists_the_cameras_found(monkeypatch):
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [Descriptor("DXA001"), Descriptor("DXA002")])
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [Descriptor("DXA001"), Descriptor("DXA002")])
     with pytest.raises(NoCameraError, match="no event camera with serial 'nope'; found: DXA001, DXA002"):
         dvio.open_camera("nope")
 
@@ -228,8 +229,8 @@ def test_camera_that_cannot_open_is_explained(monkeypatch):
     def refuse(serial):
         raise RuntimeError("/project/x.hpp(1): open()\nRuntimeError: device busy\nStacktrace:\n 0# ...")
 
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [Descriptor("DXA001")])
-    monkeypatch.setattr(dvio, "_open_device", refuse)
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [Descriptor("DXA001")])
+    monkeypatch.setattr(dv_readers, "_open_device", refuse)
     with pytest.raises(NoCameraError) as err:
         dvio.open_camera()
     assert "camera DXA001 was found but cannot be opened" in assert_plain(err.value)
@@ -238,8 +239,8 @@ def test_camera_that_cannot_open_is_explained(monkeypatch):
 def test_camera_stream_ends_cleanly_when_unplugged(monkeypatch):
     packets = [random_events(200, 640, 480, duration_us=1000, t0_us=i * 1000, seed=i) for i in range(3)]
     opened = []
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [Descriptor("FAKE01")])
-    monkeypatch.setattr(dvio, "_open_device", lambda serial: opened.append(serial) or FakeDevice(packets))
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [Descriptor("FAKE01")])
+    monkeypatch.setattr(dv_readers, "_open_device", lambda serial: opened.append(serial) or FakeDevice(packets))
     camera = dvio.open_camera()
     assert opened == ["FAKE01"] and (camera.width, camera.height, camera.camera) == (640, 480, "DVXplorer_FAKE01")
     got = list(camera.batches())

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from r2etl_core.io import dv as dvio
+from r2etl_core.io.dv import readers as dv_readers
 from r2etl_core.io.recorder import Recorder
 from r2etl_core.stream.sources import open_source
 from r2etl_core.testing import random_events
@@ -75,8 +76,8 @@ from fake_camera import Descriptor, FakeDevice  # noqa: E402
 
 def test_recording_is_complete_after_the_camera_is_lost(tmp_path, monkeypatch):
     packets = [random_events(1500, 640, 480, duration_us=10_000, t0_us=i * 10_000, seed=i) for i in range(6)]
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [Descriptor()])
-    monkeypatch.setattr(dvio, "_open_device", lambda serial: FakeDevice(packets, "DVXplorer_DXA00042"))
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [Descriptor()])
+    monkeypatch.setattr(dv_readers, "_open_device", lambda serial: FakeDevice(packets, "DVXplorer_DXA00042"))
     source = open_source("camera")
     rec = Recorder(tmp_path / "live.aedat4", source.info.width, source.info.height, source.info.camera)
     done = threading.Event()

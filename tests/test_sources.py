@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from r2etl_core.io import dv as dvio
+from r2etl_core.io.dv import readers as dv_readers
 from r2etl_core.errors import InputError, NoCameraError
 from r2etl_core.io.nmnist import write_bin
 from r2etl_core.io.labels import label_at
@@ -239,8 +240,8 @@ from fake_camera import Descriptor, FakeDevice  # noqa: E402
 
 def test_camera_source_ends_when_unplugged(monkeypatch):
     packets = [random_events(100, 346, 260, duration_us=1000, t0_us=i * 1000, seed=i) for i in range(4)]
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [Descriptor("0042")])
-    monkeypatch.setattr(dvio, "_open_device", lambda serial: FakeDevice(packets, "DAVIS346_FAKE", (346, 260)))
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [Descriptor("0042")])
+    monkeypatch.setattr(dv_readers, "_open_device", lambda serial: FakeDevice(packets, "DAVIS346_FAKE", (346, 260)))
     src = open_source("camera:0042")
     assert isinstance(src, CameraSource)
     assert (src.info.kind, src.info.name, src.info.camera, src.info.width) == ("camera", "0042", "DAVIS346_FAKE", 346)
@@ -249,7 +250,7 @@ def test_camera_source_ends_when_unplugged(monkeypatch):
 
 
 def test_no_camera(monkeypatch):
-    monkeypatch.setattr(dvio, "_discover_devices", lambda: [])
+    monkeypatch.setattr(dv_readers, "_discover_devices", lambda: [])
     with pytest.raises(NoCameraError, match=r"^no event camera found \(is it plugged in\? check `lsusb`\)$"):
         open_source("camera")
 

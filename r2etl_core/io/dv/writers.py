@@ -1,4 +1,14 @@
-"""Writing events with dv-processing (.aedat4 files, network streams) and its noise filter."""
+"""Writing events with dv-processing (.aedat4 files, network streams) and its noise filter.
+
+dv-processing 2.0.4 facts this module works around (checked by tests/test_dvio.py):
+
+- ``MonoCameraWriter`` on a path not ending in ``.aedat4`` calls ``std::terminate`` (the whole
+  process dies, nothing to catch), so the unfinished file is ``<stem>.part.aedat4``.
+- A writer finalises its file only in its destructor: ``close()`` drops the last reference.
+- Destroying a ``NetworkWriter`` while a client is connected deadlocks while holding the GIL:
+  ``NetworkEventWriter.close`` refuses to do that.
+- There is no numpy -> EventStore constructor: see ``_common.to_event_store``.
+"""
 
 from __future__ import annotations
 

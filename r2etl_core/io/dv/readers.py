@@ -1,0 +1,297 @@
+"""Reading events with dv-processing: .aedat4 files, cameras, network streams.
+
+Everything leaving this module is our own type (``EventBatch``, ``RecordingInfo``) or one of our
+errors. dv-processing 2.0.4 facts this module works around (checked by tests/test_dvio.py):
+
+- Its exceptions are C++ texts with a source path and a stack trace: ``_dv_reason`` keeps the
+  one useful line, and every failure a user can cause becomes ``InputError``/``NoCameraError``.
+- ``camera.open()`` with no camera attached raises a bare C++ ``IndexError``: discover first.
+- ``getEventsTimeRange`` needs the file's data table; files without one (e.g. trimmed copies)
+  are read sequentially.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import dv_processing as dv
+
+from r2etl_core.errors import InputError, NoCameraError
+from r2etl_core.types import EventBatch
+
+from r2etl_core.io.dv._common import (AEDAT4_MAGIC, NO_CAMERA_MESSAGE, _COUNT_EVENTS_MAX_BYTES, _WINDOW_US,
+                                      _dv_reason, from_event_store, sensor_size_for)
+
+
+# ---------------------------------------------------------------- reading .aedat4 files
+
+@dataclass(frozen=True)
+class RecordingInfo:
+    path: Path
+    camera: str
+    width: int
+    height: int
+    t_first_us: int  # first event timestamp (absolute, as in the file)
+    t_last_us: int  # last event timestamp
+    event_count: int | None  # None when too costly to count at open
+
+    @property
+    def duration_us(self) -> int:
+        return self.t_last_us - self.t_first_us
+
+
+def aedat_header_problem(head: bytes) -> str | None:
+    """What is wrong with a file starting with ``head`` for us; None for AEDAT 4."""
+    if head.startswith(b"#!AER-DAT2.0"):
+        return "AEDAT 2.0 is not supported, only AEDAT 4 (.aedat4)"
+    if head.startswith(b"#!AER-DAT3"):
+        return "AEDAT 3.1 is not supported, only AEDAT 4 (.aedat4)"
+    if not head.startswith(AEDAT4_MAGIC):
+        return "not an AEDAT 4 file (it does not start with '#!AER-DAT4.0')"
+    return None
+
+
+def check_aedat4(path: str | Path) -> Path:
+    """Validate a path before dv-processing sees it; InputError with a one-line reason."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "file not found")
+    if path.is_dir():
+        raise InputError(path, "is a folder, expected an .aedat4 recording")
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty")
+    with open(path, "rb") as f:
+        problem = aedat_header_problem(f.read(len(AEDAT4_MAGIC)))
+    if problem:
+        raise InputError(path, problem)
+    if path.suffix != ".aedat4":
+        raise InputError(path, "AEDAT 4 files must be named *.aedat4 (dv-processing refuses others)")
+    return path
+
+
+def _open_error(path: Path, exc: BaseException) -> InputError:
+    # the header magic was checked before: whatever dv cannot parse now is a damaged file
+    if "End-Of-File" in str(exc):
+        return InputError(path, "truncated .aedat4 file (it ends inside its header or data)")
+    return InputError(path, f"truncated or corrupt .aedat4 file ({_dv_reason(exc)})")
+
+
+class AedatReader:
+    """Reads the event stream of one .aedat4 recording as EventBatches.
+
+    ``batches(start_us)`` restarts from any absolute time: by the file's data table when it has
+    one (exact, fast), else by reading from the beginning and dropping earlier events.
+    Not thread-safe: one thread reads.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = check_aedat4(path)
+        try:
+            self._rec = dv.io.MonoCameraRecording(str(self.path))
+        except (RuntimeError, IndexError, ValueError) as exc:
+            raise _open_error(self.path, exc) from None
+        self.info = self._read_info()
+
+    def _read_info(self) -> RecordingInfo:
+        rec, path = self._rec, self.path
+        if not rec.isEventStreamAvailable():
+            streams = ", ".join(rec.getStreamNames()) or "none"
+            raise InputError(path, f"no event stream in this recording (streams: {streams})")
+        camera = rec.getCameraName()
+        size = rec.getEventResolution() or sensor_size_for(camera)
+        if size is None:
+            raise InputError(path, "the event stream does not state its sensor resolution")
+        first = self._first_event_time()
+        table = rec.getEventsTimeRange(first, first + 1)
+        self._has_table = table is not None and len(table) > 0
+        if self._has_table:
+            last = self._last_event_time_by_table(first)
+            count = None
+            if path.stat().st_size <= _COUNT_EVENTS_MAX_BYTES:
+                count = len(rec.getEventsTimeRange(first, last + 1))
+        else:
+            last, count = self._scan()
+        return RecordingInfo(path, camera, int(size[0]), int(size[1]), first, last, count)
+
+    def _next_store(self):
+        try:
+            return self._rec.getNextEventBatch()
+        except (RuntimeError, IndexError) as exc:
+            raise InputError(self.path, f"corrupt event data ({_dv_reason(exc)})") from None
+
+    def _first_event_time(self) -> int:
+        self._rec.resetSequentialRead()
+        while (store := self._next_store()) is not None:
+            if len(store):
+                self._rec.resetSequentialRead()
+                return int(store.getLowestTime())
+        raise InputError(self.path, "the event stream holds no events")
+
+    def _last_event_time_by_table(self, first: int) -> int:
+        end = int(self._rec.getTimeRange()[1])  # covers all streams: events may end earlier
+        span = 1000
+        while True:
+            start = max(first, end - span)
+            store = self._rec.getEventsTimeRange(start, end + 1)
+            if store is not None and len(store):
+                return int(store.getHighestTime())
+            if start == first:
+                return first
+            span *= 4
+
+    def _scan(self) -> tuple[int, int]:
+        self._rec.resetSequentialRead()
+        last, count = 0, 0
+        while (store := self._next_store()) is not None:
+            if len(store):
+                last, count = int(store.getHighestTime()), count + len(store)
+        self._rec.resetSequentialRead()
+        return last, count
+
+    def batches(self, start_us: int | None = None) -> Iterator[EventBatch]:
+        """Events from absolute time ``start_us`` (default: the first event) to the end."""
+        info = self.info
+        start = info.t_first_us if start_us is None else max(int(start_us), info.t_first_us)
+        if self._has_table:
+            yield from self._batches_by_table(start)
+            return
+        self._rec.resetSequentialRead()
+        while (store := self._next_store()) is not None:
+            if len(store) and store.getHighestTime() >= start:
+                if store.getLowestTime() < start:
+                    store = store.sliceTime(start)
+                yield from_event_store(store, info.width, info.height)
+
+    def _batches_by_table(self, start: int) -> Iterator[EventBatch]:
+        info, t = self.info, start
+        while t <= info.t_last_us:
+            try:
+                store = self._rec.getEventsTimeRange(t, t + _WINDOW_US)
+            except (RuntimeError, IndexError) as exc:
+                raise InputError(self.path, f"corrupt event data ({_dv_reason(exc)})") from None
+            if store is not None and len(store):
+                yield from_event_store(store, info.width, info.height)
+            t += _WINDOW_US
+
+    def read_all(self) -> EventBatch:
+        return EventBatch.concat(list(self.batches()), self.info.width, self.info.height)
+
+    def close(self) -> None:
+        self._rec = None
+
+
+def recording_info(path: str | Path) -> RecordingInfo:
+    return AedatReader(path).info
+
+
+def read_all_events(path: str | Path) -> EventBatch:
+    """All events of a recording in one batch (tests, tools, small files)."""
+    return AedatReader(path).read_all()
+
+
+# ---------------------------------------------------------------- live inputs (camera, network)
+
+def _discover_devices() -> list:
+    """dv's device discovery; its own function so tests can stand in for attached cameras."""
+    return list(dv.io.camera.discover())
+
+
+def _open_device(serial: str):
+    return dv.io.camera.open(serial)
+
+
+def discover_cameras() -> list[str]:
+    """Serial numbers of the attached iniVation cameras (empty when none)."""
+    try:
+        devices = _discover_devices()
+    except (RuntimeError, IndexError, OSError) as exc:
+        raise NoCameraError(f"camera discovery failed: {_dv_reason(exc)}") from None
+    return [str(d.serialNumber) for d in devices]
+
+
+class LiveReader:
+    """Polls a dv camera or network input for event batches until it stops running.
+
+    ``stopped_reason`` says why ``batches`` ended: "closed", "disconnected" (camera unplugged,
+    network writer gone) or "error: ...".
+    """
+
+    def __init__(self, dv_input, where: str):
+        self._input, self.where = dv_input, where
+        self.camera = str(dv_input.getCameraName())
+        size = dv_input.getEventResolution() or sensor_size_for(self.camera)
+        if size is None:
+            raise InputError(where, "the input does not report an event resolution")
+        self.width, self.height = int(size[0]), int(size[1])
+        self._stop = threading.Event()
+        self._reading = False
+        self.stopped_reason: str | None = None
+
+    def batches(self, poll_s: float = 0.001) -> Iterator[EventBatch]:
+        self._reading = True
+        try:
+            yield from self._poll(poll_s)
+        finally:
+            self._input = None  # released by the reading thread: dv inputs are not thread-safe
+
+    def _poll(self, poll_s: float) -> Iterator[EventBatch]:
+        while not self._stop.is_set() and self._input is not None:
+            try:
+                if not self._input.isRunning():
+                    self.stopped_reason = "disconnected"
+                    return
+                store = self._input.getNextEventBatch()
+            except (RuntimeError, IndexError) as exc:
+                # a device lost mid-read may raise instead of reporting isRunning() == False
+                self.stopped_reason = f"error: {_dv_reason(exc)}"
+                return
+            if store is None or len(store) == 0:
+                self._stop.wait(poll_s)  # dv returns None until the next packet arrives
+                continue
+            yield from_event_store(store, self.width, self.height)
+        self.stopped_reason = "closed"
+
+    def close(self) -> None:
+        """Safe from any thread: a running ``batches`` returns (and releases) at its next poll."""
+        self._stop.set()
+        if not self._reading:
+            self._input = None
+
+
+def open_camera(serial: str | None = None) -> LiveReader:
+    """The camera with ``serial``, or the first one found."""
+    serials = discover_cameras()
+    if not serials:
+        raise NoCameraError(NO_CAMERA_MESSAGE)
+    if serial is None:
+        serial = serials[0]
+    elif serial not in serials:
+        raise NoCameraError(f"no event camera with serial {serial!r}; found: {', '.join(serials)}")
+    try:
+        device = _open_device(serial)
+    except (RuntimeError, IndexError) as exc:
+        raise NoCameraError(f"camera {serial} was found but cannot be opened "
+                            f"(in use by another program?): {_dv_reason(exc)}") from None
+    return LiveReader(device, f"camera:{serial}")
+
+
+def open_network(host: str, port: int) -> LiveReader:
+    """Client of a DV network writer (dv-processing NetworkWriter or DV's net output)."""
+    where = f"{host}:{port}"
+    try:  # dv's reader takes IP addresses only: "localhost" or a host name fails obscurely
+        address = socket.gethostbyname(host)
+    except (socket.gaierror, UnicodeError):
+        raise InputError(where, f"unknown host {host!r}: check the name or use its IP address") from None
+    try:
+        reader = dv.io.NetworkReader(address, int(port))
+    except (RuntimeError, IndexError, ValueError) as exc:
+        if "refused" in str(exc).lower():
+            raise InputError(where, "connection refused: is a DV network writer running there?") from None
+        raise InputError(where, f"cannot connect ({_dv_reason(exc)})") from None
+    if not reader.isEventStreamAvailable():
+        raise InputError(where, "the stream there carries no events")
+    return LiveReader(reader, where)
