@@ -5,11 +5,20 @@ it to the session. Continuous inputs (seek slider, slice spin box) are debounced
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout,
-                               QLabel, QPushButton, QSlider, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
 
-from r2etl_core.nn.inference import ResetPolicy
-from r2etl_core.types import SourceInfo
+from r2etl_core.types import ResetPolicy, SourceInfo
 
 SPEEDS: tuple[tuple[str, float | None], ...] = (
     ("0.1x", 0.1), ("0.25x", 0.25), ("0.5x", 0.5), ("1x", 1.0), ("2x", 2.0), ("5x", 5.0),

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
+from r2etl_core.errors import InputError
+from r2etl_core.parse import parse_host_port
+
 RECORDING_FILTER = "Event recordings (*.aedat4 *.bin);;AEDAT4 (*.aedat4);;N-MNIST sample (*.bin);;All files (*)"
 MODEL_FILTER = "r2etl models (*.safetensors);;All files (*)"
-HOST_PORT = re.compile(r"^\s*([\w.\-]+|\[[0-9a-fA-F:]+\]):(\d{1,5})\s*$")
 
 
 def ask_recording(parent: QWidget, start_dir: str = "") -> str | None:
@@ -35,8 +36,11 @@ def ask_record_path(parent: QWidget, start_dir: str = "") -> str | None:
 
 
 def valid_host_port(text: str) -> bool:
-    m = HOST_PORT.match(text)
-    return bool(m) and 0 < int(m.group(2)) < 65536
+    try:
+        parse_host_port(text)
+    except InputError:
+        return False
+    return True
 
 
 def ask_host_port(parent: QWidget, last: str = "127.0.0.1:7777") -> str | None:
@@ -53,30 +57,14 @@ def ask_host_port(parent: QWidget, last: str = "127.0.0.1:7777") -> str | None:
         QMessageBox.warning(parent, "Connect", f"'{text}' is not HOST:PORT (e.g. 192.168.1.20:7777)")
 
 
-def camera_label(camera) -> str:
-    """discover_cameras() entries may be strings or objects with serial/name."""
-    if isinstance(camera, str):
-        return camera
-    serial = getattr(camera, "serial", "") or ""
-    name = getattr(camera, "name", "") or getattr(camera, "model", "") or ""
-    return f"{name} ({serial})" if name and serial else (serial or name or str(camera))
-
-
-def camera_serial(camera) -> str:
-    return camera if isinstance(camera, str) else str(getattr(camera, "serial", "") or "")
-
-
-def ask_camera(parent: QWidget, cameras: list) -> str | None:
-    """``camera:SERIAL`` for one of ``cameras`` (no question when there is only one)."""
-    if len(cameras) == 1:
-        serial = camera_serial(cameras[0])
-        return f"camera:{serial}" if serial else "camera"
-    labels = [camera_label(c) for c in cameras]
-    choice, ok = QInputDialog.getItem(parent, "Pick a camera", "Event camera:", labels, 0, False)
+def ask_camera(parent: QWidget, serials: list[str]) -> str | None:
+    """``camera:SERIAL`` for one of the discovered ``serials`` (no question when only one)."""
+    if len(serials) == 1:
+        return f"camera:{serials[0]}" if serials[0] else "camera"
+    choice, ok = QInputDialog.getItem(parent, "Pick a camera", "Event camera:", serials, 0, False)
     if not ok:
         return None
-    serial = camera_serial(cameras[labels.index(choice)])
-    return f"camera:{serial}" if serial else "camera"
+    return f"camera:{choice}" if choice else "camera"
 
 
 class ErrorDialogs:

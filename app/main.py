@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from pathlib import Path
 
-PROG = "r2etl-viewer"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEMO_RECORDING = REPO_ROOT / "recordings" / "nmnist-demo.aedat4"
+from r2etl_core.errors import InputError
+from r2etl_core.parse import check_number, parse_host_port, parse_speed
+
+from .defaults import PROG
 
 DESCRIPTION = """\
 Watch a spiking neural network classify an event stream, live: the events with the region
@@ -47,33 +47,24 @@ NO_DISPLAY = (f"{PROG}: error: no display (neither DISPLAY nor WAYLAND_DISPLAY i
               f"--quit-after 5, or classify without a GUI: r2etl classify RECORDING")
 
 
-def parse_speed(text: str) -> float | None:
-    if text.strip().lower() in ("max", "inf", "0"):
-        return None
-    try:
-        speed = float(text.rstrip("xX"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a speed (0.1 .. 10, or 'max')") from None
-    if not 0.1 <= speed <= 10:
-        raise argparse.ArgumentTypeError(f"speed {speed} is outside 0.1 .. 10 (or use 'max')")
-    return speed
+def _argtype(parse):
+    """An argparse ``type=`` from one of r2etl_core.parse's parsers (same messages as the GUI)."""
+    def convert(text: str):
+        try:
+            return parse(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(exc.problem) from None
+    convert.__name__ = parse.__name__
+    return convert
 
 
-def host_port(text: str) -> str:
-    host, sep, port = text.strip().rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"'{text}' is not HOST:PORT (e.g. 192.168.1.20:7777)")
+def _host_port_spec(text: str) -> str:
+    parse_host_port(text)
     return text.strip()
 
 
-def positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError("must be more than 0 seconds")
-    return value
+def _seconds(text: str) -> float:
+    return check_number("--quit-after", text, 0.1, 86_400, "seconds")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -85,17 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default: the demo recording)")
     src.add_argument("--camera", nargs="?", const="", metavar="SERIAL",
                      help="stream from an attached event camera (the first one, or SERIAL)")
-    src.add_argument("--connect", type=host_port, metavar="HOST:PORT",
+    src.add_argument("--connect", type=_argtype(_host_port_spec), metavar="HOST:PORT",
                      help="receive a network event stream, e.g. from DV software's TCP output")
     p.add_argument("--model", metavar="PATH",
                    help="trained .safetensors model (default: the bundled N-MNIST model)")
-    p.add_argument("--speed", type=parse_speed, default=1.0, metavar="X",
+    p.add_argument("--speed", type=_argtype(parse_speed), default=1.0, metavar="X",
                    help="replay speed for files, 0.1 .. 10, or 'max' for as fast as the model "
                         "runs (default: 1, real time)")
     p.add_argument("--loop", action="store_true", help="replay the file again when it ends")
     p.add_argument("--screenshot", metavar="PNG",
                    help="save a picture of the window after --quit-after seconds, then exit")
-    p.add_argument("--quit-after", type=positive_seconds, metavar="SECONDS",
+    p.add_argument("--quit-after", type=_argtype(_seconds), metavar="SECONDS",
                    help="close the viewer after this many seconds (default with --screenshot: 5)")
     return p
 

@@ -10,61 +10,51 @@ the same position for files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from r2etl_core.stream.classify import noise_filter_factory
-from r2etl_core.errors import R2ETLError
-from r2etl_core.stream.engine import EngineConfig, EngineStats, StreamEngine
-from r2etl_core.nn.inference import ResetPolicy
-from r2etl_core.io.modelfile import ModelMeta, load_model
-from r2etl_core.protocols import Source
-from r2etl_core.stream.slicing import FrameSpec, SliceByCount, SliceByTime
-from r2etl_core.types import EngineOutput
+from r2etl_core.io.recorder import Recorder
+from r2etl_core.protocols import Playback, Source
+from r2etl_core.stream.engine import EngineConfig, StreamEngine
+from r2etl_core.stream.pipeline import (
+    DENOISE_US,
+    LoadedModel,
+    OpenedInput,
+    SourceOpener,
+    StreamSettings,
+    build_engine,
+    build_pipeline,
+    configure,
+    labels_problem,
+    load_model_file,
+    open_input,
+    open_with_core,
+    read_sidecar,
+)
+from r2etl_core.types import (
+    EngineOutput,
+    EngineStats,
+    FrameSpec,
+    ResetPolicy,
+    SliceByTime,
+)
 
-from r2etl_core.io.recording_tap import RecordingTap
-from app.tasks import BackgroundTasks
+from .tasks import BackgroundTasks
 
-DENOISE_US = 2000  # background-activity filter window when "filter noise" is on
-
-SourceOpener = Callable[[str, "float | None", bool], Source]
 # Outputs kept between display ticks: ~15 s of 30 ms slices, and a bound on memory if the GUI
 # stalls (each output holds a full sensor frame: 3.7 MB at 1280x720).
 VIEWER_ENGINE = EngineConfig(history=512)
 
 
-def open_with_core(spec: str, speed: float | None, loop: bool) -> Source:
-    """Open a path, ``camera[:SERIAL]`` or ``HOST:PORT`` with r2etl_core's sources."""
-    from r2etl_core.stream.sources import open_source
-
-    return open_source(spec, speed=speed, loop=loop)
-
-
-def read_segments(spec: str) -> list:
-    """Labelled segments of a recording's ``<name>.labels.csv`` sidecar (empty without one)."""
-    from r2etl_core.io.labels import labels_path_for, read_labels
-
-    sidecar = labels_path_for(spec)
-    return list(read_labels(sidecar)) if sidecar else []
-
-
 @dataclass(frozen=True)
-class OpenedInput:
-    spec: str
-    source: Source
-    segments: tuple = ()
-    warning: str = ""  # e.g. an unreadable labels sidecar: the input still plays
+class PreparedModel:
+    """A model loaded off the GUI thread with its engine (CUDA start-up takes seconds)."""
 
-
-@dataclass(frozen=True)
-class LoadedModel:
-    path: Path
-    model: object
-    meta: ModelMeta
-    engine: StreamEngine | None = None  # built off the GUI thread (CUDA start-up takes seconds)
+    loaded: LoadedModel
+    engine: StreamEngine | None = None
 
 
 class Session(QObject):
@@ -75,7 +65,7 @@ class Session(QObject):
     recordingChanged = Signal(str)  # path being written, "" when not recording
 
     def __init__(self, opener: SourceOpener = open_with_core,
-                 segment_reader: Callable[[str], list] = read_segments,
+                 segment_reader: Callable[[str], list] = read_sidecar,
                  engine_config: EngineConfig = VIEWER_ENGINE, parent: QObject | None = None):
         super().__init__(parent)
         self.opener = opener
@@ -83,20 +73,16 @@ class Session(QObject):
         self.engine_config = engine_config
         self.tasks = BackgroundTasks(self)
         self.engine: StreamEngine | None = None
-        self.model_path: Path | None = None
-        self.meta: ModelMeta | None = None
+        self.model: LoadedModel | None = None
         self.source: Source | None = None
         self.spec: str | None = None
         self.segments: tuple = ()
         self.speed: float | None = 1.0  # None: as fast as the model goes
         self.loop = False
         self.paused = False
-        self.slicing: SliceByTime | SliceByCount | None = None
-        self.reset_policy = ResetPolicy()
-        self.denoise = False
-        self.user_roi: FrameSpec | None = None
-        self.recording: RecordingTap | None = None
-        self.recorder_factory = RecordingTap.open  # (path, width, height, camera) -> RecordingTap
+        self.settings = StreamSettings()  # slicing, reset policy, noise filter, ROI
+        self.recording: Recorder | None = None
+        self.recorder_factory = Recorder  # (path, width, height, camera) -> Recorder
         self._last_error: str | None = None
         self._ended = False
         self.closed = False  # after close(), late results of background tasks are discarded
@@ -104,16 +90,8 @@ class Session(QObject):
     # -- opening things ----------------------------------------------------------------------
     def open_input(self, spec: str) -> OpenedInput:
         """Blocking: open ``spec`` and read its labels (a worker thread or the CLI calls this)."""
-        source = self.opener(spec, self.speed, self.loop)
-        try:
-            # a labels sidecar, or the ground truth an N-MNIST folder source carries itself
-            segments = tuple(self.segment_reader(spec)) or tuple(getattr(source, "segments", ()))
-            return OpenedInput(spec, source, segments)
-        except R2ETLError as exc:
-            return OpenedInput(spec, source, (), f"labels ignored: {exc}")
-        except BaseException:
-            source.close()
-            raise
+        return open_input(spec, self.speed, self.loop, strict_labels=False, opener=self.opener,
+                          segment_reader=self.segment_reader)
 
     def open_input_async(self, spec: str, what: str) -> None:
         self.statusMessage.emit(f"opening {what} ...")
@@ -126,29 +104,42 @@ class Session(QObject):
         self.tasks.run(lambda: self.prepare_model(path), self.install_model,
                        lambda msg: self._model_failed(path, msg), name="r2etl-load-model")
 
-    def prepare_model(self, path: Path) -> LoadedModel:
+    def prepare_model(self, path: Path) -> PreparedModel:
         """Blocking: load a model and build its engine (moves the weights to the device)."""
-        model, meta = load_model(path)
-        return LoadedModel(path, model, meta, StreamEngine(model, meta, self.engine_config))
+        loaded = load_model_file(path)
+        return PreparedModel(loaded, build_engine(loaded, self.engine_config))
 
     def _model_failed(self, path: Path, msg: str) -> None:
         keep = f" (still running {self.model_path.name})" if self.model_path else ""
         self.errorRaised.emit(f"{msg}{keep}", True)
 
     # -- installing what was opened (GUI thread) ---------------------------------------------
-    def install_model(self, loaded: LoadedModel) -> None:
-        """Replace the engine with one running ``loaded``; re-open the input for it."""
+    @property
+    def meta(self):
+        return self.model.meta if self.model is not None else None
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.model.path if self.model is not None else None
+
+    @property
+    def playback(self) -> Playback | None:
+        return self.source.playback if self.source is not None else None
+
+    def install_model(self, prepared: PreparedModel | LoadedModel) -> None:
+        """Replace the engine with one running the model; re-open the input for it."""
         if self.closed:
             return
+        if isinstance(prepared, LoadedModel):
+            prepared = PreparedModel(prepared)
         position = self.position_us()
         spec = self.spec  # the input playing, or one chosen before any model was loaded
         self._drop_engine()
-        self.model_path, self.meta = loaded.path, loaded.meta
-        self.slicing = SliceByTime(loaded.meta.slicing.slice_us) if loaded.meta.slicing.mode == "time" \
-            else SliceByCount(loaded.meta.slicing.events_per_slice)
-        self.engine = loaded.engine or StreamEngine(loaded.model, loaded.meta, self.engine_config)
-        self.reset_policy = ResetPolicy(self.reset_policy.kind, self.reset_policy.silence_us,
-                                        loaded.meta.config.time_steps)
+        loaded = prepared.loaded
+        self.model = loaded
+        self.settings = replace(self.settings, slicing=None)  # the new model's own slicing
+        self.engine = prepared.engine or build_engine(loaded, self.engine_config)
+        configure(self.engine, self.settings)
         self.modelChanged.emit(loaded.meta)
         self.statusMessage.emit(f"model {loaded.path.name}: {len(loaded.meta.class_names)} classes, "
                                 f"{loaded.meta.config.input_size}px input")
@@ -159,8 +150,8 @@ class Session(QObject):
 
     def _reopen(self, spec: str, position: int | None) -> OpenedInput:
         opened = self.open_input(spec)
-        if position is not None and getattr(opened.source.info, "seekable", False):
-            opened.source.seek(position)
+        if position is not None and opened.source.playback is not None:
+            opened.source.playback.seek(position)
         return opened
 
     def start_input(self, opened: OpenedInput) -> None:
@@ -179,31 +170,21 @@ class Session(QObject):
         before = self.source.info if self.source is not None else None
         if before is None or (before.width, before.height) != (opened.source.info.width,
                                                                 opened.source.info.height):
-            self.user_roi = None  # another sensor: start from the centred square again
+            self.settings = replace(self.settings, roi=None)  # another sensor: centred square again
         self.spec, self.source, self.segments = opened.spec, opened.source, opened.segments
         self.paused = False
         self._last_error = None
         self._ended = False
-        eng = self.engine
-        if self.slicing is not None:
-            eng.set_slicing(self.slicing)
-        eng.set_reset_policy(self.reset_policy)
-        eng.set_event_filter(noise_filter_factory(DENOISE_US) if self.denoise else None)
-        eng.set_roi(self.user_roi)
-        eng.start(opened.source)
+        build_pipeline(opened, self.model, self.settings, engine=self.engine)
         self.sourceChanged.emit(opened.source.info)
         info = opened.source.info
         self.statusMessage.emit(opened.warning or self._labels_warning() or
                                 f"playing {info.kind} {info.name} ({info.width}x{info.height})")
 
     def _labels_warning(self) -> str:
-        if not self.segments or self.meta is None:
+        if not self.segments or self.model is None:
             return ""
-        unknown = sorted({str(seg.label) for seg in self.segments} - set(self.meta.class_names))
-        if not unknown:
-            return ""
-        return (f"the recording's labels {unknown[:5]} are not classes of {self.model_path.name} "
-                f"(wrong model for this recording?)")
+        return labels_problem(self.segments, self.model) or ""
 
     def _drop_engine(self) -> None:
         if self.engine is None:
@@ -216,60 +197,66 @@ class Session(QObject):
     # -- controls ----------------------------------------------------------------------------
     def set_paused(self, paused: bool) -> None:
         self.paused = paused
-        if self.source is not None and hasattr(self.source, "pause"):
-            (self.source.pause if paused else self.source.resume)()
+        if self.playback is not None:
+            (self.playback.pause if paused else self.playback.resume)()
 
     def set_speed(self, speed: float | None) -> None:
         self.speed = speed
-        if self.source is not None and hasattr(self.source, "set_speed"):
-            self.source.set_speed(speed)
+        if self.playback is not None:
+            self.playback.set_speed(speed)
 
     def set_loop(self, loop: bool) -> None:
         self.loop = loop
-        if self.source is not None and hasattr(self.source, "set_loop"):
-            self.source.set_loop(loop)
+        if self.playback is not None:
+            self.playback.set_loop(loop)
 
     def seek(self, t_us: int) -> None:
         """Jump to ``t_us`` after the recording start; a file that already ended is re-opened."""
-        if self.source is None or not getattr(self.source.info, "seekable", False):
+        if self.playback is None:
             return
         if self.engine is not None and not self.engine.stats().running and self.spec:
             spec = self.spec
             self.tasks.run(lambda: self._reopen(spec, t_us), self.start_input,
                            lambda msg: self.errorRaised.emit(msg, True), name="r2etl-reopen")
             return
-        self.source.seek(t_us)
+        self.playback.seek(t_us)
         if self.engine is not None:
             # a fresh slicer: the old partial window belongs to another part of the recording
             self.engine.discontinuity()
 
     def position_us(self) -> int | None:
-        return getattr(self.source, "position_us", None) if self.source is not None else None
+        return self.playback.position_us if self.playback is not None else None
+
+    def _apply(self, **changes) -> None:
+        """Change the stream settings and hand them to the running engine."""
+        self.settings = replace(self.settings, **changes)
+        if self.engine is not None:
+            configure(self.engine, self.settings)
+
+    @property
+    def reset_policy(self) -> ResetPolicy:
+        return self.settings.reset
+
+    @property
+    def denoise(self) -> bool:
+        return self.settings.denoise_us is not None
 
     def set_slice_ms(self, ms: float) -> None:
-        self.slicing = SliceByTime(max(1, int(round(ms * 1000))))
-        if self.engine is not None:
-            self.engine.set_slicing(self.slicing)
+        self._apply(slicing=SliceByTime(max(1, int(round(ms * 1000)))))
 
     def set_reset_policy(self, policy: ResetPolicy) -> None:
-        self.reset_policy = policy
-        if self.engine is not None:
-            self.engine.set_reset_policy(policy)
+        self._apply(reset=policy)
 
     def set_denoise(self, on: bool) -> None:
         """Background-activity noise filter in front of the slicer (off by default)."""
-        self.denoise = on
-        if self.engine is not None:
-            self.engine.set_event_filter(noise_filter_factory(DENOISE_US) if on else None)
+        self._apply(denoise_us=DENOISE_US if on else None)
 
     def reset_state(self) -> None:
         if self.engine is not None:
             self.engine.request_reset()
 
     def set_roi(self, roi: FrameSpec | None) -> None:
-        self.user_roi = roi
-        if self.engine is not None:
-            self.engine.set_roi(roi)
+        self._apply(roi=roi)
 
     # -- recording ---------------------------------------------------------------------------
     def start_recording(self, path: str | Path) -> None:
@@ -277,10 +264,13 @@ class Session(QObject):
             self.errorRaised.emit("nothing to record: open a camera or a network stream first", True)
             return
         info = self.source.info
+        path = Path(path)
+        if path.suffix.lower() != ".aedat4":  # a save dialog may drop the extension
+            path = path.with_suffix(".aedat4")
         try:
-            tap = self.recorder_factory(Path(path), info.width, info.height, info.camera or info.name)
+            tap = self.recorder_factory(path, info.width, info.height, info.camera or info.name)
         except Exception as exc:
-            from app.tasks import user_message
+            from r2etl_core.errors import user_message
 
             self.errorRaised.emit(f"cannot record to {path}: {user_message(exc)}", True)
             return
@@ -321,11 +311,15 @@ class Session(QObject):
             self.errorRaised.emit(f"recording stopped: {failure}", True)
         if self.source is not None and not stats.running and not self._ended:
             self._ended = True
+            lost = stats.error or stats.input_lost
             if self.recording is not None:
-                self.stop_recording(f"input lost: {stats.error}" if stats.error else "input ended")
-            elif not stats.error:
+                self.stop_recording(f"input lost: {lost}" if lost else "input ended")
+            if stats.input_lost and not stats.error:
+                self.errorRaised.emit(f"{stats.input_lost}: open the input again, or another one", False)
+            elif not stats.error and self.recording is None:
                 self.statusMessage.emit("end of input: tick Loop, drag the time slider, or open "
-                                        "another input")
+                                        "another input" if self.playback is not None else
+                                        "end of input: open it again, or another input")
         return outputs, stats
 
     def close(self) -> None:

@@ -11,12 +11,11 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from r2etl_core.errors import R2ETLError
-from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
-
-from app.main import DEMO_RECORDING, PROG
-from app.session import LoadedModel, OpenedInput, Session
+from app.defaults import DEMO_RECORDING, PROG
+from app.session import Session
 from app.window import MainWindow
+from r2etl_core.errors import R2ETLError
+from r2etl_core.stream.pipeline import LoadedModel, OpenedInput, load_model_file
 
 DEFAULT_SCREENSHOT_S = 5.0
 
@@ -31,9 +30,8 @@ class CommandLineError(Exception):
 
 
 def load_cli_model(args: argparse.Namespace, notes: list[str]) -> LoadedModel | None:
-    model_path = Path(args.model) if args.model else DEFAULT_MODEL_PATH
     try:
-        return LoadedModel(model_path, *load_model(model_path))
+        return load_model_file(args.model)
     except R2ETLError as exc:
         if args.model:
             raise CommandLineError(str(exc)) from None

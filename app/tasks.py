@@ -12,15 +12,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from r2etl_core.errors import R2ETLError
-
-
-def user_message(exc: BaseException) -> str:
-    """The one-line message a user sees for ``exc``."""
-    if isinstance(exc, R2ETLError):
-        return str(exc)
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+from r2etl_core.errors import R2ETLError, user_message  # noqa: F401 (re-used by app modules)
 
 
 class _Relay(QObject):

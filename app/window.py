@@ -6,21 +6,29 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QApplication, QFrame, QLabel, QMainWindow, QScrollArea, QSplitter,
-                               QToolBar, QVBoxLayout, QWidget)
-
-from r2etl_core.io.modelfile import ModelMeta
-from r2etl_core.types import SourceInfo
+from PySide6.QtWidgets import (
+    QApplication,
+    QFrame,
+    QLabel,
+    QMainWindow,
+    QScrollArea,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import dialogs
 from app.controls import SettingsPanel, TransportBar
-from r2etl_core.stream.running_score import identity
 from app.session import Session
 from app.theme import apply_dark_theme
 from app.views.event_view import EventView
 from app.views.predictions import PredictionView
 from app.views.spikes import SpikeView
 from app.views.stats import StatsView
+from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.stream.scoring import identity
+from r2etl_core.types import SourceInfo
 
 DISPLAY_HZ = 30
 SLOW_EVERY_TICKS = 6  # stats, accuracy, position, ROI: ~5 times a second
@@ -136,9 +144,9 @@ class MainWindow(QMainWindow):
     def _source_changed(self, info: SourceInfo | None) -> None:
         self.transport.set_source(info)
         self.transport.show_playback(self.session.speed, self.session.loop)
-        source = self.session.source
+        playback = self.session.playback
         self.prediction_view.set_segments(self.session.segments,
-                                          getattr(source, "recording_time_us", identity))
+                                          playback.recording_time_us if playback is not None else identity)
         if info is None:
             self.source_label.setText("no input")
             return

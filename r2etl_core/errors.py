@@ -24,3 +24,11 @@ class ModelError(InputError):
 
 class NoCameraError(R2ETLError):
     """No event camera is attached (or the requested serial is not among them)."""
+
+
+def user_message(exc: BaseException) -> str:
+    """The one-line message a user sees for ``exc``: ours as is, others as ``Type: first line``."""
+    if isinstance(exc, R2ETLError):
+        return str(exc)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

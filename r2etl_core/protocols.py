@@ -1,10 +1,52 @@
-"""Contracts between the pieces: source -> slicer -> engine -> sinks."""
+"""Contracts between the pieces: source -> slicer -> engine -> sinks.
+
+``Source`` is what every input is (file, N-MNIST folder, camera, network stream). A source
+that replays a timeline also offers ``Playback``; the app asks ``source.playback`` instead of
+probing attributes, and gets None for live inputs.
+"""
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, runtime_checkable
+from typing import Iterator, Protocol, Sequence, runtime_checkable
 
-from r2etl_core.types import EventBatch, EventSlice, Prediction, SourceInfo, SpikeSnapshot
+from r2etl_core.types import EventBatch, Prediction, SourceInfo, SpikeSnapshot
+
+
+class LabelledSpan(Protocol):
+    """A labelled time span ``[start_us, end_us)`` (``r2etl_core.io.labels.LabelSegment``)."""
+
+    start_us: int
+    end_us: int
+    label: str
+
+
+@runtime_checkable
+class Playback(Protocol):
+    """Controls of a replayed timeline; any thread may call them while another iterates."""
+
+    @property
+    def paused(self) -> bool: ...
+
+    @property
+    def speed(self) -> float | None: ...  # None: as fast as the consumer takes it
+
+    @property
+    def loop(self) -> bool: ...
+
+    @property
+    def position_us(self) -> int: ...  # recording time of the last event, us after its start
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+    def set_speed(self, speed: float | None) -> None: ...
+
+    def set_loop(self, loop: bool) -> None: ...
+
+    def seek(self, t_us: int) -> None: ...
+
+    def recording_time_us(self, stream_t_us: int) -> int: ...  # undoes loop/seek time shifts
 
 
 @runtime_checkable
@@ -12,24 +54,22 @@ class Source(Protocol):
     """Produces time-ordered EventBatches. Paced sources sleep to follow event time.
 
     ``batches()`` yields until the source ends (file end without loop, camera unplugged,
-    stream closed) or ``close()`` is called from another thread.
+    stream closed) or ``close()`` is called from another thread. ``end_reason`` says why a
+    live input stopped on its own ("camera DXA00093 disconnected"); None while it runs, after
+    ``close()`` and at a file's normal end. ``segments`` is ground truth the input carries
+    itself (N-MNIST folders); a recording's labels sidecar is read by the pipeline.
     """
 
     info: SourceInfo
+    playback: Playback | None
+    segments: Sequence[LabelledSpan]
 
     def batches(self) -> Iterator[EventBatch]: ...
 
     def close(self) -> None: ...
 
-
-class Slicer(Protocol):
-    """Cuts a stream of batches into slices. Stateful across calls; ``flush`` ends the stream."""
-
-    def push(self, batch: EventBatch) -> list[EventSlice]: ...
-
-    def flush(self) -> list[EventSlice]: ...
-
-    def reset(self) -> None: ...
+    @property
+    def end_reason(self) -> str | None: ...
 
 
 class Sink(Protocol):

@@ -33,10 +33,14 @@ def moving_bar(width: int = 64, height: int = 48, duration_us: int = 200_000, ra
 class ArraySource:
     """A ``Source`` over events already in memory (tests, benchmarks): unpaced, chunked."""
 
-    def __init__(self, events: EventBatch, chunk: int = 4096, name: str = "memory"):
+    playback = None
+    end_reason = None
+
+    def __init__(self, events: EventBatch, chunk: int = 4096, name: str = "memory", segments: tuple = ()):
         from r2etl_core.types import SourceInfo
 
         self.events = events
+        self.segments = tuple(segments)
         self.chunk = chunk
         self._closed = False
         duration = events.t_last_us - events.t_first_us if len(events) else 0

@@ -81,6 +81,20 @@ class EventSlice:
 
 
 @dataclass(frozen=True)
+class BinnedSlice:
+    """A slice binned on the reader thread, queued for the model thread. ``frame`` is a
+    ``[2, S, S]`` float32 torch tensor on the model's device; ``generation`` tells slices cut
+    before a seek/restart (older generation) from those after it."""
+
+    slice: EventSlice
+    frame: object  # torch.Tensor (kept untyped here: this module does not import torch)
+    arrived_s: float  # time.monotonic() when its events were binned
+    bin_s: float
+    transfer_s: float
+    generation: int = 0
+
+
+@dataclass(frozen=True)
 class StageTimings:
     read_ms: float
     bin_ms: float
@@ -146,3 +160,110 @@ class EngineOutput:
     spikes: SpikeSnapshot
     sensor_frame: np.ndarray = field(repr=False)
     model_frame: np.ndarray = field(repr=False)
+
+
+# -- what the engine is asked to do -------------------------------------------------------
+
+@dataclass(frozen=True)
+class SliceByTime:
+    window_us: int
+
+    def __post_init__(self):
+        if self.window_us <= 0:
+            raise ValueError(f"slice length must be positive, got {self.window_us} us")
+
+
+@dataclass(frozen=True)
+class SliceByCount:
+    events_per_slice: int
+
+    def __post_init__(self):
+        if self.events_per_slice <= 0:
+            raise ValueError(f"events per slice must be positive, got {self.events_per_slice}")
+
+
+@dataclass(frozen=True)
+class FrameSpec:
+    """Region of interest (sensor pixels) mapped onto the model's ``out_size`` square input.
+
+    ``scale_counts``: divide counts by the pixels each output pixel gathers, so a frame made
+    from a large ROI has the same per-pixel density as one made at native size."""
+
+    roi_x: int
+    roi_y: int
+    roi_size: int
+    out_size: int
+    scale_counts: bool = True
+
+    @staticmethod
+    def centred(width: int, height: int, out_size: int) -> "FrameSpec":
+        side = min(width, height)
+        return FrameSpec((width - side) // 2, (height - side) // 2, side, out_size)
+
+    def clamped(self, width: int, height: int) -> "FrameSpec":
+        """Keep the ROI inside a ``width`` x ``height`` sensor (e.g. after a source switch)."""
+        side = max(1, min(self.roi_size, width, height))
+        x = min(max(0, self.roi_x), width - side)
+        y = min(max(0, self.roi_y), height - side)
+        return FrameSpec(x, y, side, self.out_size, self.scale_counts)
+
+
+@dataclass(frozen=True)
+class ResetPolicy:
+    """When the carried neuron state is forgotten. ``ResetPolicy()`` is THE default of every
+    front end (CLI, viewer, benchmarks): see docs/benchmarks.md for how it was chosen.
+
+    ``silence``: before a slice whose first event follows ``silence_us`` without events.
+    ``window``: every ``window_slices`` slices (0: the model's training T). ``manual``: only
+    on request."""
+
+    kind: str = "silence"
+    silence_us: int = 20_000
+    window_slices: int = 0
+
+    def __post_init__(self):
+        if self.kind not in ("silence", "window", "manual"):
+            raise ValueError(f"unknown reset policy {self.kind!r} (silence, window or manual)")
+
+
+@dataclass(frozen=True)
+class SlicingSpec:
+    """How the model's input frames were made; the viewer slices live streams the same way."""
+
+    mode: str = "time"  # "time" (slice_us per step) or "count" (events per step)
+    slice_us: int = 30_000
+    events_per_slice: int = 0
+    sensor_width: int = 34  # sensor the training data came from
+    sensor_height: int = 34
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @staticmethod
+    def from_dict(d: dict) -> "SlicingSpec":
+        return SlicingSpec(**{k: d[k] for k in SlicingSpec.__dataclass_fields__ if k in d})
+
+
+# -- what the engine reports ---------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EngineStats:
+    """A snapshot of the engine for the stats panel and the CLI summary (rates over the last
+    second, latency percentiles over the last 500 slices)."""
+
+    events_in: int
+    events_per_s: float
+    slices_done: int
+    slices_per_s: float
+    dropped: int
+    model_ms_p50: float
+    model_ms_p99: float
+    latency_ms_p50: float
+    latency_ms_p99: float
+    device: str
+    running: bool
+    finished: bool
+    error: str | None
+    sensor: tuple[int, int]
+    roi: FrameSpec | None
+    input_lost: str | None = None  # why a live input stopped by itself ("camera X disconnected")

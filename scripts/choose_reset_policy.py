@@ -2,15 +2,16 @@
 
     python scripts/choose_reset_policy.py [recordings/nmnist-demo.aedat4]
 
-Used to pick the default policy (r2etl_core.stream.classify.default_policy); the numbers are in
+Used to pick the default policy (the defaults of r2etl_core.types.ResetPolicy); the numbers are in
 docs/benchmarks.md.
 """
 
 import sys
 from pathlib import Path
 
-from r2etl_core.stream.classify import classify_input
-from r2etl_core.nn.inference import ResetPolicy
+from r2etl_core.stream.classify import ClassifyRequest, classify_input
+from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.types import ResetPolicy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,7 +30,7 @@ def main() -> None:
     print("| policy | segment accuracy | slice accuracy | segments |")
     print("|---|---|---|---|")
     for policy in CANDIDATES:
-        s = classify_input(recording, policy=policy)
+        s = classify_input(ClassifyRequest(recording, settings=StreamSettings(reset=policy)))
         name = (f"silence {policy.silence_us // 1000} ms" if policy.kind == "silence" else
                 f"window {policy.window_slices} slices" if policy.kind == "window" else "manual (never)")
         print(f"| {name} | {s['segment_accuracy']:.3f} | {s['slice_accuracy']:.3f} | {s['segments']} |")

@@ -14,10 +14,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from r2etl_core.io.modelfile import ModelMeta, save_model  # noqa: E402
 from r2etl_core.nn.model import ModelConfig, build_model  # noqa: E402
-from r2etl_core.io.modelfile import ModelMeta, SlicingSpec, save_model  # noqa: E402
 from r2etl_core.testing import moving_bar, random_events  # noqa: E402
-from r2etl_core.types import EventBatch, SourceInfo  # noqa: E402
+from r2etl_core.types import EventBatch, SlicingSpec, SourceInfo  # noqa: E402
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
 
@@ -68,6 +68,10 @@ class PacedSource:
         self._wake = threading.Event()
         self._period = events.t_last_us - events.t_first_us + 1
         self._pass = 0  # like FileSource: a loop continues with timestamps shifted by periods
+
+    playback = property(lambda self: self)  # a replay offers its own Playback controls
+    segments: tuple = ()
+    end_reason = None
 
     def recording_time_us(self, stream_t_us: int) -> int:
         t0 = self.events.t_first_us
@@ -136,6 +140,8 @@ class MemoryOpener:
 class FailingSource(PacedSource):
     """Streams a little, then fails like an unplugged camera."""
 
+    playback = None  # a camera has no timeline controls
+
     def __init__(self, events: EventBatch, name: str = "camera:TEST", after_batches: int = 20):
         super().__init__(events, name, speed=1.0, loop=True)
         self.info = SourceInfo("camera", name, events.width, events.height, "fake DVXplorer")
@@ -152,9 +158,10 @@ class FailingSource(PacedSource):
 
 def start_viewer(qtbot, model_path: Path, opener=None, spec: str = "demo", segments=()):
     """A shown MainWindow streaming ``spec`` through ``opener`` with ``model_path``."""
-    from app.session import LoadedModel, Session
+    from app.session import Session
     from app.window import MainWindow
     from r2etl_core.io.modelfile import load_model
+    from r2etl_core.stream.pipeline import LoadedModel
 
     opener = opener or MemoryOpener()
     session = Session(opener=opener, segment_reader=lambda _spec: list(segments))

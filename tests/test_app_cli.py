@@ -12,8 +12,8 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-
 from app_fixtures import tiny_model  # noqa: E402,F401
+
 from app.main import build_parser, input_spec  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -143,9 +143,10 @@ def test_unusable_live_input_argument_exits_2(qtbot, capsys, tiny_model, free_po
 
 def test_without_default_model_the_input_waits_for_one(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
     from app import startup
+    from r2etl_core.stream import pipeline
 
     recording = real_recording()
-    monkeypatch.setattr(startup, "DEFAULT_MODEL_PATH", tmp_path / "not-trained-yet.safetensors")
+    monkeypatch.setattr(pipeline, "DEFAULT_MODEL_PATH", tmp_path / "not-trained-yet.safetensors")
     window = startup.build_viewer(build_parser().parse_args([str(recording), "--loop"]), str(recording))
     qtbot.addWidget(window)
     assert "no default model" in window.statusBar().currentMessage()

@@ -10,9 +10,10 @@ import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
-from app_fixtures import (other_model, start_viewer, tiny_model,  # noqa: E402,F401
-                          wait_for_predictions)
-from r2etl_core.stream.slicing import FrameSpec, SliceByTime  # noqa: E402
+from app_fixtures import other_model, start_viewer, tiny_model, wait_for_predictions  # noqa: E402,F401
+
+from r2etl_core.stream.slicing import SliceByTime  # noqa: E402
+from r2etl_core.types import FrameSpec
 
 TIMEOUT = 20_000  # ms: generous, the machine is shared
 
@@ -221,8 +222,8 @@ def test_slow_open_and_model_load_do_not_block_the_display(qtbot, tiny_model, mo
     session.open_input_async("slow-camera", "slow camera")
     import app.session as session_module
 
-    real_load = session_module.load_model
-    monkeypatch.setattr(session_module, "load_model", lambda path: (gate.wait(30), real_load(path))[1])
+    real_load = session_module.load_model_file
+    monkeypatch.setattr(session_module, "load_model_file", lambda path: (gate.wait(30), real_load(path))[1])
     session.load_model_async(tiny_model)
     ticks = window.ticks
     qtbot.waitUntil(lambda: window.ticks > ticks + 15, timeout=TIMEOUT)  # timer kept running

@@ -14,42 +14,52 @@ import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
-from app_fixtures import (FailingSource, MemoryOpener, demo_events, start_viewer,  # noqa: E402,F401
-                          tiny_model, wait_for_predictions)
-from r2etl_core.io.recording_tap import RecordingTap  # noqa: E402
+from app_fixtures import (  # noqa: E402,F401
+    FailingSource,
+    MemoryOpener,
+    demo_events,
+    start_viewer,
+    tiny_model,
+    wait_for_predictions,
+)
+
 from r2etl_core.errors import InputError, NoCameraError  # noqa: E402
+from r2etl_core.io.recorder import Recorder  # noqa: E402
 
 TIMEOUT = 20_000
 
 
-class FakeRecorder:
-    """Records what the viewer writes and whether anything is written after ``close``."""
+class FakeWriter:
+    """Stands in for the .aedat4 writer: counts events and anything written after ``close``."""
+
+    events_dropped = 0
 
     def __init__(self):
-        self.events = self.predictions = self.closes = 0
+        self.events = self.closes = 0
         self.after_close = 0
         self.lock = threading.Lock()
 
-    def write_events(self, batch) -> None:
+    @property
+    def events_written(self) -> int:
+        return self.events
+
+    def write(self, batch) -> None:
         with self.lock:
             self.after_close += self.closes > 0
             self.events += len(batch)
-
-    def write_prediction(self, prediction) -> None:
-        with self.lock:
-            self.after_close += self.closes > 0
-            self.predictions += 1
 
     def close(self) -> None:
         with self.lock:
             self.closes += 1
 
 
-def fake_factory(store: list):
-    def factory(path: Path, width: int, height: int, camera: str) -> RecordingTap:
-        recorder = FakeRecorder()
-        store.append((recorder, path, width, height, camera))
-        return RecordingTap(recorder, path)
+def fake_factory(store: list, tmp_path: Path):
+    """Recorders whose events go to a FakeWriter and predictions under ``tmp_path``."""
+    def factory(path: Path, width: int, height: int, camera: str) -> Recorder:
+        writer = FakeWriter()
+        recorder = Recorder(tmp_path / path.name, width, height, camera, writer=writer)
+        store.append((writer, path, width, height, camera, recorder))
+        return recorder
     return factory
 
 
@@ -80,12 +90,12 @@ def test_input_errors_from_the_gui_show_a_dialog_and_keep_playing(qtbot, tiny_mo
     wait_for_predictions(qtbot, window, 2, TIMEOUT)
 
 
-def test_engine_error_reaches_status_bar_and_closes_recording(qtbot, tiny_model):  # noqa: F811
+def test_engine_error_reaches_status_bar_and_closes_recording(qtbot, tiny_model, tmp_path):  # noqa: F811
     events = demo_events()
     opener = lambda spec, speed, loop: FailingSource(events, spec, after_batches=40)  # noqa: E731
     window, session, _ = start_viewer(qtbot, tiny_model, opener, spec="camera:TEST")
     made: list = []
-    session.recorder_factory = fake_factory(made)
+    session.recorder_factory = fake_factory(made, tmp_path)
     session.start_recording("/tmp/never-written.aedat4")
     assert window.settings.record_button.isChecked()
     qtbot.waitUntil(lambda: "camera disconnected" in window.statusBar().currentMessage()
@@ -103,13 +113,13 @@ def test_engine_error_reaches_status_bar_and_closes_recording(qtbot, tiny_model)
 def test_record_button_writes_and_window_close_finishes_file(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
     window, session, _ = start_viewer(qtbot, tiny_model)
     made: list = []
-    session.recorder_factory = fake_factory(made)
+    session.recorder_factory = fake_factory(made, tmp_path)
     monkeypatch.setattr("app.dialogs.ask_record_path", lambda *a, **k: str(tmp_path / "take1.aedat4"))
     window.settings.record_button.click()
     assert session.recording is not None and window.settings.record_button.text() == "Stop recording"
-    recorder, path, width, height, _camera = made[0]
+    recorder, path, width, height, _camera, real = made[0]
     assert (path.name, width, height) == ("take1.aedat4", 64, 48)
-    qtbot.waitUntil(lambda: recorder.events > 0 and recorder.predictions > 0, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: recorder.events > 0 and real.predictions_written > 0, timeout=TIMEOUT)
     window.close()
     assert recorder.closes == 1 and session.recording is None
     qtbot.wait(200)  # a late write from an engine thread would be counted here
@@ -119,7 +129,7 @@ def test_record_button_writes_and_window_close_finishes_file(qtbot, tiny_model, 
 def test_stop_button_finishes_recording(qtbot, tiny_model, monkeypatch, tmp_path):  # noqa: F811
     window, session, _ = start_viewer(qtbot, tiny_model)
     made: list = []
-    session.recorder_factory = fake_factory(made)
+    session.recorder_factory = fake_factory(made, tmp_path)
     monkeypatch.setattr("app.dialogs.ask_record_path", lambda *a, **k: str(tmp_path / "t.aedat4"))
     window.settings.record_button.click()
     qtbot.waitUntil(lambda: made[0][0].events > 0, timeout=TIMEOUT)
@@ -154,12 +164,12 @@ def test_real_recorder_file_is_complete_after_window_close(qtbot, tiny_model, mo
 
 
 def test_recording_write_failure_stops_recording_not_input(qtbot, tiny_model):  # noqa: F811
-    class FullDisk(FakeRecorder):
-        def write_events(self, batch) -> None:
+    class FullDisk(FakeWriter):
+        def write(self, batch) -> None:
             raise OSError("No space left on device")
 
     window, session, _ = start_viewer(qtbot, tiny_model)
-    session.recorder_factory = lambda path, w, h, cam: RecordingTap(FullDisk(), path)
+    session.recorder_factory = lambda path, w, h, cam: Recorder(path, w, h, cam, writer=FullDisk())
     session.start_recording("/tmp/full.aedat4")
     qtbot.waitUntil(lambda: session.recording is None, timeout=TIMEOUT)
     assert "No space left" in window.errors.last.text()
@@ -168,7 +178,7 @@ def test_recording_write_failure_stops_recording_not_input(qtbot, tiny_model):  
 
 
 def test_input_opened_after_window_closed_is_discarded(qtbot, tiny_model):  # noqa: F811
-    from app.session import OpenedInput
+    from r2etl_core.stream.pipeline import OpenedInput
 
     window, session, opener = start_viewer(qtbot, tiny_model)
     window.close()

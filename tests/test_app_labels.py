@@ -14,9 +14,12 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 
 from app_fixtures import start_viewer, tiny_model  # noqa: E402,F401
-from r2etl_core.stream.running_score import RunningScore  # noqa: E402
+
 from r2etl_core.io.labels import LabelSegment  # noqa: E402
-from r2etl_core.stream.scoring import score_segments  # noqa: E402
+from r2etl_core.stream.scoring import (
+    RunningScore,  # noqa: E402
+    score_segments,  # noqa: E402
+)
 from r2etl_core.types import Prediction, StageTimings  # noqa: E402
 
 TIMEOUT = 20_000

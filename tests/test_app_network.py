@@ -15,9 +15,11 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 
 from app_fixtures import demo_events, tiny_model, wait_for_predictions  # noqa: E402,F401
-from app.session import LoadedModel, Session  # noqa: E402
+
+from app.session import Session  # noqa: E402
 from app.window import MainWindow  # noqa: E402
 from r2etl_core.io.modelfile import load_model  # noqa: E402
+from r2etl_core.stream.pipeline import LoadedModel  # noqa: E402
 from r2etl_core.types import EventBatch  # noqa: E402
 
 TIMEOUT = 20_000

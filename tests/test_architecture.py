@@ -26,10 +26,50 @@ def test_core_never_imports_qt_or_app():
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-def test_only_dvio_talks_to_dv_processing():
+def test_only_io_talks_to_dv_processing():
     users = sorted(str(p.relative_to(ROOT)) for p in list((ROOT / "r2etl_core").rglob("*.py")) + list((ROOT / "app").rglob("*.py"))
                    if "dv_processing" in imported_roots(p))
-    assert users and all(u.startswith("r2etl_core/dvio/") for u in users), users
+    assert users and all(u.startswith("r2etl_core/io/") for u in users), users
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def project_imports(path: Path) -> set[str]:
+    """Project modules ``path`` imports (absolute or relative, at any depth in the file)."""
+    me = module_name(path).split(".")
+    package = me if path.name == "__init__.py" else me[:-1]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names}
+    return {m for m in found if m.split(".")[0] in ("r2etl_core", "app")}
+
+
+def test_no_import_cycles_between_files():
+    files = {module_name(p): p for d in ("r2etl_core", "app") for p in (ROOT / d).rglob("*.py")}
+    graph = {m: {i for i in project_imports(p) if i in files and i != m} for m, p in files.items()}
+    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a in graph.get(b, ()) and a < b)
+    assert cycles == []
+
+
+def test_files_stay_small():
+    big = {str(p.relative_to(ROOT)): n for d in ("r2etl_core", "app", "scripts", "bench")
+           for p in (ROOT / d).rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert big == {}
+
+
+def test_the_folders_are_the_pipeline():
+    stages = sorted(p.name for p in (ROOT / "r2etl_core").iterdir() if (p / "__init__.py").exists())
+    assert stages == ["cli", "io", "nn", "stream", "train"]
 
 
 def test_importing_the_core_engine_loads_no_qt():

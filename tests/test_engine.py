@@ -4,14 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.errors import InputError
-from r2etl_core.nn.inference import ResetPolicy
+from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
-from r2etl_core.io.modelfile import ModelMeta, SlicingSpec
-from r2etl_core.stream.slicing import FrameSpec, SliceByTime, StreamSlicer, bin_events_numpy
+from r2etl_core.stream.engine import EngineConfig, StreamEngine
+from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy
 from r2etl_core.testing import ArraySource, random_events
-from r2etl_core.types import EventBatch
+from r2etl_core.types import (
+    EventBatch,
+    FrameSpec,
+    ResetPolicy,
+    SliceByTime,
+    SlicingSpec,
+)
 
 CLASSES = tuple(str(i) for i in range(10))
 

@@ -2,10 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from r2etl_core.stream.slicing import (FrameSpec, SliceByCount, SliceByTime, StreamSlicer, bin_events_numpy,
-                                bin_slices, frame_index, sensor_frame, slices_index)
+from r2etl_core.stream.slicing import (
+    StreamSlicer,
+    bin_events_numpy,
+    bin_slices,
+    frame_index,
+    sensor_frame,
+    slices_index,
+)
 from r2etl_core.testing import random_events
-from r2etl_core.types import EventBatch
+from r2etl_core.types import EventBatch, FrameSpec, SliceByCount, SliceByTime
 
 
 def ev(ts, xs=None, ys=None, ps=None, w=34, h=34):

@@ -13,13 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from r2etl_core.errors import InputError, NoCameraError
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.dv import readers as dv_readers
-from r2etl_core.errors import InputError, NoCameraError
-from r2etl_core.io.nmnist import write_bin
 from r2etl_core.io.labels import label_at
-from r2etl_core.stream.sources import (CameraSource, FileSource, NetworkSource, NMNISTLayout, NMNISTSource,
-                                open_source, parse_host_port)
+from r2etl_core.io.nmnist import write_bin
+from r2etl_core.stream.sources import (
+    CameraSource,
+    FileSource,
+    NetworkSource,
+    NMNISTLayout,
+    NMNISTSource,
+    open_source,
+    parse_host_port,
+)
 from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
 
@@ -246,7 +253,7 @@ def test_camera_source_ends_when_unplugged(monkeypatch):
     assert isinstance(src, CameraSource)
     assert (src.info.kind, src.info.name, src.info.camera, src.info.width) == ("camera", "0042", "DAVIS346_FAKE", 346)
     assert src.info.seekable is False
-    assert sum(len(b) for b in src.batches()) == 400 and src.stopped_reason == "disconnected"
+    assert sum(len(b) for b in src.batches()) == 400 and src.end_reason is not None and "disconnected" in src.end_reason
 
 
 def test_no_camera(monkeypatch):
@@ -273,7 +280,7 @@ def test_network_source_against_a_real_writer(free_port):
         if reader.ident is not None:
             reader.join(2)
         server.close(timeout_s=5)
-    assert not reader.is_alive() and src.stopped_reason == "closed"
+    assert not reader.is_alive() and src.end_reason is None
     assert_same_events(concat(reader.got), sent)
 
 
@@ -299,7 +306,7 @@ def test_network_source_ends_when_the_writer_goes_away(free_port):
         reader.start()
         reader.join(20)
         assert not reader.is_alive() and reader.error is None
-        assert src.stopped_reason == "disconnected"
+        assert src.end_reason is not None and src.end_reason.startswith(f"connection to 127.0.0.1:{free_port} lost after")
         assert_same_events(concat(reader.got), random_events(1000, 34, 34, seed=11))
     finally:
         proc.kill()

@@ -13,10 +13,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from r2etl_core.stream.slicing import FrameSpec
-from r2etl_core.types import EngineOutput
-
 from app.views.palette import polarity_index, polarity_lut
+from r2etl_core.types import EngineOutput, FrameSpec
 
 FADE = 0.55  # weight of the previous display frame after FADE_US of event time
 FADE_US = 30_000  # so short slices do not make the view flicker and long ones do not smear

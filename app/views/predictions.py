@@ -10,10 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from r2etl_core.types import EngineOutput, Prediction
-
-from r2etl_core.stream.running_score import RunningScore, identity
 from app.views.palette import NO_DATA_RGB, class_rgb
+from r2etl_core.stream.scoring import RunningScore, identity
+from r2etl_core.types import EngineOutput, Prediction
 
 HISTORY_SLICES = 200
 

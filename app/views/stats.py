@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
-from r2etl_core.stream.engine import EngineStats
+from r2etl_core.types import EngineStats
 
 FIELDS = (
     ("events", "events/s in"),

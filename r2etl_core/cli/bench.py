@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
-from r2etl_core.stream.slicing import FrameSpec, SliceByTime, StreamSlicer, bin_slices, slices_index
-from r2etl_core.types import EventBatch
+from r2etl_core.stream.slicing import StreamSlicer, bin_slices, slices_index
+from r2etl_core.types import EventBatch, FrameSpec, SliceByTime
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "recordings" / "nmnist-demo.aedat4"
@@ -109,16 +109,13 @@ def bench_model_step(model_path: Path, device: str = "cpu", steps: int = 300, th
 def bench_end_to_end(model_path: Path, recording: Path, speed: float | None) -> dict:
     """Whole engine on a recording: as fast as possible (slices/s vs the real-time rate) or
     paced at ``speed`` with drop-oldest (are slices dropped?)."""
-    from r2etl_core.stream.classify import default_policy
-    from r2etl_core.stream.engine import EngineConfig, StreamEngine
-    from r2etl_core.stream.sources import open_source
+    from r2etl_core.stream.engine import EngineConfig
+    from r2etl_core.stream.pipeline import build_pipeline, load_model_file, open_input
 
-    model, meta = load_model(model_path)
-    source = open_source(str(recording), speed=speed, loop=False)
-    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=speed is not None,
-                                                    reset=default_policy(meta)))
+    model = load_model_file(model_path)
+    opened = open_input(str(recording), speed=speed, loop=False)
     t0 = time.perf_counter()
-    engine.start(source)
+    engine = build_pipeline(opened, model, config=EngineConfig(drop_when_busy=speed is not None))
     n = 0
     while engine.stats().running:
         time.sleep(0.05)
@@ -127,7 +124,7 @@ def bench_end_to_end(model_path: Path, recording: Path, speed: float | None) -> 
     n += len(engine.take_outputs())
     wall = time.perf_counter() - t0
     st = engine.stats()
-    realtime = 1e6 / meta.slicing.slice_us
+    realtime = 1e6 / model.meta.slicing.slice_us
     return {"recording": recording.name, "speed": speed or "max", "slices": n, "wall_s": wall,
             "slices_per_s": n / wall, "realtime_slices_per_s": realtime, "dropped": st.dropped,
             "latency_ms_p50": st.latency_ms_p50, "latency_ms_p99": st.latency_ms_p99,

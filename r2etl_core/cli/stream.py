@@ -6,7 +6,9 @@ import argparse
 import json
 import sys
 
-from r2etl_core.errors import InputError
+from r2etl_core.parse import check_device, check_number, check_slice_us
+from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.types import ResetPolicy, SliceByTime
 
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->
@@ -29,14 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="recording (.aedat4), N-MNIST .bin file/folder, camera[:SERIAL] or HOST:PORT")
     p.add_argument("--model", help="model file (.safetensors); default: the bundled N-MNIST model")
     p.add_argument("--out", help="write one JSON line per slice to this file (written atomically)")
-    p.add_argument("--slice-us", type=int, help="slice length in microseconds (default: the model's)")
+    p.add_argument("--slice-us", type=float, help="slice length in microseconds (default: the model's)")
     p.add_argument("--reset", choices=["silence", "window", "manual"], default=None,
                    help="when to reset the network state (default: silence)")
     p.add_argument("--silence-ms", type=float, default=None,
                    help="silence reset: reset after this many ms without events (default 20)")
-    p.add_argument("--window-slices", type=int, default=None,
+    p.add_argument("--window-slices", type=float, default=None,
                    help="window reset: reset every N slices (default: the model's T)")
-    p.add_argument("--denoise-us", type=int, default=None, metavar="US",
+    p.add_argument("--denoise-us", type=float, default=None, metavar="US",
                    help="drop isolated noise events: keep an event only if a neighbour fired within US "
                         "microseconds before it (dv-processing background-activity filter; off by default)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
@@ -61,16 +63,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_bench)
 
 
-def policy_overrides(args: argparse.Namespace) -> dict:
-    """ResetPolicy fields the flags set; the rest keep the default policy's values."""
-    out: dict = {}
-    if args.reset:
-        out["kind"] = args.reset
-    if args.silence_ms is not None:
-        out["silence_us"] = int(args.silence_ms * 1000)
-    if args.window_slices:
-        out["window_slices"] = args.window_slices
-    return out
+def stream_settings(args: argparse.Namespace) -> StreamSettings:
+    """The stream settings the flags ask for; flags not given keep the defaults."""
+    default = ResetPolicy()
+    reset = ResetPolicy(
+        kind=args.reset or default.kind,
+        silence_us=default.silence_us if args.silence_ms is None
+        else int(check_number("--silence-ms", args.silence_ms, 0.1, 60_000, "ms") * 1000),
+        window_slices=default.window_slices if args.window_slices is None
+        else int(check_number("--window-slices", args.window_slices, 1, 100_000)))
+    denoise = None if args.denoise_us is None else int(check_number("--denoise-us", args.denoise_us, 1, 10_000_000, "us"))
+    slicing = None if args.slice_us is None else SliceByTime(check_slice_us(args.slice_us))
+    return StreamSettings(slicing=slicing, reset=reset, denoise_us=denoise)
 
 
 def print_result(result: dict, as_json: bool) -> None:
@@ -84,17 +88,11 @@ def print_result(result: dict, as_json: bool) -> None:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from r2etl_core.stream.classify import classify_input
+    from r2etl_core.stream.classify import ClassifyRequest, classify_input
 
-    if args.denoise_us is not None and args.denoise_us <= 0:
-        raise InputError("--denoise-us", f"must be a positive number of microseconds, got {args.denoise_us}")
-    if args.slice_us is not None and args.slice_us <= 0:
-        raise InputError("--slice-us", f"must be a positive number of microseconds, got {args.slice_us}")
-    summary = classify_input(args.input, model_path=args.model, out_path=args.out,
-                             slice_us=args.slice_us, policy_overrides=policy_overrides(args),
-                             device=args.device, denoise_us=args.denoise_us,
-                             progress=not args.json and sys.stderr.isatty())
-    print_result(summary, args.json)
+    request = ClassifyRequest(args.input, model=args.model, out=args.out, settings=stream_settings(args),
+                              device=check_device(args.device))
+    print_result(classify_input(request, progress=not args.json and sys.stderr.isatty()), args.json)
     return 0
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import check_input_file
 
 
 def describe(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
+    path = check_input_file(path)
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
         return describe_model(path)

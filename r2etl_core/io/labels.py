@@ -26,6 +26,9 @@ from r2etl_core.errors import InputError
 
 HEADER = ("start_us", "end_us", "label")
 SUFFIX = ".labels.csv"
+# Label of a stretch with no digit, only sensor noise: a live camera never goes silent, so
+# continuous test streams (r2etl_core.train.datasets.continuous) label the gaps explicitly.
+IDLE_LABEL = "idle"
 
 
 @dataclass(frozen=True)
@@ -96,9 +99,16 @@ def write_labels(path: str | Path, segments: Iterable[LabelSegment]) -> Path:
     return path
 
 
+def segment_index(segments: Sequence[LabelSegment], t_us: int) -> int | None:
+    """Index of the segment covering ``t_us`` in sorted, non-overlapping ``segments``, or None.
+    The one segment lookup of the project (scoring, the viewer's true label, training windows)."""
+    i = bisect.bisect_right(segments, t_us, key=lambda s: s.start_us) - 1
+    if i >= 0 and segments[i].start_us <= t_us < segments[i].end_us:
+        return i
+    return None
+
+
 def label_at(segments: Sequence[LabelSegment], t_us: int) -> str | None:
     """Label of the segment covering ``t_us`` (sorted, non-overlapping ``segments``), or None."""
-    i = bisect.bisect_right(segments, t_us, key=lambda s: s.start_us) - 1
-    if i >= 0 and segments[i].contains(t_us):
-        return segments[i].label
-    return None
+    i = segment_index(segments, t_us)
+    return None if i is None else segments[i].label

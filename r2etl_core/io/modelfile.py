@@ -8,8 +8,6 @@ is written beside the target and renamed over it, so a failed save never replace
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,30 +17,14 @@ from safetensors.torch import load_file, save_file
 
 from r2etl_core import __version__
 from r2etl_core.errors import ModelError
+from r2etl_core.io.files import atomic_write, check_input_file
 from r2etl_core.nn.model import ModelConfig, R2ETLNet, build_model
+from r2etl_core.types import SlicingSpec
 
 FORMAT_NAME = "r2etl-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "r2etl"
 DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "nmnist-r2etl.safetensors"
-
-
-@dataclass(frozen=True)
-class SlicingSpec:
-    """How the model's input frames were made; the viewer slices live streams the same way."""
-
-    mode: str = "time"  # "time" (slice_us per step) or "count" (events per step)
-    slice_us: int = 30_000
-    events_per_slice: int = 0
-    sensor_width: int = 34  # sensor the training data came from
-    sensor_height: int = 34
-
-    def to_dict(self) -> dict:
-        return dict(self.__dict__)
-
-    @staticmethod
-    def from_dict(d: dict) -> "SlicingSpec":
-        return SlicingSpec(**{k: d[k] for k in SlicingSpec.__dataclass_fields__ if k in d})
 
 
 @dataclass(frozen=True)
@@ -91,15 +73,8 @@ def save_model(model: R2ETLNet, meta: ModelMeta, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: meta.to_json()})
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files: a shared model must be readable by others
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: meta.to_json()})
     return path
 
 
@@ -147,12 +122,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[R2
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise ModelError(path, "model file not found")
-    if path.is_dir():
-        raise ModelError(path, "is a folder, expected a .safetensors model file")
-    if path.stat().st_size == 0:
-        raise ModelError(path, "model file is empty")
+    check_input_file(path, "model file", ModelError)
 
 
 def _short(exc: Exception) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import check_input_file
 from r2etl_core.types import EventBatch
 
 NMNIST_SIZE = (34, 34)
@@ -37,11 +38,7 @@ def decode_bin(raw: np.ndarray, width: int, height: int, where: str | Path) -> E
 
 def read_bin(path: str | Path, width: int = NMNIST_SIZE[0], height: int = NMNIST_SIZE[1]) -> EventBatch:
     """Read one ``.bin`` sample. N-Caltech101 samples need their sensor size (e.g. 240x180)."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_dir():
-        raise InputError(path, "is a folder, expected a .bin event file")
+    path = check_input_file(path, ".bin event file")
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size == 0:
         raise InputError(path, "file is empty (no events)")

@@ -1,8 +1,10 @@
 """Recording a live input: events to ``<stem>.aedat4``, predictions to ``<stem>.predictions.jsonl``.
 
-``write_events`` runs on the source thread, ``write_prediction`` on the engine thread and
-``close`` on whichever thread stops the recording (stop button, window closed, camera lost): one
-lock orders them and ``close`` is final. The .aedat4 is written as ``<stem>.part.aedat4`` and
+A ``Recorder`` is both an engine event tap (``write_events``, on the reader thread) and a sink
+(``on_prediction``, on the model thread); ``close`` runs on whichever thread stops the
+recording (stop button, window closed, camera lost). One lock orders them and ``close`` is
+final: nothing is written after it. A failed write (full disk) is kept in ``failure`` instead
+of raised, so the input keeps playing and the app can stop the recording and say why. The .aedat4 is written as ``<stem>.part.aedat4`` and
 renamed on ``close`` (see ``dvio.AedatWriter``), so a crash never leaves a half-written file
 under the final name. Events arrive from the source already time-ordered; anything older than
 what was written is dropped and counted in ``events_dropped``.
@@ -15,8 +17,9 @@ import threading
 from pathlib import Path
 from typing import TextIO
 
+from r2etl_core.errors import user_message
 from r2etl_core.io.dv import AedatWriter
-from r2etl_core.types import EventBatch, Prediction
+from r2etl_core.types import EventBatch, Prediction, SpikeSnapshot
 
 
 def predictions_path_for(path: str | Path) -> Path:
@@ -27,10 +30,13 @@ def predictions_path_for(path: str | Path) -> Path:
 class Recorder:
     """Records EventBatches (and optionally predictions) of one ``width`` x ``height`` sensor."""
 
-    def __init__(self, path: str | Path, width: int, height: int, camera_name: str = "r2etl"):
+    def __init__(self, path: str | Path, width: int, height: int, camera_name: str = "r2etl",
+                 writer=None):
+        """``writer``: anything with AedatWriter's ``write``/``close``/counters (tests)."""
         self.path = Path(path)
         self.predictions_path = predictions_path_for(self.path)
-        self._writer = AedatWriter(self.path, width, height, camera_name)
+        self._writer = writer if writer is not None else AedatWriter(self.path, width, height, camera_name)
+        self.failure: str | None = None
         self._predictions: TextIO | None = None  # opened on the first prediction
         self._lock = threading.Lock()
         self._closed = False
@@ -49,22 +55,35 @@ class Recorder:
         return self._writer.events_dropped
 
     def write_events(self, batch: EventBatch) -> None:
-        """Append a batch; ignored after ``close`` (a late batch from a stopping source)."""
+        """Append a batch; ignored after ``close`` (a late batch from a stopping source) or
+        after a failed write."""
         with self._lock:
-            if not self._closed:
+            if self._closed or self.failure is not None:
+                return
+            try:
                 self._writer.write(batch)
+            except Exception as exc:  # a full disk must not stop the input itself
+                self.failure = user_message(exc)
 
     def write_prediction(self, prediction: Prediction) -> None:
         """Append one JSON line (``Prediction.to_json``); flushed so a crash keeps it."""
         line = json.dumps(prediction.to_json(), separators=(",", ":"))
         with self._lock:
-            if self._closed:
+            if self._closed or self.failure is not None:
                 return
-            if self._predictions is None:
-                self._predictions = open(self.predictions_path, "w", encoding="utf-8")
-            self._predictions.write(line + "\n")
-            self._predictions.flush()
-            self.predictions_written += 1
+            try:
+                if self._predictions is None:
+                    self._predictions = open(self.predictions_path, "w", encoding="utf-8")
+                self._predictions.write(line + "\n")
+                self._predictions.flush()
+            except OSError as exc:
+                self.failure = user_message(exc)
+            else:
+                self.predictions_written += 1
+
+    def on_prediction(self, prediction: Prediction, spikes: SpikeSnapshot) -> None:
+        """The engine's ``Sink`` face."""
+        self.write_prediction(prediction)
 
     def close(self) -> Path:
         """Finish the .aedat4 (rename from .part) and the predictions file; idempotent."""

@@ -1,21 +1,30 @@
-"""One slice in, one prediction out: binning, device transfer and a single SNN step.
+"""One binned slice in, one prediction out: a single SNN step with neuron state carried.
 
-No threads here: ``InferenceCore`` is owned by the engine's worker thread. Neuron state lives
-in the model on the device and is carried across ``step`` calls until ``reset_state``.
+No threads here: ``InferenceCore`` is owned by the engine's model thread (binning happens
+before, on the reader thread: ``r2etl_core.stream.slicing.bin_to_device``). Neuron state lives
+in the model on the device and is carried across ``step`` calls; it is forgotten only through
+``request_reset`` or the reset policy, both applied at the start of the next step.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.io.modelfile import ModelMeta
-from r2etl_core.stream.slicing import FrameSpec, bin_slices, sensor_frame, slices_index
-from r2etl_core.types import EngineOutput, EventSlice, Prediction, SpikeSnapshot, StageTimings
+from r2etl_core.nn.model import R2ETLNet
+from r2etl_core.stream.slicing import sensor_frame
+from r2etl_core.types import (
+    BinnedSlice,
+    EngineOutput,
+    EventSlice,
+    Prediction,
+    ResetPolicy,
+    SpikeSnapshot,
+    StageTimings,
+)
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -32,22 +41,6 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({n} thread{'s' if n > 1 else ''})"
 
 
-@dataclass(frozen=True)
-class ResetPolicy:
-    """When the carried neuron state is forgotten.
-
-    ``silence``: before a slice whose first event follows ``silence_us`` without events.
-    ``window``: every ``window_slices`` slices. ``manual``: only on request."""
-
-    kind: str = "silence"
-    silence_us: int = 20_000
-    window_slices: int = 10
-
-    def __post_init__(self):
-        if self.kind not in ("silence", "window", "manual"):
-            raise ValueError(f"unknown reset policy {self.kind!r} (silence, window or manual)")
-
-
 class InferenceCore:
     def __init__(self, model: R2ETLNet, meta: ModelMeta, device: torch.device,
                  reset: ResetPolicy = ResetPolicy()):
@@ -61,7 +54,6 @@ class InferenceCore:
         self._neurons: list[int] = []
         for _, module in model.spiking_layers():
             module.register_forward_hook(self._record_spikes)
-        self._pin = device.type == "cuda"
         self._logit_sum: torch.Tensor | None = None
         self._steps = 0
         self._pending_reset = True
@@ -83,29 +75,15 @@ class InferenceCore:
     def _policy_wants_reset(self, sl: EventSlice) -> bool:
         policy = self.reset_policy
         if policy.kind == "window":
-            return self._steps >= policy.window_slices
+            return self._steps >= (policy.window_slices or self.meta.config.time_steps)
         if policy.kind == "silence" and len(sl.events) and self._last_event_us is not None:
             return sl.events.t_first_us - self._last_event_us >= policy.silence_us
         return False
 
-    def bin(self, slices: list[EventSlice], spec: FrameSpec) -> tuple[torch.Tensor, float, float]:
-        """Frames ``[n, 2, S, S]`` for consecutive slices, on the model's device: the index
-        crosses to the device once for all of them (pinned, non-blocking) and one bincount
-        counts them all. Returns (frames, bin seconds, transfer seconds)."""
-        t0 = time.perf_counter()
-        index = torch.from_numpy(slices_index(slices, spec))
-        t1 = time.perf_counter()
-        if self._pin:
-            index = index.pin_memory()
-        index = index.to(self.device, non_blocking=True)
-        t2 = time.perf_counter()
-        frames = bin_slices(index, len(slices), spec)
-        return frames, (t1 - t0) + (time.perf_counter() - t2), t2 - t1
-
     @torch.no_grad()
-    def step(self, sl: EventSlice, frame: torch.Tensor, arrived_s: float,
-             bin_s: float = 0.0, transfer_s: float = 0.0) -> EngineOutput:
-        """One network step on ``frame`` (``[2, S, S]`` on the device, from ``bin``)."""
+    def step(self, item: BinnedSlice) -> EngineOutput:
+        """One network step on ``item.frame`` (``[2, S, S]`` on the model's device)."""
+        sl, frame = item.slice, item.frame
         t3 = time.perf_counter()
         reset = self._pending_reset or self._policy_wants_reset(sl)
         if reset:
@@ -133,9 +111,9 @@ class InferenceCore:
             index=self._index, t_start_us=sl.t_start_us, t_end_us=sl.t_end_us,
             event_count=len(sl.events), probabilities=tuple(p.tolist()), top_class=top,
             top_label=self.meta.class_names[top], confidence=float(p[top]),
-            timings=StageTimings(sl.read_s * 1e3, bin_s * 1e3, transfer_s * 1e3, (t4 - t3) * 1e3),
+            timings=StageTimings(sl.read_s * 1e3, item.bin_s * 1e3, item.transfer_s * 1e3, (t4 - t3) * 1e3),
             step_in_window=self._steps, reset_before=reset, wall_time_s=done,
-            latency_ms=(done - arrived_s) * 1e3,
+            latency_ms=(done - item.arrived_s) * 1e3,
         )
         spikes = SpikeSnapshot(self._index, sl.t_end_us, self.layer_names,
                                tuple(int(round(v)) for v in packed[k:k + n_layers]), tuple(self._neurons))

@@ -1,31 +1,35 @@
-"""Headless classification of a recording or stream: the viewer's engine without the viewer."""
+"""Headless classification of a recording or stream: the viewer's pipeline without the viewer."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from pathlib import Path
+
+from r2etl_core.errors import R2ETLError
+from r2etl_core.io.files import AtomicFile, check_output_path
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
-from r2etl_core.errors import ModelError, R2ETLError
-from r2etl_core.nn.inference import ResetPolicy
-from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, ModelMeta, load_model
+from r2etl_core.stream.pipeline import (
+    OpenedInput,
+    StreamSettings,
+    build_pipeline,
+    check_labels_fit,
+    load_model_file,
+    open_input,
+)
 from r2etl_core.stream.scoring import score_segments
-from r2etl_core.stream.slicing import SliceByTime
-from r2etl_core.types import Prediction
+from r2etl_core.types import Prediction, SliceByTime
 
 
 class JsonlPredictionWriter:
-    """Sink writing one JSON line per prediction to ``<path>.part``; ``commit()`` renames it
-    over ``path`` so an interrupted run never replaces a good file."""
+    """Sink writing one JSON line per prediction to a temporary file beside ``path``;
+    ``commit()`` renames it over ``path`` so an interrupted run never replaces a good file."""
 
     def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
-        self._f = os.fdopen(fd, "w")
+        self.path = check_output_path(path, "predictions file")
+        self._target = AtomicFile(self.path)
+        self._f = open(self._target.tmp, "w", encoding="utf-8")
 
     def on_prediction(self, prediction: Prediction, spikes) -> None:
         self._f.write(json.dumps(prediction.to_json()) + "\n")
@@ -36,87 +40,67 @@ class JsonlPredictionWriter:
 
     def commit(self) -> None:
         self.close()
-        os.replace(self._tmp, self.path)
+        self._target.commit()
 
     def discard(self) -> None:
         self.close()
-        if os.path.exists(self._tmp):
-            os.unlink(self._tmp)
+        self._target.discard()
 
 
-def default_policy(meta: ModelMeta) -> ResetPolicy:
-    """Reset after 20 ms without events. Chosen by scoring every policy on the demo
-    (scripts/choose_reset_policy.py; numbers in docs/benchmarks.md): silence resets follow the
-    natural pauses between gestures/objects, a fixed window only works when it happens to
-    match the stimulus period."""
-    return ResetPolicy("silence", silence_us=20_000, window_slices=meta.config.time_steps)
+@dataclass(frozen=True)
+class ClassifyRequest:
+    """What ``r2etl classify`` was asked: the input, the model and the stream settings."""
+
+    input: str
+    model: str | Path | None = None
+    out: str | Path | None = None
+    settings: StreamSettings = StreamSettings()
+    device: str | None = None
 
 
-def noise_filter_factory(duration_us: int):
-    """dv-processing's background-activity filter, one per sensor size (for the engine)."""
-    from r2etl_core.io.dv import BackgroundActivityFilter, NoiseFilterParams
-
-    params = NoiseFilterParams(duration_us)
-    return lambda width, height: BackgroundActivityFilter(width, height, params)
-
-
-def check_labels_fit(labels: list, meta: ModelMeta, model_path: Path) -> None:
-    unknown = sorted({str(seg.label) for seg in labels} - set(meta.class_names))
-    if unknown:
-        raise ModelError(model_path, f"model classes {list(meta.class_names)} do not include the "
-                                     f"recording's labels {unknown[:5]} (wrong model for this recording?)")
-
-
-def classify_input(source_spec: str, model_path: str | Path | None = None, out_path: str | None = None,
-                   slice_us: int | None = None, policy: ResetPolicy | None = None,
-                   device: str | None = None, progress: bool = False,
-                   policy_overrides: dict | None = None, denoise_us: int | None = None) -> dict:
-    """Classify every slice of ``source_spec``; ``policy`` replaces the default reset policy,
-    ``policy_overrides`` (ResetPolicy field -> value) adjusts it."""
-    from r2etl_core.io.labels import labels_path_for, read_labels
-    from r2etl_core.stream.sources import open_source
-
-    source = open_source(source_spec, speed=None, loop=False)  # the input's errors first
-    model_path = Path(model_path) if model_path else DEFAULT_MODEL_PATH
+def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
+    """Classify every slice of ``request.input`` (nothing dropped) and summarise."""
+    opened = open_input(request.input, speed=None, loop=False)  # the input's errors first
     try:
-        model, meta = load_model(model_path)
+        model = load_model_file(request.model)
+        if opened.segments:
+            check_labels_fit(opened, model)
+        writer = JsonlPredictionWriter(request.out) if request.out else None
     except R2ETLError:
-        source.close()
+        opened.source.close()
         raise
-    policy = replace(policy or default_policy(meta), **(policy_overrides or {}))
-    labels_file = labels_path_for(source_spec)
-    # a labels sidecar wins; N-MNIST folders know their ground truth from the class folders
-    labels = read_labels(labels_file) if labels_file else list(getattr(source, "segments", ()))
-    if labels:
-        try:
-            check_labels_fit(labels, meta, model_path)
-        except R2ETLError:
-            source.close()
-            raise
-    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False, reset=policy, device=device))
-    if slice_us:
-        engine.set_slicing(SliceByTime(slice_us))
-    if denoise_us:
-        engine.set_event_filter(noise_filter_factory(denoise_us))
-    writer = JsonlPredictionWriter(out_path) if out_path else None
+    engine = build_pipeline(opened, model, request.settings,
+                            EngineConfig(drop_when_busy=False, device=request.device),
+                            sinks=[writer] if writer else [])
+    predictions, wall, interrupted = _collect(engine, opened, progress)
+    stats = engine.stats()
+    if stats.error:
+        if writer:
+            writer.discard()
+        raise R2ETLError(stats.error)
     if writer:
-        engine.add_sink(writer)
-    predictions: list[Prediction] = []
+        writer.commit()
+    return _summary(request, model.path, engine, predictions, wall, interrupted, opened)
+
+
+def _collect(engine: StreamEngine, opened: OpenedInput, progress: bool) -> tuple[list[Prediction], float, bool]:
+    """Drain the engine until the input ends (or Ctrl+C), with an optional progress bar."""
+    info = opened.source.info
     bar = None
-    if progress and source.info.duration_us:
+    if progress and info.duration_us:
         from tqdm import tqdm
 
-        bar = tqdm(total=round(source.info.duration_us / 1e6, 2), unit="s", desc="classifying")
+        bar = tqdm(total=round(info.duration_us / 1e6, 2), unit="s", desc="classifying")
+    predictions: list[Prediction] = []
     t0 = time.perf_counter()
     interrupted = False
     try:
-        engine.start(source)
         while engine.stats().running:
             time.sleep(0.02)
             new = [o.prediction for o in engine.take_outputs()]
             predictions += new
-            if bar is not None and new and source.info.t_start_us is not None:
-                bar.n = round((new[-1].t_end_us - source.info.t_start_us) / 1e6, 2)
+            if bar is not None and new and info.t_start_us is not None:
+                bar.n = round((new[-1].t_end_us - info.t_start_us) / 1e6, 2)
                 bar.refresh()
     except KeyboardInterrupt:
         interrupted = True
@@ -126,29 +110,30 @@ def classify_input(source_spec: str, model_path: str | Path | None = None, out_p
         engine.close()
         if bar is not None:
             bar.close()
-    wall = time.perf_counter() - t0
+    return predictions, time.perf_counter() - t0, interrupted
+
+
+def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, predictions: list[Prediction],
+             wall: float, interrupted: bool, opened: OpenedInput) -> dict:
     stats = engine.stats()
-    if stats.error:
-        if writer:
-            writer.discard()
-        raise R2ETLError(stats.error)
-    if writer:
-        writer.commit()
     events = sum(p.event_count for p in predictions)
+    slicing = engine.slicing
     summary = {
-        "input": str(source_spec), "model": str(model_path), "device": stats.device,
+        "input": str(request.input), "model": str(model_path), "device": stats.device,
         "slices": len(predictions), "events": events, "wall_s": round(wall, 3),
         "events_per_s": round(events / wall, 1) if wall > 0 else 0.0,
         "slices_per_s": round(len(predictions) / wall, 1) if wall > 0 else 0.0,
         "dropped": stats.dropped, "model_ms_p50": round(stats.model_ms_p50, 3),
         "model_ms_p99": round(stats.model_ms_p99, 3),
-        "slice_us": engine.slicing.window_us if isinstance(engine.slicing, SliceByTime) else None,
-        "reset": policy.kind, "interrupted": interrupted,
+        "slice_us": slicing.window_us if isinstance(slicing, SliceByTime) else None,
+        "reset": engine.reset_policy.kind, "interrupted": interrupted,
     }
-    if labels:
-        score = score_segments(predictions, labels)
+    if stats.input_lost:
+        summary["input_lost"] = stats.input_lost
+    if opened.segments:
+        score = score_segments(predictions, opened.segments)
         summary.update(segment_accuracy=round(score.accuracy, 4), segments=score.segments,
                        segments_correct=score.correct, slice_accuracy=round(score.slice_accuracy, 4))
-    if out_path:
-        summary["out"] = str(out_path)
+    if request.out:
+        summary["out"] = str(request.out)
     return summary

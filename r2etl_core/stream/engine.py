@@ -21,12 +21,22 @@ import numpy as np
 import torch
 
 from r2etl_core.errors import R2ETLError
-from r2etl_core.nn.inference import InferenceCore, ResetPolicy, device_name, pick_device
-from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.inference import InferenceCore, device_name, pick_device
+from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import Sink, Source
-from r2etl_core.stream.slicing import FrameSpec, SliceByCount, SliceByTime, StreamSlicer
-from r2etl_core.types import EngineOutput, EventBatch, EventSlice
+from r2etl_core.stream.slicing import StreamSlicer, bin_to_device
+from r2etl_core.types import (
+    BinnedSlice,
+    EngineOutput,
+    EngineStats,
+    EventBatch,
+    EventSlice,
+    FrameSpec,
+    ResetPolicy,
+    SliceByCount,
+    SliceByTime,
+)
 
 _END = object()
 # (sensor width, height) -> a stateful function that filters consecutive batches of that sensor
@@ -44,25 +54,6 @@ class EngineConfig:
     # cores are busy (GUI, other jobs) OpenMP barriers make 2 threads ~40x slower than 1
     # (measured: 250 ms vs 6 ms per step on the 2-core dev machine under load). None: leave as is.
     cpu_threads: int | None = 1
-
-
-@dataclass(frozen=True)
-class EngineStats:
-    events_in: int
-    events_per_s: float
-    slices_done: int
-    slices_per_s: float
-    dropped: int
-    model_ms_p50: float
-    model_ms_p99: float
-    latency_ms_p50: float
-    latency_ms_p99: float
-    device: str
-    running: bool
-    finished: bool
-    error: str | None
-    sensor: tuple[int, int]
-    roi: FrameSpec | None
 
 
 class StreamEngine:
@@ -101,6 +92,7 @@ class StreamEngine:
         self._latency_ms: collections.deque[float] = collections.deque(maxlen=500)
         self._new_slicer = False
         self._filter_factory: FilterFactory | None = None
+        self._generation = 0
 
     # -- wiring ----------------------------------------------------------------------------
     def add_sink(self, sink: Sink) -> None:
@@ -169,23 +161,36 @@ class StreamEngine:
         self.core.request_reset()
 
     def set_reset_policy(self, policy: ResetPolicy) -> None:
-        self.core.reset_policy = policy
+        with self._lock:
+            self.core.reset_policy = policy
+
+    @property
+    def reset_policy(self) -> ResetPolicy:
+        return self.core.reset_policy
 
     def set_event_filter(self, factory: FilterFactory | None) -> None:
         """Filter events before slicing (e.g. dv's background-activity noise filter, built by
         the caller so the engine stays free of dv-processing). Recorders still get raw events."""
-        self._filter_factory = factory
-        self._new_slicer = True
+        with self._lock:
+            self._filter_factory = factory
+            self._new_slicer = True
 
     def discontinuity(self) -> None:
-        """The source jumped in time (seek, loop restart): drop the partial slice and start
-        the network from rest, as at the start of a stream."""
-        self._new_slicer = True
-        self.core.request_reset()
+        """The source jumped in time (seek, loop restart): drop the partial slice and every
+        queued slice from before the jump, and start the network from rest, as at the start
+        of a stream. Slices binned before the jump but queued after it are discarded by
+        their generation."""
+        with self._ready:
+            self._generation += 1
+            self._queue = collections.deque(item for item in self._queue if item is _END)
+            self._new_slicer = True
+            self.core.request_reset()
+            self._ready.notify_all()
 
     def set_slicing(self, slicing: SliceByTime | SliceByCount) -> None:
-        self._slicing = slicing
-        self._new_slicer = True
+        with self._lock:
+            self._slicing = slicing
+            self._new_slicer = True
 
     @property
     def slicing(self) -> SliceByTime | SliceByCount:
@@ -221,10 +226,14 @@ class StreamEngine:
         sl = sum(1 for t in slices if now - t <= 1.0)
         m50, m99 = np.percentile(model, [50, 99])
         l50, l99 = np.percentile(lat, [50, 99])
+        source = self._source
         return EngineStats(
-            counts[0], float(ev), counts[1], float(sl), counts[2], float(m50), float(m99),
-            float(l50), float(l99), self.device_label, any(t.is_alive() for t in self._threads),
-            self._finished, self._error, sensor, roi)
+            events_in=counts[0], events_per_s=float(ev), slices_done=counts[1],
+            slices_per_s=float(sl), dropped=counts[2], model_ms_p50=float(m50),
+            model_ms_p99=float(m99), latency_ms_p50=float(l50), latency_ms_p99=float(l99),
+            device=self.device_label, running=any(t.is_alive() for t in self._threads),
+            finished=self._finished, error=self._error, sensor=sensor, roi=roi,
+            input_lost=source.end_reason if source is not None else None)
 
     # -- threads ---------------------------------------------------------------------------
     def _set_sensor(self, width: int, height: int) -> None:
@@ -253,10 +262,11 @@ class StreamEngine:
                     self._set_sensor(batch.width, batch.height)
                     self.core.request_reset()
                     self._new_slicer = True
-                if self._new_slicer:
-                    self._new_slicer = False
-                    slicer = StreamSlicer(self._slicing)
-                    factory = self._filter_factory
+                with self._lock:
+                    renew, self._new_slicer = self._new_slicer, False
+                    slicing, factory = self._slicing, self._filter_factory
+                if renew:
+                    slicer = StreamSlicer(slicing)
                     event_filter = factory(batch.width, batch.height) if factory else None
                 for tap in list(self._taps):
                     tap(batch)
@@ -283,20 +293,31 @@ class StreamEngine:
             return
         spec = self._roi or FrameSpec.centred(slices[0].events.width, slices[0].events.height,
                                               self.meta.config.input_size)
-        frames, bin_s, transfer_s = self.core.bin(slices, spec)
+        generation = self._generation
+        frames, bin_s, transfer_s = bin_to_device(slices, spec, self.device)
         share = 1.0 / len(slices)
         now = time.monotonic()
         with self._ready:
+            if generation != self._generation:
+                return  # binned before a seek: these events belong to the old position
+            drop = self._may_drop()
             for sl, frame in zip(slices, frames):
-                if self.config.drop_when_busy:
+                if drop:
                     while len(self._queue) >= self.config.queue_slices:
                         self._queue.popleft()  # oldest first: the newest view of the world wins
                         self._dropped += 1
                 else:
                     while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
                         self._ready.wait(0.1)
-                self._queue.append((sl, frame, now, bin_s * share, transfer_s * share))
+                self._queue.append(BinnedSlice(sl, frame, now, bin_s * share, transfer_s * share,
+                                               generation))
             self._ready.notify_all()
+
+    def _may_drop(self) -> bool:
+        """Drop the oldest slices when busy for live and paced inputs (the newest view of the
+        world wins); an unpaced replay ("max" speed) waits for the model instead."""
+        playback = self._source.playback if self._source is not None else None
+        return self.config.drop_when_busy and not (playback is not None and playback.speed is None)
 
     def _work_loop(self) -> None:
         while True:
@@ -310,8 +331,10 @@ class StreamEngine:
             if item is _END:
                 self._finished = self._error is None
                 return
+            if item.generation != self._generation:
+                continue  # queued before a seek
             try:
-                out = self.core.step(*item)
+                out = self.core.step(item)
             except Exception as exc:  # keep the app alive; show the problem
                 self._error = f"model step failed: {type(exc).__name__}: {exc}"
                 self._stop.set()

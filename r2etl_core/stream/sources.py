@@ -13,7 +13,6 @@ a source. Only ``dvio`` talks to dv-processing.
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -22,29 +21,19 @@ from typing import Iterator
 
 import numpy as np
 
-from r2etl_core.io import dv as dvio
 from r2etl_core.errors import InputError
-from r2etl_core.io.nmnist import NMNIST_SIZE, read_bin
+from r2etl_core.io import dv as dvio
 from r2etl_core.io.labels import LabelSegment
+from r2etl_core.io.nmnist import NMNIST_SIZE, read_bin
+from r2etl_core.parse import check_speed, looks_like_host_port, parse_host_port
 from r2etl_core.types import EventBatch, SourceInfo
 
-SPEED_MIN, SPEED_MAX = 0.1, 10.0
 PACED_CHUNK_US = 4_000  # event time per batch when paced at 1x: smooth without per-event cost
 UNSUPPORTED_FORMATS = {
     ".raw": "Prophesee RAW (EVT 2/3)", ".dat": "Prophesee DAT", ".es": "Event Stream (.es)",
     ".aedat": "AEDAT 2/3 (.aedat)", ".hdf5": "HDF5", ".h5": "HDF5", ".npy": "NumPy .npy",
 }
 _GO, _SEEK, _CLOSE = "go", "seek", "close"
-
-
-def check_speed(speed: float | None) -> float | None:
-    """None = as fast as possible; otherwise a factor on real time within 0.1..10."""
-    if speed is None:
-        return None
-    if not SPEED_MIN <= float(speed) <= SPEED_MAX:
-        raise InputError("speed", f"must be between {SPEED_MIN} and {SPEED_MAX} "
-                                  f"(or unpaced), got {speed}")
-    return float(speed)
 
 
 class ReplaySource:
@@ -101,6 +90,14 @@ class ReplaySource:
         with self._cond:
             if not self._running:
                 self._release()
+
+    @property
+    def playback(self) -> "ReplaySource":
+        """Replays offer the ``Playback`` controls themselves."""
+        return self
+
+    segments: tuple = ()  # ground truth carried by the source itself (N-MNIST folders)
+    end_reason: str | None = None  # a replay only ends normally or by close()
 
     @property
     def paused(self) -> bool:
@@ -297,22 +294,36 @@ class NMNISTSource(ReplaySource):
 class _LiveSource:
     """A camera or network stream: unpaced (it arrives in real time), not seekable."""
 
+    playback = None
+    segments: tuple = ()
+    _LOST = "{name} disconnected"
+
     def __init__(self, reader: dvio.LiveReader, info: SourceInfo):
         self._reader, self.info = reader, info
+        self._started = time.monotonic()
 
     def batches(self) -> Iterator[EventBatch]:
+        self._started = time.monotonic()
         return self._reader.batches()
 
     def close(self) -> None:
         self._reader.close()
 
     @property
-    def stopped_reason(self) -> str | None:
-        """Why ``batches`` ended: "closed", "disconnected" or "error: ..." (None: still running)."""
-        return self._reader.stopped_reason
+    def end_reason(self) -> str | None:
+        """Why the input stopped by itself (None while running or after ``close()``)."""
+        why = self._reader.stopped_reason
+        if why is None or why == "closed":
+            return None
+        after = f" after {time.monotonic() - self._started:.1f} s"
+        if why == "disconnected":
+            return self._LOST.format(name=self.info.name) + after
+        return f"{self.info.name}: {why.removeprefix('error: ')}{after}"
 
 
 class CameraSource(_LiveSource):
+    _LOST = "camera {name} disconnected"
+
     def __init__(self, serial: str | None = None):
         reader = dvio.open_camera(serial)
         serial = reader.where.removeprefix("camera:")
@@ -320,22 +331,12 @@ class CameraSource(_LiveSource):
 
 
 class NetworkSource(_LiveSource):
+    _LOST = "connection to {name} lost"
+
     def __init__(self, host: str, port: int):
         reader = dvio.open_network(host, port)
         super().__init__(reader, SourceInfo("network", f"{host}:{port}", reader.width, reader.height,
                                             reader.camera))
-
-
-_HOST_PORT = re.compile(r"^(?:tcp://)?(\[[0-9a-fA-F:]+\]|[A-Za-z0-9_.\-]+):(\d+)$")
-
-
-def parse_host_port(spec: str) -> tuple[str, int]:
-    """``HOST:PORT`` or ``tcp://HOST:PORT`` (IPv6 as ``[::1]:PORT``) -> (host, port)."""
-    match = _HOST_PORT.match(spec.strip())
-    port = int(match.group(2)) if match else 0
-    if not match or not 0 < port < 65536:
-        raise InputError(spec, "expected HOST:PORT with a port 1-65535, e.g. 127.0.0.1:7777")
-    return match.group(1).strip("[]"), port
 
 
 def _open_path(path: Path, speed: float | None, loop: bool):
@@ -366,7 +367,7 @@ def open_source(spec: str, speed: float | None = 1.0, loop: bool = False):
     if spec == "camera" or spec.startswith("camera:"):
         return CameraSource(spec.partition(":")[2] or None)
     path = Path(spec)
-    if spec.startswith("tcp://") or (not path.exists() and _HOST_PORT.match(spec)):
+    if spec.startswith("tcp://") or (not path.exists() and looks_like_host_port(spec)):
         return NetworkSource(*parse_host_port(spec))
     if not path.exists() and not path.suffix:
         raise InputError(spec, "not a file, folder, camera[:SERIAL] or HOST:PORT")

@@ -8,13 +8,29 @@ from pathlib import Path
 import numpy as np
 from torch.utils.data import Dataset
 
-from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
-from r2etl_core.train.datasets.folders import layout_error, match_classes
-from r2etl_core.train.datasets.images import NORMALISATION, ImageSet, images_to_tensor_array, read_caltech101, read_cifar10, read_mnist
-from r2etl_core.train.datasets.pairing import EventDataset, PairedDataset
-from r2etl_core.train.datasets.splits import every_nth_split, shared_nmnist_split, subset_per_class
 from r2etl_core.errors import InputError
 from r2etl_core.train.config import DataConfig
+from r2etl_core.train.datasets.events import (
+    EventSet,
+    default_frame_params,
+    load_event_set,
+    scan_event_folders,
+)
+from r2etl_core.train.datasets.folders import layout_error, match_classes
+from r2etl_core.train.datasets.images import (
+    NORMALISATION,
+    ImageSet,
+    images_to_tensor_array,
+    read_caltech101,
+    read_cifar10,
+    read_mnist,
+)
+from r2etl_core.train.datasets.pairing import EventDataset, PairedDataset
+from r2etl_core.train.datasets.splits import (
+    every_nth_split,
+    shared_nmnist_split,
+    subset_per_class,
+)
 
 
 @dataclass

@@ -10,7 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from r2etl_core.nn.losses import encoding_alignment_loss, feature_alignment_loss, tet_loss
+from r2etl_core.nn.losses import (
+    encoding_alignment_loss,
+    feature_alignment_loss,
+    tet_loss,
+)
 from r2etl_core.nn.model import R2ETLNet
 
 MODE_WEIGHTS = {  # mode -> (uses images, encoding alignment on, feature alignment on)

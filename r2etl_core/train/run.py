@@ -17,17 +17,28 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from r2etl_core import __version__
-from r2etl_core.train.datasets.events import sensor_size
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import atomic_write
+from r2etl_core.io.modelfile import ModelMeta, load_model
 from r2etl_core.nn.model import ModelConfig, build_model
-from r2etl_core.io.modelfile import ModelMeta, SlicingSpec, load_model
-from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
+from r2etl_core.train.callbacks import (
+    BEST,
+    LAST,
+    STATE,
+    Checkpointer,
+    MetricsLog,
+    Plots,
+    ProgressBar,
+    with_metrics,
+)
 from r2etl_core.train.config import TrainConfig
 from r2etl_core.train.data import TrainData, build_train_data
+from r2etl_core.train.datasets.events import sensor_size
 from r2etl_core.train.evaluate import EvalResult
 from r2etl_core.train.objective import Objective
 from r2etl_core.train.state import load_train_state
 from r2etl_core.train.trainer import Callback, Trainer, seed_everything
+from r2etl_core.types import SlicingSpec
 
 
 def pick_device(name: str) -> torch.device:
@@ -127,7 +138,5 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
 def export(src: Path, dst: Path) -> None:
     """Copy atomically (a crash mid-copy never leaves a half-written model at ``dst``)."""
     dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    shutil.copyfile(src, tmp)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, dst)
+    with atomic_write(dst) as tmp:
+        shutil.copyfile(src, tmp)

@@ -7,8 +7,6 @@ groups, scheduler state, step/epoch/best) is JSON in the safetensors metadata.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -16,6 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import atomic_write
 from r2etl_core.train.trainer import TrainState
 
 
@@ -36,14 +35,8 @@ def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer,
                       "best_step": state.best_step, "history": state.history}}
     if not tensors:  # safetensors refuses an empty file
         tensors["_empty"] = torch.zeros(1)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={"r2etl-train-state": json.dumps(meta)})
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"r2etl-train-state": json.dumps(meta)})
 
 
 def load_train_state(path: str | Path, optimizer: torch.optim.Optimizer,

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import check_input_file
 from r2etl_core.types import EventBatch
 
 CIFAR10DVS_SIZE = 128
@@ -58,9 +59,7 @@ def decode_cifar10dvs(raw: bytes, where: str | Path = "<bytes>") -> EventBatch:
 
 
 def read_cifar10dvs(path: str | Path) -> EventBatch:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
+    path = check_input_file(path, "CIFAR10-DVS .aedat file")
     return decode_cifar10dvs(path.read_bytes(), path)
 
 

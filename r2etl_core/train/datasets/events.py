@@ -15,10 +15,14 @@ import numpy as np
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.nmnist import read_bin
-from r2etl_core.types import EventBatch
 from r2etl_core.train.datasets.aedat import read_cifar10dvs
-from r2etl_core.train.datasets.folders import ClassFiles, layout_error, scan_class_folders
+from r2etl_core.train.datasets.folders import (
+    ClassFiles,
+    layout_error,
+    scan_class_folders,
+)
 from r2etl_core.train.datasets.frames import FrameParams, frames_for_files
+from r2etl_core.types import EventBatch
 
 # kind -> (file suffixes, sensor (width, height) used for framing, reader)
 ATIS_SIZE = (304, 240)  # N-Caltech101 is recorded on an ATIS; coordinates are checked against it

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,6 +18,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
+from r2etl_core.io.files import atomic_write
 from r2etl_core.types import EventBatch
 
 
@@ -94,13 +93,7 @@ def frames_for_files(files: Sequence[Path], root: Path, params: FrameParams,
         out[i] = np.minimum(events_to_frames(reader(f), params), 65504.0)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # unique temp name: several processes (DDP ranks, parallel runs) may fill the same entry
-        fd, tmp = tempfile.mkstemp(prefix=path.stem + ".", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, out)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        # several processes (DDP ranks, parallel runs) may fill the same entry
+        with atomic_write(path) as tmp, open(tmp, "wb") as f:
+            np.save(f, out)
     return out
