@@ -1,12 +1,25 @@
-"""Build recordings/nmnist-demo.aedat4 (+ .labels.csv) from held-out N-MNIST samples.
+"""Build the demo recordings in recordings/ from held-out N-MNIST samples.
 
-    python scripts/make_demo_recording.py [--shared ../shared/data] [--per-class 3]
+    python scripts/make_demo_recording.py [--kind live|gapped] [--shared ../shared/data] [--out FILE]
 
-The samples are real ATIS recordings from ../shared/data/nmnist that belong to the fixed
-validation split (r2etl_core.train.datasets.splits), i.e. the shipped model never trained on them;
-if the shipped model exists, its metadata's hold-out list is checked as well. They are placed
-one after another on a 360 ms grid (up to 320 ms of events, then silence), in a shuffled but
-fixed order, and written with the project's own dv-processing writer.
+--kind live (default) writes recordings/nmnist-demo.aedat4, the viewer's default demo, built to
+look like a live camera: digits back to back (each held 0.8-1.0 s by repeating its ~0.3 s
+recording, no gap), background-activity noise of 1 event/s on every pixel throughout, and every
+segment boundary at a random offset from the 30 ms slice grid (see
+r2etl_core/train/datasets/continuous.py). Two samples per digit, ~18 s, ~2.3 MB (it ships with
+the project). No noise-only "idle" stretches: `r2etl classify` still refuses labels the model
+does not know, and "idle" is one (scripts/make_continuous_streams.py writes streams with them).
+
+--kind gapped writes recordings/nmnist-demo-gapped.aedat4, the earlier demo: three samples per
+digit placed on a 360 ms period (up to 320 ms of events, then 40 ms of silence), no noise. The
+stream starts at 1,000,000 us, which is NOT a multiple of 30 ms: every digit starts 10 ms after
+a slice boundary (1,000,000 % 30,000 = 10,000; the 360 ms period keeps that phase).
+
+Either way the samples are real ATIS recordings from ../shared/data/nmnist that belong to the
+fixed validation split (r2etl_core.train.datasets.splits), i.e. the shipped model never trained
+on them; if the shipped model exists, its metadata's hold-out list is checked as well. Besides
+the .aedat4 (written with the project's own dv-processing writer), each kind writes its
+<stem>.labels.csv (ground truth) and <stem>.samples.txt (samples in stream order).
 """
 
 from __future__ import annotations
@@ -15,20 +28,34 @@ import argparse
 import random
 from pathlib import Path
 
-from r2etl_core.train.datasets.splits import shared_nmnist_split
+from make_continuous_streams import CAMERA_NAME, write_stream
+
 from r2etl_core.io.dv import AedatWriter
-from r2etl_core.io.nmnist import read_bin
 from r2etl_core.io.labels import LabelSegment, write_labels
-from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
+from r2etl_core.io.nmnist import read_bin
+from r2etl_core.train.datasets.continuous import (StreamRecipe, build_stream, check_not_trained_on,
+                                                  pick_per_class, validation_ids, validation_samples)
 from r2etl_core.types import EventBatch
 
 REPO = Path(__file__).resolve().parents[1]
-SLOT_US = 360_000  # a multiple of the 30 ms slice: each digit starts on a slice boundary
+OUT = {"live": REPO / "recordings" / "nmnist-demo.aedat4",
+       "gapped": REPO / "recordings" / "nmnist-demo-gapped.aedat4"}
+
+# live: 20 digits, ~18 s, ~2.3 MB (the file ships with the project: keep it small). Seed 3:
+# no two neighbouring digits of the same class, so every boundary is a visible change.
+LIVE_PER_CLASS = 2
+LIVE_RECIPE = StreamRecipe(hold_us=(800_000, 1_000_000), noise_hz_per_pixel=1.0, seed=3)
+
+# gapped: the earlier demo, unchanged
+SLOT_US = 360_000  # a multiple of 30 ms: every digit has the same phase on the slice grid
 SAMPLE_US = 320_000
-T0_US = 1_000_000  # the stream starts 1 s in, like a camera that was already running
+T0_US = 1_000_000  # the stream starts 1 s in; 10 ms past a slice boundary (not on it)
+GAPPED_PER_CLASS = 3
+GAPPED_SEED = 7
 
 
 def pick_samples(split_val: tuple[str, ...], per_class: int, seed: int) -> list[str]:
+    """The gapped demo's choice: the first ``per_class`` of each class by name, shuffled."""
     by_class: dict[str, list[str]] = {}
     for rel in sorted(split_val):
         by_class.setdefault(rel.split("/")[0], []).append(rel)
@@ -37,24 +64,20 @@ def pick_samples(split_val: tuple[str, ...], per_class: int, seed: int) -> list[
     return chosen
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"))
-    ap.add_argument("--per-class", type=int, default=3)
-    ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--out", default=str(REPO / "recordings" / "nmnist-demo.aedat4"))
-    args = ap.parse_args()
-    root = Path(args.shared) / "nmnist" / "Train"
-    split = shared_nmnist_split(root)
-    chosen = pick_samples(split.val, args.per_class, args.seed)
-    if DEFAULT_MODEL_PATH.exists():
-        holdout = set(read_meta(DEFAULT_MODEL_PATH).training.get("holdout", []))
-        trained_on = [rel for rel in chosen if rel not in holdout]
-        if trained_on:
-            raise SystemExit(f"the shipped model trained on {trained_on[:3]}: not a fair demo")
-    out = Path(args.out)
+def make_live(root: Path, out: Path) -> str:
+    chosen = pick_per_class(validation_ids(root), LIVE_PER_CLASS, LIVE_RECIPE.seed)
+    events, labels = build_stream(validation_samples(root, chosen), LIVE_RECIPE)
+    count = write_stream(out, events, labels, chosen, f"live-like demo: {LIVE_RECIPE}")
+    span_s = (labels[-1].end_us - labels[0].start_us) / 1e6
+    return (f"{count:,} events, {span_s:.2f} s, {len(labels)} digits, "
+            f"noise {LIVE_RECIPE.noise_hz_per_pixel:g} Hz/pixel")
+
+
+def make_gapped(root: Path, out: Path) -> str:
+    chosen = pick_samples(validation_ids(root), GAPPED_PER_CLASS, GAPPED_SEED)
+    check_not_trained_on(chosen, root)
     segments = []
-    with AedatWriter(out, 34, 34, camera_name="ATIS (N-MNIST)") as writer:
+    with AedatWriter(out, 34, 34, camera_name=CAMERA_NAME) as writer:
         for k, rel in enumerate(chosen):
             ev = read_bin(root / rel)
             ev = ev.select(ev.t < SAMPLE_US)
@@ -65,7 +88,21 @@ def main() -> None:
     (out.with_name(out.stem + ".samples.txt")).write_text(
         "# N-MNIST samples (nmnist/Train/<class>/<id>.bin) in stream order; the k-th starts at "
         f"{T0_US} + k * {SLOT_US} us\n" + "\n".join(chosen) + "\n")
-    print(f"wrote {out} ({len(chosen)} digits, {len(chosen) * SLOT_US / 1e6:.1f} s)")
+    return f"{writer.events_written:,} events, {len(chosen)} digits, {len(chosen) * SLOT_US / 1e6:.2f} s"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--kind", choices=sorted(OUT), default="live",
+                    help="live: the default demo, continuous with noise; gapped: the earlier demo")
+    ap.add_argument("--shared", default=str(REPO.parent / "shared" / "data"),
+                    help="the shared data folder holding nmnist/Train (default: ../shared/data beside the repo)")
+    ap.add_argument("--out", help="the .aedat4 to write (default: recordings/nmnist-demo[-gapped].aedat4)")
+    args = ap.parse_args()
+    root = Path(args.shared) / "nmnist" / "Train"
+    out = Path(args.out) if args.out else OUT[args.kind]
+    summary = (make_live if args.kind == "live" else make_gapped)(root, out)
+    print(f"wrote {out} ({summary})")
 
 
 if __name__ == "__main__":
