@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from r2etl_core.types import ResetPolicy, SourceInfo
+from r2etl_core.types import Readout, ResetPolicy, SourceInfo
 
 SPEEDS: tuple[tuple[str, float | None], ...] = (
     ("0.1x", 0.1), ("0.25x", 0.25), ("0.5x", 0.5), ("1x", 1.0), ("2x", 2.0), ("5x", 5.0),
@@ -133,10 +133,20 @@ class TransportBar(QWidget):
         self.seekRequested.emit(self.seek.value() * 1000)
 
 
+READOUT_CHOICES = (  # the first is the default of every front end: Readout()
+    (f"moving average ({Readout().tau_ms:g} ms)", Readout()),
+    ("last T slices", Readout("window")),
+    ("2 staggered copies", Readout("staggered", copies=2)),
+    ("sliding window (T copies)", Readout("staggered", copies=64)),
+    ("mean since reset (old)", Readout("since-reset")),
+)
+
+
 class SettingsPanel(QWidget):
     modelRequested = Signal()
     sliceMsChanged = Signal(float)
     resetPolicyChanged = Signal(object)  # ResetPolicy
+    readoutChanged = Signal(object)  # Readout
     resetRequested = Signal()
     recordToggled = Signal(bool)
     denoiseToggled = Signal(bool)
@@ -163,6 +173,13 @@ class SettingsPanel(QWidget):
         self.policy.addItem("manual only", "manual")
         self.policy.setToolTip("When the network forgets its state (membrane potentials)")
         self.policy.currentIndexChanged.connect(self._policy_changed)
+        self.readout = QComboBox()
+        for label, readout in READOUT_CHOICES:
+            self.readout.addItem(label, readout)
+        self.readout.setToolTip("How the per-slice outputs become the prediction on a stream that "
+                                "never goes silent (see docs/benchmarks.md). '—' means no decision: "
+                                "no more activity than noise in the square, or no clear winner")
+        self.readout.currentIndexChanged.connect(lambda _i: self.readoutChanged.emit(self.readout.currentData()))
         self.denoise = QCheckBox("filter noise (2 ms)")
         self.denoise.setToolTip("dv-processing background-activity filter: drop events with no "
                                 "neighbour active in the 2 ms before them (recordings keep every event)")
@@ -177,6 +194,7 @@ class SettingsPanel(QWidget):
 
         form = QFormLayout()
         form.addRow("slice length", self.slice_ms)
+        form.addRow("readout", self.readout)
         form.addRow("reset state", self.policy)
         form.addRow("events", self.denoise)
         layout = QVBoxLayout(self)

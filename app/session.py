@@ -34,13 +34,7 @@ from r2etl_core.stream.pipeline import (
     open_with_core,
     read_sidecar,
 )
-from r2etl_core.types import (
-    EngineOutput,
-    EngineStats,
-    FrameSpec,
-    ResetPolicy,
-    SliceByTime,
-)
+from r2etl_core.types import EngineOutput, EngineStats, FrameSpec, Readout, ResetPolicy, SliceByTime
 
 from .tasks import BackgroundTasks
 
@@ -246,6 +240,9 @@ class Session(QObject):
 
     def set_reset_policy(self, policy: ResetPolicy) -> None:
         self._apply(reset=policy)
+
+    def set_readout(self, readout: Readout) -> None:
+        self._apply(readout=readout)
 
     def set_denoise(self, on: bool) -> None:
         """Background-activity noise filter in front of the slicer (off by default)."""

@@ -136,9 +136,15 @@ class MainWindow(QMainWindow):
         self.settings.modelRequested.connect(self.open_model)
         self.settings.sliceMsChanged.connect(s.set_slice_ms)
         self.settings.resetPolicyChanged.connect(s.set_reset_policy)
+        self.settings.readoutChanged.connect(s.set_readout)
+        self.settings.readoutChanged.connect(self._show_readout)
+        self._show_readout()
         self.settings.resetRequested.connect(s.reset_state)
         self.settings.denoiseToggled.connect(s.set_denoise)
         self.settings.recordToggled.connect(self._record_toggled)
+
+    def _show_readout(self, _readout=None) -> None:
+        self.prediction_view.show_readout(self.settings.readout.currentText())
 
     # -- session -> views --------------------------------------------------------------------
     def _source_changed(self, info: SourceInfo | None) -> None:

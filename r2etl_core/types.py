@@ -92,6 +92,8 @@ class BinnedSlice:
     bin_s: float
     transfer_s: float
     generation: int = 0
+    activity: float = 0.0  # ROI events above the noise floor in this slice (roi_activity)
+    noise_sd: float = 0.0  # that estimate's spread for pure noise
 
 
 @dataclass(frozen=True)
@@ -119,12 +121,21 @@ class Prediction:
     reset_before: bool  # the neuron state was reset before this slice
     wall_time_s: float  # time.monotonic() when the prediction was ready
     latency_ms: float  # from the slice's last event reaching us to the prediction
+    decided: bool = True  # False: "no decision" (no more activity than noise, or no clear winner)
+    activity: float = 0.0  # smoothed ROI events per slice above the stream's noise floor
+    margin: float = 1.0  # top-1 minus top-2 probability
+
+    @property
+    def label(self) -> str | None:
+        """The answer shown to users: the top label, or None for "no decision"."""
+        return self.top_label if self.decided else None
 
     def to_json(self) -> dict:
         return {
             "index": self.index, "t_start_us": self.t_start_us, "t_end_us": self.t_end_us,
-            "events": self.event_count, "top_class": self.top_class, "label": self.top_label,
-            "confidence": round(self.confidence, 5),
+            "events": self.event_count, "top_class": self.top_class, "label": self.label,
+            "best_guess": self.top_label, "confidence": round(self.confidence, 5),
+            "margin": round(self.margin, 5), "activity": round(self.activity, 2),
             "probabilities": [round(p, 5) for p in self.probabilities],
             "step_in_window": self.step_in_window, "reset_before": self.reset_before,
             "timings_ms": {"read": round(self.timings.read_ms, 4), "bin": round(self.timings.bin_ms, 4),
@@ -224,6 +235,41 @@ class ResetPolicy:
     def __post_init__(self):
         if self.kind not in ("silence", "window", "manual"):
             raise ValueError(f"unknown reset policy {self.kind!r} (silence, window or manual)")
+
+
+READOUT_KINDS = ("ema", "window", "staggered", "since-reset")
+
+
+@dataclass(frozen=True)
+class Readout:
+    """How per-slice logits become the prediction shown, and when to say "no decision".
+    ``Readout()`` is THE default of every front end; docs/benchmarks.md has the measurements
+    on continuous streams that chose it.
+
+    ``ema``: state carried, exponential moving average of the logits, time constant ``tau_ms``.
+    ``window``: state carried, mean of the logits of the last ``window_slices`` slices.
+    ``staggered``: ``copies`` copies of the network in one batch, each restarted from rest
+    every ``window_slices`` slices at evenly spread offsets; the prediction is the mean
+    logits of the copy that has run longest since its restart (the training condition).
+    With ``copies == window_slices`` it is a sliding window re-run from rest.
+    ``since-reset``: mean of every logit since the last state reset (before r2etl 0.2).
+    ``window_slices`` 0 means the model's training T.
+
+    No decision: when the smoothed ROI activity above the noise floor (estimated from the
+    stream itself: see ``r2etl_core.stream.slicing.roi_activity``) is below ``min_activity``
+    events per slice (0: automatic, a few standard deviations of the noise), or the top-1
+    minus top-2 probability is below ``min_margin``."""
+
+    kind: str = "ema"
+    tau_ms: float = 150.0
+    window_slices: int = 0
+    copies: int = 2
+    min_margin: float = 0.1
+    min_activity: float = 0.0
+
+    def __post_init__(self):
+        if self.kind not in READOUT_KINDS:
+            raise ValueError(f"unknown readout {self.kind!r} ({', '.join(READOUT_KINDS)})")
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,7 @@ import pytest  # noqa: E402
 
 pytest.importorskip("pytestqt")
 
-from app_fixtures import (  # noqa: E402,F401
-    FailingSource,
-    MemoryOpener,
-    demo_events,
-    start_viewer,
-    tiny_model,
-    wait_for_predictions,
-)
+from app_fixtures import FailingSource, MemoryOpener, demo_events, start_viewer, tiny_model, wait_for_predictions  # noqa: E402,F401
 
 from r2etl_core.errors import InputError, NoCameraError  # noqa: E402
 from r2etl_core.io.recorder import Recorder  # noqa: E402

@@ -10,13 +10,7 @@ from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy
 from r2etl_core.testing import ArraySource, random_events
-from r2etl_core.types import (
-    EventBatch,
-    FrameSpec,
-    ResetPolicy,
-    SliceByTime,
-    SlicingSpec,
-)
+from r2etl_core.types import EventBatch, FrameSpec, ResetPolicy, SliceByTime, SlicingSpec
 
 CLASSES = tuple(str(i) for i in range(10))
 

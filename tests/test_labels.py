@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.labels import (
-    LabelSegment,
-    label_at,
-    labels_path_for,
-    read_labels,
-    write_labels,
-)
+from r2etl_core.io.labels import LabelSegment, label_at, labels_path_for, read_labels, write_labels
 
 
 def write(tmp_path, text: str, name: str = "rec.labels.csv"):

@@ -19,6 +19,7 @@ CLASS_RGB = np.array([
     (140, 86, 75), (227, 119, 194), (235, 235, 235), (188, 189, 34), (23, 190, 207),
 ], np.uint8)
 NO_DATA_RGB = np.array([34, 38, 46], np.uint8)
+UNDECIDED_RGB = np.array([96, 102, 114], np.uint8)  # "no decision": a neutral grey, no class colour
 
 
 def class_rgb(index: int) -> tuple[int, int, int]:

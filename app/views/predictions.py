@@ -10,9 +10,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from app.views.palette import NO_DATA_RGB, class_rgb
+from app.views.palette import NO_DATA_RGB, UNDECIDED_RGB, class_rgb
+from r2etl_core.io.labels import IDLE_LABEL
 from r2etl_core.stream.scoring import RunningScore, identity
 from r2etl_core.types import EngineOutput, Prediction
+
+NO_DECISION = "\u2014"  # an em dash: the model abstains
 
 HISTORY_SLICES = 200
 
@@ -57,7 +60,9 @@ class PredictionView(QWidget):
         self.strip_plot.addItem(self.strip)
 
         head = QGridLayout()
-        head.addWidget(QLabel("model says"), 0, 0)
+        self.readout_label = QLabel("model says")
+        self.readout_label.setToolTip("The readout in use: how per-slice outputs become this answer")
+        head.addWidget(self.readout_label, 0, 0)
         head.addWidget(self.top_label, 1, 0)
         head.addWidget(QLabel("recording says"), 0, 1)
         head.addWidget(self.truth_label, 1, 1)
@@ -68,8 +73,9 @@ class PredictionView(QWidget):
         layout.addLayout(head)
         layout.addWidget(self.accuracy_label)
         layout.addWidget(self.bars_plot, 1)
-        strip_title = QLabel("<b>Recent predictions</b>: the model's top class per slice "
-                             "(brighter = more confident) under the true label")
+        strip_title = QLabel("<b>Recent predictions</b>: the model's answer per slice (brighter = "
+                             "more confident, grey = no decision) over the true label: the gap after "
+                             "each change of label is the settle time")
         strip_title.setWordWrap(True)
         layout.addWidget(strip_title)
         layout.addWidget(self.strip_plot)
@@ -84,6 +90,9 @@ class PredictionView(QWidget):
         self.bars_plot.setXRange(-0.6, k - 0.4, padding=0)
         self.bars_plot.getAxis("bottom").setTicks([list(enumerate(self.class_names))])
         self.clear_history()
+
+    def show_readout(self, description: str) -> None:
+        self.readout_label.setText(f"model says <span style='color:#8a93a3'>({description})</span>")
 
     def set_segments(self, segments, time_map=identity) -> None:
         """Labels of the input; ``time_map`` maps stream time to recording time (loops, seeks)."""
@@ -112,9 +121,13 @@ class PredictionView(QWidget):
                 self.score.add(pred)
         self.probabilities = np.asarray(pred.probabilities, float)
         self.bars.setOpts(height=self.probabilities)
-        colour = "#%02x%02x%02x" % class_rgb(pred.top_class)
-        self.top_label.setText(f"<span style='color:{colour}'>{pred.top_label}</span> "
-                               f"<span style='font-size:18px'>{pred.confidence:.0%}</span>")
+        if pred.decided:
+            colour = "#%02x%02x%02x" % class_rgb(pred.top_class)
+            self.top_label.setText(f"<span style='color:{colour}'>{pred.top_label}</span> "
+                                   f"<span style='font-size:18px'>{pred.confidence:.0%}</span>")
+        else:
+            self.top_label.setText(f"<span style='color:#8a93a3'>{NO_DECISION}</span> "
+                                   "<span style='font-size:14px;color:#8a93a3'>no decision</span>")
         self._show_truth(pred)
         self._score_dirty = True
         self._draw_strip(new)
@@ -135,8 +148,14 @@ class PredictionView(QWidget):
         truth = self._truth_at(pred)
         if truth is None:
             self.truth_label.setText("<span style='color:#8a93a3'>(between samples)</span>")
+        elif truth == IDLE_LABEL:
+            ok = not pred.decided
+            mark = "<span style='color:#4cd964'>match</span>" if ok else \
+                "<span style='color:#ff5a5a'>differs</span>"
+            self.truth_label.setText(f"<b>{NO_DECISION}</b> <span style='font-size:14px'>nothing there "
+                                     f"{mark}</span>")
         else:
-            ok = truth == pred.top_label
+            ok = truth == pred.label
             mark = "<span style='color:#4cd964'>match</span>" if ok else \
                 "<span style='color:#ff5a5a'>differs</span>"
             self.truth_label.setText(f"<b>{truth}</b>  <span style='font-size:14px'>{mark}</span>")
@@ -149,12 +168,16 @@ class PredictionView(QWidget):
         for col, pred in enumerate(preds):
             if pred.event_count == 0:
                 continue
-            shade = 0.35 + 0.65 * pred.confidence
-            cols[0, col] = np.array(class_rgb(pred.top_class)) * shade
+            if pred.decided:
+                cols[0, col] = np.array(class_rgb(pred.top_class)) * (0.35 + 0.65 * pred.confidence)
+            else:
+                cols[0, col] = UNDECIDED_RGB
             if rows == 2:
                 truth = self._truth_at(pred)
                 if truth is not None and truth in index:
                     cols[1, col] = class_rgb(index[truth])
+                elif truth == IDLE_LABEL:
+                    cols[1, col] = UNDECIDED_RGB
         return cols
 
     def _draw_strip(self, new: list[Prediction] | None = None) -> None:

@@ -8,7 +8,7 @@ import sys
 
 from r2etl_core.parse import check_device, check_number, check_slice_us
 from r2etl_core.stream.pipeline import StreamSettings
-from r2etl_core.types import ResetPolicy, SliceByTime
+from r2etl_core.types import READOUT_KINDS, Readout, ResetPolicy, SliceByTime
 
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->
@@ -38,6 +38,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="silence reset: reset after this many ms without events (default 20)")
     p.add_argument("--window-slices", type=float, default=None,
                    help="window reset: reset every N slices (default: the model's T)")
+    p.add_argument("--readout", choices=list(READOUT_KINDS), default=None,
+                   help="how per-slice outputs become the prediction (default: %s): ema = moving "
+                        "average with --tau-ms; window = mean of the last --readout-slices; staggered "
+                        "= --copies network copies restarted from rest at spread offsets; "
+                        "since-reset = mean since the last reset (the pre-0.2 behaviour)" % Readout().kind)
+    p.add_argument("--tau-ms", type=float, default=None,
+                   help=f"ema readout: time constant in ms (default {Readout().tau_ms:g})")
+    p.add_argument("--readout-slices", type=float, default=None,
+                   help="window/staggered readout: slices per window (default: the model's T)")
+    p.add_argument("--copies", type=float, default=None,
+                   help=f"staggered readout: network copies run side by side (default {Readout().copies})")
+    p.add_argument("--min-margin", type=float, default=None,
+                   help="say 'no decision' when the top two class probabilities differ by less "
+                        f"(default {Readout().min_margin:g}; 0 never abstains on margin)")
+    p.add_argument("--min-activity", type=float, default=None,
+                   help="say 'no decision' when the region shows fewer events per slice above the "
+                        "noise floor (default: automatic, from the stream's own noise)")
     p.add_argument("--denoise-us", type=float, default=None, metavar="US",
                    help="drop isolated noise events: keep an event only if a neighbour fired within US "
                         "microseconds before it (dv-processing background-activity filter; off by default)")
@@ -72,9 +89,25 @@ def stream_settings(args: argparse.Namespace) -> StreamSettings:
         else int(check_number("--silence-ms", args.silence_ms, 0.1, 60_000, "ms") * 1000),
         window_slices=default.window_slices if args.window_slices is None
         else int(check_number("--window-slices", args.window_slices, 1, 100_000)))
-    denoise = None if args.denoise_us is None else int(check_number("--denoise-us", args.denoise_us, 1, 10_000_000, "us"))
+    denoise = None if args.denoise_us is None \
+        else int(check_number("--denoise-us", args.denoise_us, 1, 10_000_000, "us"))
     slicing = None if args.slice_us is None else SliceByTime(check_slice_us(args.slice_us))
-    return StreamSettings(slicing=slicing, reset=reset, denoise_us=denoise)
+    return StreamSettings(slicing=slicing, reset=reset, readout=readout_from(args), denoise_us=denoise)
+
+
+def readout_from(args: argparse.Namespace) -> Readout:
+    """The readout the flags ask for; flags not given keep ``Readout()``'s defaults."""
+    d = Readout()
+
+    def pick(value, name: str, default, low: float, high: float, unit: str = ""):
+        return default if value is None else type(default)(check_number(name, value, low, high, unit))
+
+    return Readout(kind=args.readout or d.kind,
+                   tau_ms=pick(args.tau_ms, "--tau-ms", d.tau_ms, 1, 60_000, "ms"),
+                   window_slices=pick(args.readout_slices, "--readout-slices", d.window_slices, 1, 1000),
+                   copies=pick(args.copies, "--copies", d.copies, 1, 64),
+                   min_margin=pick(args.min_margin, "--min-margin", d.min_margin, 0, 1),
+                   min_activity=pick(args.min_activity, "--min-activity", d.min_activity, 0, 1e9, "events"))
 
 
 def print_result(result: dict, as_json: bool) -> None:

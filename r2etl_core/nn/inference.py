@@ -15,16 +15,23 @@ import torch
 
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
+from r2etl_core.nn.readout import ReadoutState
 from r2etl_core.stream.slicing import sensor_frame
 from r2etl_core.types import (
     BinnedSlice,
     EngineOutput,
     EventSlice,
     Prediction,
+    Readout,
     ResetPolicy,
     SpikeSnapshot,
     StageTimings,
 )
+
+# "no decision" below this smoothed activity (ROI events per slice above the noise floor):
+# a few noise standard deviations, and never less than a handful of events
+ACTIVITY_NOISE_SDS = 4.0
+ACTIVITY_MIN_EVENTS = 3.0
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -43,7 +50,7 @@ def device_name(device: torch.device) -> str:
 
 class InferenceCore:
     def __init__(self, model: R2ETLNet, meta: ModelMeta, device: torch.device,
-                 reset: ResetPolicy = ResetPolicy()):
+                 reset: ResetPolicy = ResetPolicy(), readout: Readout = Readout()):
         self.model = model.to(device).eval()
         self.model.set_step_mode("s")
         self.meta = meta
@@ -54,8 +61,7 @@ class InferenceCore:
         self._neurons: list[int] = []
         for _, module in model.spiking_layers():
             module.register_forward_hook(self._record_spikes)
-        self._logit_sum: torch.Tensor | None = None
-        self._steps = 0
+        self.readout = ReadoutState(readout, meta.config.time_steps)
         self._pending_reset = True
         self._last_event_us: int | None = None
         self._index = 0
@@ -68,17 +74,29 @@ class InferenceCore:
     def request_reset(self) -> None:
         self._pending_reset = True
 
+    def set_readout(self, readout: Readout) -> None:
+        """Takes effect at the next step, from rest (the copies may change)."""
+        self.readout = ReadoutState(readout, self.meta.config.time_steps)
+        self._pending_reset = True
+
     def _reset_now(self) -> None:
         self.model.reset_state()
-        self._logit_sum, self._steps, self._pending_reset = None, 0, False
+        self.readout.reset()
+        self._pending_reset = False
 
     def _policy_wants_reset(self, sl: EventSlice) -> bool:
         policy = self.reset_policy
         if policy.kind == "window":
-            return self._steps >= (policy.window_slices or self.meta.config.time_steps)
+            return self.readout.steps >= (policy.window_slices or self.meta.config.time_steps)
         if policy.kind == "silence" and len(sl.events) and self._last_event_us is not None:
             return sl.events.t_first_us - self._last_event_us >= policy.silence_us
         return False
+
+    def _decided(self, activity: float, noise_sd: float, margin: float) -> bool:
+        """Abstain when the ROI shows no more than noise or no class clearly wins."""
+        cfg = self.readout.readout
+        floor = cfg.min_activity or max(ACTIVITY_MIN_EVENTS, ACTIVITY_NOISE_SDS * noise_sd)
+        return activity >= floor and margin >= cfg.min_margin
 
     @torch.no_grad()
     def step(self, item: BinnedSlice) -> EngineOutput:
@@ -90,21 +108,29 @@ class InferenceCore:
             self._reset_now()
         if len(sl.events):
             self._last_event_us = sl.events.t_last_us
+        readout = self.readout
+        restart = readout.restarts()
+        if restart is not None:
+            self.model.reset_copies(restart.to(self.device))
+            readout.mark_restarted(restart)
         self._layer_sums.clear()
-        logits = self.model(frame.unsqueeze(0))[0]
-        self._logit_sum = logits if self._logit_sum is None else self._logit_sum + logits
-        self._steps += 1
-        probs = torch.softmax(self._logit_sum / self._steps, dim=0)
+        batch = frame.unsqueeze(0).expand(readout.copies, *frame.shape)
+        logits, activity = readout.update(self.model(batch), item.activity,
+                                          (sl.t_end_us - sl.t_start_us) / 1e3)
+        probs = torch.softmax(logits, dim=0)
         # one device->host copy for everything the views need (probabilities, per-layer
         # spike counts, the small model-input frame): a single sync per slice on a GPU
         n_layers = len(self._layer_sums)
-        packed = torch.cat([probs, torch.stack(self._layer_sums), frame.flatten()]).cpu().numpy()
+        packed = torch.cat([probs, torch.stack(self._layer_sums) / readout.copies,
+                            frame.flatten()]).cpu().numpy()
         t4 = time.perf_counter()
 
         k = len(probs)
         model_frame = packed[k + n_layers:].reshape(frame.shape)
         p = packed[:k].astype(float)
-        top = int(np.argmax(p))
+        top2 = np.argsort(p)[-2:]
+        top = int(top2[-1])
+        margin = float(p[top] - p[top2[0]]) if k > 1 else 1.0
         done = time.monotonic()
         self._index += 1
         pred = Prediction(
@@ -112,8 +138,9 @@ class InferenceCore:
             event_count=len(sl.events), probabilities=tuple(p.tolist()), top_class=top,
             top_label=self.meta.class_names[top], confidence=float(p[top]),
             timings=StageTimings(sl.read_s * 1e3, item.bin_s * 1e3, item.transfer_s * 1e3, (t4 - t3) * 1e3),
-            step_in_window=self._steps, reset_before=reset, wall_time_s=done,
+            step_in_window=readout.steps, reset_before=reset, wall_time_s=done,
             latency_ms=(done - item.arrived_s) * 1e3,
+            decided=self._decided(activity, item.noise_sd, margin), activity=activity, margin=margin,
         )
         spikes = SpikeSnapshot(self._index, sl.t_end_us, self.layer_names,
                                tuple(int(round(v)) for v in packed[k:k + n_layers]), tuple(self._neurons))

@@ -139,6 +139,16 @@ class R2ETLNet(nn.Module):
         """Forget all neuron state (membrane potentials). The one documented reset call."""
         functional.reset_net(self)
 
+    def reset_copies(self, restart: torch.Tensor) -> None:
+        """Forget the state of the batch entries where ``restart`` ([B] bool) is True and keep
+        the others: staggered copies of one stream restart from rest at different slices.
+        Every LIF here resets to 0, so rest is a zero membrane potential."""
+        keep = (~restart).to(torch.float32)
+        for module in self.modules():
+            v = getattr(module, "v", None)
+            if isinstance(module, base.MemoryModule) and isinstance(v, torch.Tensor) and v.dim() > 0:
+                module.v = v * keep.view(-1, *([1] * (v.dim() - 1))).to(v.dtype)
+
     # -- forward ---------------------------------------------------------------------------
     def forward(self, x: torch.Tensor, domain: str = "events") -> torch.Tensor:
         """Logits per step: ``[T, B, K]`` in multi-step mode, ``[B, K]`` in single-step mode."""

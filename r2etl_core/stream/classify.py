@@ -126,14 +126,20 @@ def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, p
         "dropped": stats.dropped, "model_ms_p50": round(stats.model_ms_p50, 3),
         "model_ms_p99": round(stats.model_ms_p99, 3),
         "slice_us": slicing.window_us if isinstance(slicing, SliceByTime) else None,
-        "reset": engine.reset_policy.kind, "interrupted": interrupted,
+        "reset": engine.reset_policy.kind, "readout": engine.readout.kind,
+        "abstained": round(sum(not p.decided for p in predictions) / max(len(predictions), 1), 4),
+        "interrupted": interrupted,
     }
     if stats.input_lost:
         summary["input_lost"] = stats.input_lost
     if opened.segments:
         score = score_segments(predictions, opened.segments)
+        settle = score.settle_ms_p50
         summary.update(segment_accuracy=round(score.accuracy, 4), segments=score.segments,
-                       segments_correct=score.correct, slice_accuracy=round(score.slice_accuracy, 4))
+                       segments_correct=score.correct, slice_accuracy=round(score.slice_accuracy, 4),
+                       settle_ms_p50=None if settle is None else round(settle, 1),
+                       abstain_rate=round(score.abstained_in_objects, 4),
+                       abstain_rate_idle=round(score.abstained_in_idle, 4))
     if request.out:
         summary["out"] = str(request.out)
     return summary

@@ -25,7 +25,7 @@ from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.inference import InferenceCore, device_name, pick_device
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import Sink, Source
-from r2etl_core.stream.slicing import StreamSlicer, bin_to_device
+from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
 from r2etl_core.types import (
     BinnedSlice,
     EngineOutput,
@@ -33,6 +33,7 @@ from r2etl_core.types import (
     EventBatch,
     EventSlice,
     FrameSpec,
+    Readout,
     ResetPolicy,
     SliceByCount,
     SliceByTime,
@@ -48,6 +49,7 @@ class EngineConfig:
     queue_slices: int = 4
     drop_when_busy: bool = True
     reset: ResetPolicy = ResetPolicy()
+    readout: Readout = Readout()
     device: str | None = None  # None: CUDA when present, else CPU
     history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
     # Batch-1 steps of a small network gain nothing from more intra-op threads, and when the
@@ -63,7 +65,7 @@ class StreamEngine:
         self.device = pick_device(config.device)
         if self.device.type == "cpu" and config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
-        self.core = InferenceCore(model, meta, self.device, config.reset)
+        self.core = InferenceCore(model, meta, self.device, config.reset, config.readout)
         self.device_label = device_name(self.device)
         s = meta.slicing
         self._slicing: SliceByTime | SliceByCount = (
@@ -167,6 +169,16 @@ class StreamEngine:
     @property
     def reset_policy(self) -> ResetPolicy:
         return self.core.reset_policy
+
+    def set_readout(self, readout: Readout) -> None:
+        """Change how logits become predictions (restarts the network state)."""
+        with self._lock:
+            if readout != self.core.readout.readout:
+                self.core.set_readout(readout)
+
+    @property
+    def readout(self) -> Readout:
+        return self.core.readout.readout
 
     def set_event_filter(self, factory: FilterFactory | None) -> None:
         """Filter events before slicing (e.g. dv's background-activity noise filter, built by
@@ -295,13 +307,14 @@ class StreamEngine:
                                               self.meta.config.input_size)
         generation = self._generation
         frames, bin_s, transfer_s = bin_to_device(slices, spec, self.device)
+        activity = [roi_activity(sl.events, spec) for sl in slices]
         share = 1.0 / len(slices)
         now = time.monotonic()
         with self._ready:
             if generation != self._generation:
                 return  # binned before a seek: these events belong to the old position
             drop = self._may_drop()
-            for sl, frame in zip(slices, frames):
+            for sl, frame, (excess, noise_sd) in zip(slices, frames, activity):
                 if drop:
                     while len(self._queue) >= self.config.queue_slices:
                         self._queue.popleft()  # oldest first: the newest view of the world wins
@@ -310,7 +323,7 @@ class StreamEngine:
                     while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
                         self._ready.wait(0.1)
                 self._queue.append(BinnedSlice(sl, frame, now, bin_s * share, transfer_s * share,
-                                               generation))
+                                               generation, excess, noise_sd))
             self._ready.notify_all()
 
     def _may_drop(self) -> bool:

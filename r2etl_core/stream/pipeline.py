@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from r2etl_core.errors import ModelError, R2ETLError
-from r2etl_core.io.labels import labels_path_for, read_labels
+from r2etl_core.io.labels import IDLE_LABEL, labels_path_for, read_labels
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, ModelMeta, load_model
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import LabelledSpan, Sink, Source
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
-from r2etl_core.types import FrameSpec, ResetPolicy, SliceByCount, SliceByTime
+from r2etl_core.types import FrameSpec, Readout, ResetPolicy, SliceByCount, SliceByTime
 
 DENOISE_US = 2000  # background-activity filter window of the viewer's "filter noise" box
 
@@ -39,7 +39,8 @@ class StreamSettings:
     """What the user chose; None means "what the model was trained with" / the default."""
 
     slicing: SliceByTime | SliceByCount | None = None
-    reset: ResetPolicy = ResetPolicy()  # the one default readout/reset of every front end
+    reset: ResetPolicy = ResetPolicy()  # the one default reset of every front end
+    readout: Readout = Readout()  # the one default readout of every front end
     denoise_us: int | None = None  # background-activity filter window; None: off
     roi: FrameSpec | None = None  # sensor pixels; None: the centred square
 
@@ -105,7 +106,7 @@ def open_input(spec: str, speed: float | None = 1.0, loop: bool = False, strict_
 
 def labels_problem(segments: Sequence[LabelledSpan], model: LoadedModel) -> str | None:
     """Why a recording's labels cannot be scored with ``model`` (None when they can)."""
-    unknown = sorted({str(seg.label) for seg in segments} - set(model.meta.class_names))
+    unknown = sorted({str(seg.label) for seg in segments} - set(model.meta.class_names) - {IDLE_LABEL})
     if not unknown:
         return None
     return (f"model classes {list(model.meta.class_names)} do not include the recording's labels "
@@ -131,6 +132,7 @@ def configure(engine: StreamEngine, settings: StreamSettings) -> None:
     meta = engine.meta
     engine.set_slicing(settings.slicing_for(meta))
     engine.set_reset_policy(settings.reset)
+    engine.set_readout(settings.readout)
     engine.set_event_filter(noise_filter_factory(settings.denoise_us) if settings.denoise_us else None)
     engine.set_roi(settings.roi)
 

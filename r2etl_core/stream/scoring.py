@@ -14,9 +14,18 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Callable, Iterable, Sequence
 
-from r2etl_core.io.labels import segment_index
+import numpy as np
+
+from r2etl_core.io.labels import IDLE_LABEL, segment_index
 from r2etl_core.protocols import LabelledSpan
 from r2etl_core.types import Prediction
+
+
+def expected_label(segment: LabelledSpan) -> str | None:
+    """What a right prediction says inside ``segment``: its label, or "no decision" (None)
+    inside an idle (noise-only) segment."""
+    label = str(segment.label)
+    return None if label == IDLE_LABEL else label
 
 
 @dataclass(frozen=True)
@@ -24,28 +33,60 @@ class SegmentScore:
     segments: int  # labelled segments that received at least one prediction
     correct: int
     slice_accuracy: float  # fraction of slices (with events, inside a segment) predicted right
+    settle_ms: tuple[float, ...] = ()  # per object segment: until right for the rest of it
+    abstained_in_objects: float = 0.0  # fraction of object-segment slices with no decision
+    abstained_in_idle: float = 0.0  # fraction of idle-segment slices with no decision
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.segments if self.segments else 0.0
 
+    @property
+    def settle_ms_p50(self) -> float | None:
+        return float(np.median(self.settle_ms)) if self.settle_ms else None
+
 
 def score_segments(predictions: Iterable[Prediction], segments: Sequence[LabelledSpan]) -> SegmentScore:
     """A segment is right when the majority of the predictions of its slices (those whose
-    middle falls inside it and that saw events) names its label. ``segments`` sorted."""
-    votes: dict[int, Counter] = {}
-    hits = total = 0
+    middle falls inside it and that saw events) is what it expects (``expected_label``):
+    "no decision" counts as wrong inside an object's segment and as right inside an idle one.
+    ``segments`` sorted."""
+    by_segment: dict[int, list[Prediction]] = {}
     for pred in predictions:
         if pred.event_count == 0:
             continue
         i = segment_index(segments, (pred.t_start_us + pred.t_end_us) // 2)
-        if i is None:
-            continue
-        votes.setdefault(i, Counter())[pred.top_label] += 1
-        total += 1
-        hits += pred.top_label == str(segments[i].label)
-    correct = sum(1 for i, c in votes.items() if c.most_common(1)[0][0] == str(segments[i].label))
-    return SegmentScore(len(votes), correct, hits / total if total else 0.0)
+        if i is not None:
+            by_segment.setdefault(i, []).append(pred)
+    correct = hits = total = 0
+    settle: list[float] = []
+    abstain = {True: [0, 0], False: [0, 0]}  # idle? -> [abstained, slices]
+    for i, preds in by_segment.items():
+        want = expected_label(segments[i])
+        votes = Counter(p.label for p in preds)
+        correct += votes.most_common(1)[0][0] == want
+        right = [p.label == want for p in preds]
+        hits += sum(right)
+        total += len(preds)
+        counts = abstain[want is None]
+        counts[0] += sum(not p.decided for p in preds)
+        counts[1] += len(preds)
+        if want is not None:
+            settle.append(_settle_ms(preds, right, segments[i]))
+    rate = {k: (a / n if n else 0.0) for k, (a, n) in abstain.items()}
+    return SegmentScore(len(by_segment), correct, hits / total if total else 0.0, tuple(settle),
+                        rate[False], rate[True])
+
+
+def _settle_ms(preds: list[Prediction], right: list[bool], segment: LabelledSpan) -> float:
+    """From the segment's start until the prediction is right for the rest of it (the whole
+    segment when the last slice is still wrong)."""
+    if not right[-1]:
+        return (segment.end_us - segment.start_us) / 1e3
+    wrong = [p for p, ok in zip(preds, right) if not ok]
+    if not wrong:
+        return max(0.0, (preds[0].t_end_us - segment.start_us) / 1e3)
+    return max(0.0, (wrong[-1].t_end_us - segment.start_us) / 1e3)
 
 
 def identity(t_us: int) -> int:
@@ -73,7 +114,7 @@ class RunningScore:
     def label_at(self, pred: Prediction) -> str | None:
         """True label at ``pred`` (already in recording time), or None between segments."""
         i = segment_index(self.segments, (pred.t_start_us + pred.t_end_us) // 2)
-        return None if i is None else str(self.segments[i].label)
+        return None if i is None else str(self.segments[i].label)  # "idle" shown as such
 
     def add(self, pred: Prediction) -> None:
         """``pred`` in recording time. Slices without events do not vote (as in scoring)."""

@@ -11,13 +11,7 @@ import time
 import numpy as np
 import torch
 
-from r2etl_core.types import (
-    EventBatch,
-    EventSlice,
-    FrameSpec,
-    SliceByCount,
-    SliceByTime,
-)
+from r2etl_core.types import EventBatch, EventSlice, FrameSpec, SliceByCount, SliceByTime
 
 
 class StreamSlicer:
@@ -184,3 +178,27 @@ def bin_to_device(slices: list[EventSlice], spec: FrameSpec,
     t2 = time.perf_counter()
     frames = bin_slices(index, len(slices), spec)
     return frames, (t1 - t0) + (time.perf_counter() - t2), t2 - t1
+
+
+def roi_activity(events: EventBatch, spec: FrameSpec) -> tuple[float, float]:
+    """(events in the ROI above a uniform noise floor, that floor's standard deviation).
+
+    Background activity fires every pixel independently (Poisson), so its events rarely hit
+    the same pixel twice in one slice, while an object's edges make the pixels they cross
+    fire several times. The floor is estimated from the slice itself: the fraction of ROI
+    pixels that stayed silent gives the Poisson rate ``lam = -ln(silent / pixels)`` that
+    explains them, and ``pixels * lam`` events are what uniform noise alone would produce.
+    What is left is activity no noise level can explain; for pure noise it is 0 give or take
+    ``sqrt(pixels * lam^2 / 2)`` (the spread of the repeat count), the returned deviation.
+    """
+    r = spec.roi_size
+    x = events.x.astype(np.int32) - spec.roi_x
+    y = events.y.astype(np.int32) - spec.roi_y
+    inside = (x >= 0) & (x < r) & (y >= 0) & (y < r)
+    n = int(np.count_nonzero(inside))
+    if n == 0:
+        return 0.0, 0.0
+    pixels = r * r
+    active = int(np.count_nonzero(np.bincount(y[inside] * r + x[inside], minlength=pixels)))
+    lam = -np.log(max(pixels - active, 0.5) / pixels)
+    return float(n - pixels * lam), float(np.sqrt(pixels * lam * lam / 2.0))
