@@ -86,3 +86,12 @@ def test_no_unsafe_deserialisation():
         for line in text.splitlines():
             if "torch." + "load(" in line:
                 assert "weights_only=True" in line, f"{p}: {line}"
+
+
+def test_no_packaged_recipe_overwrites_the_shipped_model():
+    """Running a shipped config (as the README says) must never replace the bundled model."""
+    import tomllib
+
+    for config in (ROOT / "r2etl_core" / "configs").glob("*.toml"):
+        run = tomllib.loads(config.read_text()).get("run", {})
+        assert "models" not in str(run.get("export", "")), config.name
