@@ -76,6 +76,7 @@ class Session(QObject):
         self.paused = False
         self.settings = StreamSettings()  # slicing, reset policy, noise filter, ROI
         self.recording: Recorder | None = None
+        self._wanted_spec: str | None = None  # the input asked for last (it may still be opening)
         self.recorder_factory = Recorder  # (path, width, height, camera) -> Recorder
         self._last_error: str | None = None
         self._ended = False
@@ -89,14 +90,24 @@ class Session(QObject):
 
     def open_input_async(self, spec: str, what: str) -> None:
         self.statusMessage.emit(f"opening {what} ...")
-        self.tasks.run(lambda: self.open_input(spec), self.start_input,
-                       lambda msg: self.errorRaised.emit(msg, True), name="r2etl-open-input")
+        self._wanted_spec = spec
+        self._run_open(lambda: self.open_input(spec), "r2etl-open-input")
 
     def load_model_async(self, path: str | Path) -> None:
         path = Path(path)
         self.statusMessage.emit(f"loading model {path.name} ...")
         self.tasks.run(lambda: self.prepare_model(path), self.install_model,
-                       lambda msg: self._model_failed(path, msg), name="r2etl-load-model")
+                       lambda msg: self._model_failed(path, msg), name="r2etl-load-model", key="model")
+
+    def _run_open(self, work, name: str) -> None:
+        """Open an input in the background; only the newest open wins (a slower, older one
+        closes what it opened)."""
+        self.tasks.run(work, self.start_input, self._open_failed, name=name, key="input",
+                       discard=lambda opened: opened.source.close())
+
+    def _open_failed(self, message: str) -> None:
+        self._wanted_spec = self.spec  # keep playing (and re-open on a model change) what plays
+        self.errorRaised.emit(message, True)
 
     def prepare_model(self, path: Path) -> PreparedModel:
         """Blocking: load a model and build its engine (moves the weights to the device)."""
@@ -127,7 +138,10 @@ class Session(QObject):
         if isinstance(prepared, LoadedModel):
             prepared = PreparedModel(prepared)
         position = self.position_us()
-        spec = self.spec  # the input playing, or one chosen before any model was loaded
+        # the input the user asked for last: playing, still opening, or chosen before any model
+        spec = self._wanted_spec or self.spec
+        if spec != self.spec:
+            position = None
         self._drop_engine()
         loaded = prepared.loaded
         self.model = loaded
@@ -139,8 +153,7 @@ class Session(QObject):
                                 f"{loaded.meta.config.input_size}px input")
         if spec is not None:
             self.source = None
-            self.tasks.run(lambda: self._reopen(spec, position), self.start_input,
-                           lambda msg: self.errorRaised.emit(msg, True), name="r2etl-reopen")
+            self._run_open(lambda: self._reopen(spec, position), "r2etl-reopen")
 
     def _reopen(self, spec: str, position: int | None) -> OpenedInput:
         opened = self.open_input(spec)
@@ -153,6 +166,7 @@ class Session(QObject):
         if self.closed:  # the window closed while this input was being opened
             opened.source.close()
             return
+        self._wanted_spec = opened.spec
         if self.recording is not None:
             self.stop_recording("input changed")
         if self.engine is None:
@@ -210,8 +224,7 @@ class Session(QObject):
             return
         if self.engine is not None and not self.engine.stats().running and self.spec:
             spec = self.spec
-            self.tasks.run(lambda: self._reopen(spec, t_us), self.start_input,
-                           lambda msg: self.errorRaised.emit(msg, True), name="r2etl-reopen")
+            self._run_open(lambda: self._reopen(spec, t_us), "r2etl-reopen")
             return
         self.playback.seek(t_us)
         if self.engine is not None:

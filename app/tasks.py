@@ -28,18 +28,41 @@ class BackgroundTasks(QObject):
         self._relay = _Relay()
         self._relay.done.connect(self._deliver)
         self.pending = 0
+        self._latest: dict[str, int] = {}  # key -> generation of the newest task of that key
+        self._generation = 0
 
     def run(self, work: Callable[[], Any], on_done: Callable[[Any], None],
-            on_error: Callable[[str], None], name: str = "r2etl-viewer-task") -> None:
+            on_error: Callable[[str], None], name: str = "r2etl-viewer-task", key: str | None = None,
+            discard: Callable[[Any], None] | None = None) -> None:
+        """Run ``work`` on a thread. With ``key``, only the newest task of that key delivers:
+        an older one that finishes later (the user chose something else meanwhile) hands its
+        result to ``discard`` (e.g. closes the source it opened) and its error to no one."""
         self.pending += 1
+        self._generation += 1
+        generation = self._generation
+        if key is not None:
+            self._latest[key] = generation
+
+        def current() -> bool:
+            return key is None or self._latest.get(key) == generation
+
+        def done(result: Any) -> None:
+            if current():
+                on_done(result)
+            elif discard is not None:
+                discard(result)
+
+        def failed(message: str) -> None:
+            if current():
+                on_error(message)
 
         def target() -> None:
             try:
                 result = work()
             except Exception as exc:  # reported to the user, never raised into Qt
-                self._relay.done.emit(on_error, user_message(exc))
+                self._relay.done.emit(failed, user_message(exc))
             else:
-                self._relay.done.emit(on_done, result)
+                self._relay.done.emit(done, result)
 
         threading.Thread(target=target, name=name, daemon=True).start()
 

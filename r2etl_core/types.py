@@ -261,7 +261,7 @@ class Readout:
     minus top-2 probability is below ``min_margin``."""
 
     kind: str = "ema"
-    tau_ms: float = 150.0
+    tau_ms: float = 75.0
     window_slices: int = 0
     copies: int = 2
     min_margin: float = 0.1

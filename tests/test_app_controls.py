@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -265,3 +266,26 @@ def test_noise_filter_checkbox_filters_what_the_model_sees(qtbot, tiny_model):  
     window.settings.denoise.setChecked(False)
     assert session.engine._filter_factory is None
     window.close()
+
+
+def test_the_input_chosen_last_wins_over_a_slower_earlier_one(qtbot, tiny_model):  # noqa: F811
+    """A camera that takes its time must not replace a file the user opened after it."""
+    from app_fixtures import MemoryOpener
+
+    gate = threading.Event()
+
+    class SlowCamera(MemoryOpener):
+        def __call__(self, spec, speed, loop):
+            if spec == "slow-camera":
+                gate.wait(30)
+            return super().__call__(spec, speed, loop)
+
+    window, session, opener = start_viewer(qtbot, tiny_model, SlowCamera())
+    session.open_input_async("slow-camera", "camera")
+    session.open_input_async("file-b", "file")
+    qtbot.waitUntil(lambda: session.spec == "file-b", timeout=TIMEOUT)
+    gate.set()
+    qtbot.waitUntil(lambda: session.tasks.pending == 0, timeout=TIMEOUT)
+    camera = [s for s in opener.opened if s.info.name == "slow-camera"]
+    assert session.spec == "file-b" and camera and camera[0].closed
+    wait_for_predictions(qtbot, window, 2, TIMEOUT)

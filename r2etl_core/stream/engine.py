@@ -52,6 +52,7 @@ class EngineConfig:
     readout: Readout = Readout()
     device: str | None = None  # None: CUDA when present, else CPU
     history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
+    history_bytes: int = 64 << 20  # and at most this much memory in their frames (a stalled GUI)
     # Batch-1 steps of a small network gain nothing from more intra-op threads, and when the
     # cores are busy (GUI, other jobs) OpenMP barriers make 2 threads ~40x slower than 1
     # (measured: 250 ms vs 6 ms per step on the 2-core dev machine under load). None: leave as is.
@@ -219,7 +220,7 @@ class StreamEngine:
         return self._roi
 
     def take_outputs(self) -> list[EngineOutput]:
-        """Every output since the last call (at most ``history``), oldest first."""
+        """Every output since the last call (at most ``history_for`` the sensor), oldest first."""
         with self._lock:
             out = list(self._outputs)
             self._outputs.clear()
@@ -248,8 +249,16 @@ class StreamEngine:
             input_lost=source.end_reason if source is not None else None)
 
     # -- threads ---------------------------------------------------------------------------
+    def history_for(self, width: int, height: int) -> int:
+        """Outputs kept between two ``take_outputs`` calls for a sensor of this size."""
+        frame_bytes = 2 * width * height * 2 + 4096  # uint16 ON/OFF counts + the rest
+        return max(8, min(self.config.history, self.config.history_bytes // frame_bytes))
+
     def _set_sensor(self, width: int, height: int) -> None:
         with self._lock:
+            keep = self.history_for(width, height)
+            if keep != self._outputs.maxlen:
+                self._outputs = collections.deque(self._outputs, maxlen=keep)
             self._sensor = (width, height)
             self._roi = self._fit_roi(width, height)
 
@@ -264,33 +273,31 @@ class StreamEngine:
     def _read_loop(self, source: Source) -> None:
         slicer, event_filter = StreamSlicer(self._slicing), None
         self._new_slicer = True
+        batches = iter(source.batches())
         try:
             last = time.perf_counter()
-            for batch in source.batches():
-                if self._stop.is_set():
+            while not self._stop.is_set():
+                generation = self._generation  # before the read: a seek may land during it
+                batch = next(batches, None)
+                if batch is None or self._stop.is_set():
                     break
                 read_s = time.perf_counter() - last
-                if (batch.width, batch.height) != self._sensor:
-                    self._set_sensor(batch.width, batch.height)
-                    self.core.request_reset()
-                    self._new_slicer = True
-                with self._lock:
-                    renew, self._new_slicer = self._new_slicer, False
-                    slicing, factory = self._slicing, self._filter_factory
-                if renew:
-                    slicer = StreamSlicer(slicing)
-                    event_filter = factory(batch.width, batch.height) if factory else None
+                slicer, event_filter = self._prepare(batch, slicer, event_filter)
                 for tap in list(self._taps):
-                    tap(batch)
+                    tap(batch)  # recorders get every raw event, even those a seek discards
                 with self._lock:
                     self._events_in += len(batch)
                     self._rate_events.append((time.monotonic(), len(batch)))
+                    stale = generation != self._generation
+                if stale:  # read before a seek: none of it, nor the partial slice, is used
+                    self._new_slicer = True
+                    continue
                 if event_filter is not None:
                     batch = event_filter(batch)
-                self._enqueue(slicer.push(batch, read_s))
+                self._enqueue(slicer.push(batch, read_s), generation)
                 last = time.perf_counter()
             if not self._stop.is_set():
-                self._enqueue(slicer.flush())
+                self._enqueue(slicer.flush(), self._generation)
         except R2ETLError as exc:
             self._error = str(exc)
         except Exception as exc:  # a dying source must not take the app down; report it
@@ -300,12 +307,25 @@ class StreamEngine:
                 self._queue.append(_END)
                 self._ready.notify_all()
 
-    def _enqueue(self, slices: list[EventSlice]) -> None:
+    def _prepare(self, batch: EventBatch, slicer: StreamSlicer, event_filter):
+        """A fresh slicer (and noise filter) when the sensor, slicing, filter or position changed."""
+        if (batch.width, batch.height) != self._sensor:
+            self._set_sensor(batch.width, batch.height)
+            self.core.request_reset()
+            self._new_slicer = True
+        with self._lock:
+            renew, self._new_slicer = self._new_slicer, False
+            slicing, factory = self._slicing, self._filter_factory
+        if renew:
+            slicer = StreamSlicer(slicing)
+            event_filter = factory(batch.width, batch.height) if factory else None
+        return slicer, event_filter
+
+    def _enqueue(self, slices: list[EventSlice], generation: int) -> None:
         if not slices:
             return
         spec = self._roi or FrameSpec.centred(slices[0].events.width, slices[0].events.height,
                                               self.meta.config.input_size)
-        generation = self._generation
         frames, bin_s, transfer_s = bin_to_device(slices, spec, self.device)
         activity = [roi_activity(sl.events, spec) for sl in slices]
         share = 1.0 / len(slices)
@@ -353,6 +373,8 @@ class StreamEngine:
                 self._stop.set()
                 return
             with self._lock:
+                if item.generation != self._generation:
+                    continue  # a seek landed during the step: its answer is about the past
                 self._outputs.append(out)
                 self._done += 1
                 self._rate_slices.append(out.prediction.wall_time_s)
