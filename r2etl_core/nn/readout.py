@@ -34,6 +34,12 @@ class ReadoutState:
         self._ema: torch.Tensor | None = None
         self._activity: float | None = None
 
+    def restart_due(self, steps: int) -> bool:
+        """Whether some copy restarts before the step taken after ``steps`` steps."""
+        if self.copies == 1 or steps == 0:
+            return False
+        return any((steps + int(o)) % self.window == 0 for o in self._offsets)
+
     def restarts(self) -> torch.Tensor | None:
         """Copies to restart from rest before this step ([K] bool), None when none does."""
         if self.copies == 1 or self.steps == 0:

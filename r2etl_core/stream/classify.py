@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from r2etl_core.errors import R2ETLError
@@ -20,6 +20,10 @@ from r2etl_core.stream.pipeline import (
 )
 from r2etl_core.stream.scoring import score_segments
 from r2etl_core.types import Prediction, SliceByTime
+
+
+# every slice classified (the reader waits), queued slices run as multi-step forwards, no frames
+OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
 
 
 class JsonlPredictionWriter:
@@ -70,7 +74,7 @@ def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
         opened.source.close()
         raise
     engine = build_pipeline(opened, model, request.settings,
-                            EngineConfig(drop_when_busy=False, device=request.device),
+                            replace(OFFLINE, device=request.device),
                             sinks=[writer] if writer else [])
     predictions, wall, interrupted = _collect(engine, opened, progress)
     stats = engine.stats()

@@ -47,6 +47,8 @@ FilterFactory = Callable[[int, int], Callable[[EventBatch], EventBatch]]
 @dataclass(frozen=True)
 class EngineConfig:
     queue_slices: int = 4
+    max_run: int = 16  # queued slices stepped in one multi-step forward (state carried)
+    frames: bool = True  # sensor/model frames in the outputs (views); the CLI needs none
     drop_when_busy: bool = True
     reset: ResetPolicy = ResetPolicy()
     readout: Readout = Readout()
@@ -66,7 +68,7 @@ class StreamEngine:
         self.device = pick_device(config.device)
         if self.device.type == "cpu" and config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
-        self.core = InferenceCore(model, meta, self.device, config.reset, config.readout)
+        self.core = InferenceCore(model, meta, self.device, config.reset, config.readout, config.frames)
         self.device_label = device_name(self.device)
         s = meta.slicing
         self._slicing: SliceByTime | SliceByCount = (
@@ -352,34 +354,53 @@ class StreamEngine:
         playback = self._source.playback if self._source is not None else None
         return self.config.drop_when_busy and not (playback is not None and playback.speed is None)
 
+    def _take_run(self) -> list | None:
+        """The queued slices of the current generation, up to ``max_run`` (one multi-step
+        forward), or [_END]; None when stopped. Caller holds no lock."""
+        with self._ready:
+            while not self._queue and not self._stop.is_set():
+                self._ready.wait(0.1)
+            if self._stop.is_set():
+                return None
+            run = []
+            while self._queue and len(run) < self.config.max_run:
+                item = self._queue[0]
+                if item is _END:
+                    if not run:
+                        run.append(self._queue.popleft())
+                    break
+                self._queue.popleft()
+                if item.generation == self._generation:
+                    run.append(item)
+            self._ready.notify_all()
+            return run
+
     def _work_loop(self) -> None:
         while True:
-            with self._ready:
-                while not self._queue and not self._stop.is_set():
-                    self._ready.wait(0.1)
-                if self._stop.is_set():
-                    return
-                item = self._queue.popleft()
-                self._ready.notify_all()
-            if item is _END:
+            run = self._take_run()
+            if run is None:
+                return
+            if run and run[0] is _END:
                 self._finished = self._error is None
                 return
-            if item.generation != self._generation:
-                continue  # queued before a seek
+            if not run:
+                continue  # all queued before a seek
             try:
-                out = self.core.step(item)
+                outs = self.core.step_many(run)
             except Exception as exc:  # keep the app alive; show the problem
                 self._error = f"model step failed: {type(exc).__name__}: {exc}"
                 self._stop.set()
                 return
             with self._lock:
-                if item.generation != self._generation:
-                    continue  # a seek landed during the step: its answer is about the past
-                self._outputs.append(out)
-                self._done += 1
-                self._rate_slices.append(out.prediction.wall_time_s)
-                self._model_ms.append(out.prediction.timings.model_ms)
-                self._latency_ms.append(out.prediction.latency_ms)
+                if run[0].generation != self._generation:
+                    continue  # a seek landed during the step: its answers are about the past
+                for out in outs:
+                    self._outputs.append(out)
+                    self._rate_slices.append(out.prediction.wall_time_s)
+                    self._model_ms.append(out.prediction.timings.model_ms)
+                    self._latency_ms.append(out.prediction.latency_ms)
+                self._done += len(outs)
                 sinks = list(self._sinks)
-            for sink in sinks:
-                sink.on_prediction(out.prediction, out.spikes)
+            for out in outs:
+                for sink in sinks:
+                    sink.on_prediction(out.prediction, out.spikes)
