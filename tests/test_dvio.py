@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from r2etl_core.errors import InputError, NoCameraError
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.dv import readers as dv_readers
-from r2etl_core.errors import InputError, NoCameraError
 from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
 
@@ -101,9 +101,9 @@ def copy_cut(src: Path, dst: Path, n_bytes: int) -> Path:
 ], ids=["missing", "folder", "empty", "truncated", "cut-in-header", "random-bytes", "garbled",
         "aedat4-named-aedat"])
 def test_bad_files_give_one_line_input_errors(tmp_path, make, expected):
-    path = make(tmp_path)
+    path = make(tmp_path)  # (a truncated file opens: see tests/test_corrupt_recordings.py)
     with pytest.raises(InputError) as err:
-        dvio.AedatReader(path)
+        dvio.recording_info(path)
     assert expected in assert_plain(err.value)
     assert err.value.where == str(path)
 

@@ -2,8 +2,9 @@
 
 Everything leaving it is our own type (``EventBatch``, ``RecordingInfo``) or one of our errors.
 ``readers`` reads files and live inputs, ``writers`` writes files and network streams and holds
-the noise filter, ``_common`` converts between dv's EventStore and ``EventBatch``. Each module's
-docstring lists the dv-processing 2.0.4 facts it works around.
+the noise filter, ``_common`` converts between dv's EventStore and ``EventBatch``, ``guard``
+checks a file packet by packet before dv decodes any of it (dv freezes on damaged packets).
+Each module's docstring lists the dv-processing 2.0.4 facts it works around.
 
 This face re-exports only what the rest of the project uses. Tests that stand in for cameras
 patch ``r2etl_core.io.dv.readers`` (``_discover_devices``, ``_open_device``), where they are used.
@@ -12,8 +13,16 @@ patch ``r2etl_core.io.dv.readers`` (``_discover_devices``, ``_open_device``), wh
 from __future__ import annotations
 
 from r2etl_core.io.dv._common import from_event_store, to_event_store
-from r2etl_core.io.dv.readers import (AedatReader, LiveReader, aedat_header_problem, discover_cameras,
-                                      open_camera, open_network, read_all_events, recording_info)
+from r2etl_core.io.dv.readers import (
+    AedatReader,
+    LiveReader,
+    aedat_header_problem,
+    discover_cameras,
+    open_camera,
+    open_network,
+    read_all_events,
+    recording_info,
+)
 from r2etl_core.io.dv.writers import AedatWriter, BackgroundActivityFilter, NetworkEventWriter, NoiseFilterParams
 
 __all__ = [

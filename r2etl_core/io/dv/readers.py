@@ -8,6 +8,8 @@ errors. dv-processing 2.0.4 facts this module works around (checked by tests/tes
 - ``camera.open()`` with no camera attached raises a bare C++ ``IndexError``: discover first.
 - ``getEventsTimeRange`` needs the file's data table; files without one (e.g. trimmed copies)
   are read sequentially.
+- It freezes the whole process (GIL held) on a packet that does not decompress: ``guard`` checks
+  every file first and lets dv read only the packets before the first damaged one.
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ from typing import Iterator
 import dv_processing as dv
 
 from r2etl_core.errors import InputError, NoCameraError
+from r2etl_core.io.dv._common import (
+    _COUNT_EVENTS_MAX_BYTES,
+    _WINDOW_US,
+    AEDAT4_MAGIC,
+    NO_CAMERA_MESSAGE,
+    _dv_reason,
+    from_event_store,
+    sensor_size_for,
+)
+from r2etl_core.io.dv.guard import CheckedFile
 from r2etl_core.types import EventBatch
-
-from r2etl_core.io.dv._common import (AEDAT4_MAGIC, NO_CAMERA_MESSAGE, _COUNT_EVENTS_MAX_BYTES, _WINDOW_US,
-                                      _dv_reason, from_event_store, sensor_size_for)
-
 
 # ---------------------------------------------------------------- reading .aedat4 files
 
@@ -73,6 +81,11 @@ def check_aedat4(path: str | Path) -> Path:
     return path
 
 
+def _fresh(error: InputError) -> InputError:
+    """A new copy to raise: raising one instance again and again would grow its traceback."""
+    return InputError(error.where, error.problem)
+
+
 def _open_error(path: Path, exc: BaseException) -> InputError:
     # the header magic was checked before: whatever dv cannot parse now is a damaged file
     if "End-Of-File" in str(exc):
@@ -80,21 +93,39 @@ def _open_error(path: Path, exc: BaseException) -> InputError:
     return InputError(path, f"truncated or corrupt .aedat4 file ({_dv_reason(exc)})")
 
 
+def _open_recording(path: Path, dv_path: Path):
+    """dv's reader of ``dv_path`` (``path`` or the guard's copy of its sound part)."""
+    try:
+        return dv.io.MonoCameraRecording(str(dv_path))
+    except (RuntimeError, IndexError, ValueError) as exc:
+        raise _open_error(path, exc) from None
+
+
 class AedatReader:
     """Reads the event stream of one .aedat4 recording as EventBatches.
 
     ``batches(start_us)`` restarts from any absolute time: by the file's data table when it has
     one (exact, fast), else by reading from the beginning and dropping earlier events.
+    ``damage`` is None for a sound file, else the InputError (naming the byte where the first
+    damaged packet starts) that ``batches`` raises after the events before it.
     Not thread-safe: one thread reads.
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, guard: bool = True):
+        """``guard=False`` trusts the file (benchmarks only): dv freezes on damaged packets."""
         self.path = check_aedat4(path)
+        self._checked = CheckedFile(self.path) if guard else None
+        # raised (as a fresh copy) once the events before the damage are read
+        self.damage = self._checked.damage if self._checked is not None else None
+        dv_path = self._checked.dv_path if self._checked is not None else self.path
         try:
-            self._rec = dv.io.MonoCameraRecording(str(self.path))
-        except (RuntimeError, IndexError, ValueError) as exc:
-            raise _open_error(self.path, exc) from None
-        self.info = self._read_info()
+            self._rec = _open_recording(self.path, dv_path)
+            self.info = self._read_info()
+        except InputError:
+            self.close()
+            if self.damage is None:
+                raise
+            raise _fresh(self.damage) from None  # e.g. no events before the damage
 
     def _read_info(self) -> RecordingInfo:
         rec, path = self._rec, self.path
@@ -153,7 +184,13 @@ class AedatReader:
         return last, count
 
     def batches(self, start_us: int | None = None) -> Iterator[EventBatch]:
-        """Events from absolute time ``start_us`` (default: the first event) to the end."""
+        """Events from absolute time ``start_us`` (default: the first event) to the end; on a
+        damaged file, to the damage, then ``self.damage`` is raised."""
+        yield from self._sound_batches(start_us)
+        if self.damage is not None:
+            raise _fresh(self.damage)
+
+    def _sound_batches(self, start_us: int | None) -> Iterator[EventBatch]:
         info = self.info
         start = info.t_first_us if start_us is None else max(int(start_us), info.t_first_us)
         if self._has_table:
@@ -182,15 +219,26 @@ class AedatReader:
 
     def close(self) -> None:
         self._rec = None
+        if self._checked is not None:
+            self._checked.close()
 
 
 def recording_info(path: str | Path) -> RecordingInfo:
-    return AedatReader(path).info
+    """The recording's facts; InputError naming the byte where a damaged file goes bad."""
+    reader = AedatReader(path)
+    reader.close()
+    if reader.damage is not None:
+        raise _fresh(reader.damage)
+    return reader.info
 
 
 def read_all_events(path: str | Path) -> EventBatch:
     """All events of a recording in one batch (tests, tools, small files)."""
-    return AedatReader(path).read_all()
+    reader = AedatReader(path)
+    try:
+        return reader.read_all()
+    finally:
+        reader.close()
 
 
 # ---------------------------------------------------------------- live inputs (camera, network)

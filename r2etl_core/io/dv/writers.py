@@ -22,10 +22,8 @@ from pathlib import Path
 import dv_processing as dv
 
 from r2etl_core.errors import InputError
-from r2etl_core.types import EventBatch
-
 from r2etl_core.io.dv._common import _dv_reason, from_event_store, to_event_store
-
+from r2etl_core.types import EventBatch
 
 # ---------------------------------------------------------------- writing
 
