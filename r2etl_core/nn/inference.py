@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.captured import CapturedStep
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState
 from r2etl_core.stream.slicing import sensor_frame
@@ -27,6 +28,8 @@ from r2etl_core.types import (
     SpikeSnapshot,
     StageTimings,
 )
+
+PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # "no decision" below this smoothed activity (ROI events per slice above the noise floor):
 # a few noise standard deviations, and never less than a handful of events
@@ -57,9 +60,15 @@ class InferenceCore:
     step at a time, a fraction of the Python and dispatch cost."""
 
     def __init__(self, model: R2ETLNet, meta: ModelMeta, device: torch.device,
-                 reset: ResetPolicy = ResetPolicy(), readout: Readout = Readout(), frames: bool = True):
-        self.model = model.to(device).eval()
+                 reset: ResetPolicy = ResetPolicy(), readout: Readout = Readout(), frames: bool = True,
+                 cuda_graph: bool = True, precision: str = "fp32"):
+        self.dtype = PRECISIONS[precision]
+        self.model = model.to(device=device, dtype=self.dtype).eval()
         self.model.set_step_mode("s")
+        self.cuda_graph = cuda_graph and device.type == "cuda"
+        self._captured: CapturedStep | None = None
+        self._captured_copies = 0
+        self.step_label = "eager"  # how steps run: "eager", "CUDA graph", or why capture failed
         self.meta = meta
         self.device = device
         self.reset_policy = reset
@@ -68,6 +77,7 @@ class InferenceCore:
         self._layer_sums: list[torch.Tensor] = []
         self._neurons: list[int] = []
         self._run_steps = 1  # steps in the forward being run (the hooks split by it)
+        self._recording = False  # hooks record only during this core's own forward
         for _, module in model.spiking_layers():
             module.register_forward_hook(self._record_spikes)
         self.readout = ReadoutState(readout, meta.config.time_steps)
@@ -76,6 +86,8 @@ class InferenceCore:
         self._index = 0
 
     def _record_spikes(self, _module, _inputs, output: torch.Tensor) -> None:
+        if not self._recording:  # another core stepping the same model object (its own hooks)
+            return
         out = output.detach()
         self._layer_sums.append(out.reshape(self._run_steps, -1).sum(1))
         if len(self._neurons) < len(self.layer_names):
@@ -90,9 +102,29 @@ class InferenceCore:
         self._pending_reset = True
 
     def _reset_now(self) -> None:
-        self.model.reset_state()
+        if self._captured is not None:
+            self._captured.reset()  # in place: the graph reads these buffers
+        else:
+            self.model.reset_state()
         self.readout.reset()
         self._pending_reset = False
+
+    def _ensure_captured(self) -> None:
+        """(Re)capture the step for the current number of copies on CUDA (state from rest)."""
+        copies = self.readout.copies
+        if not self.cuda_graph or copies == self._captured_copies:
+            return
+        if self._captured is not None:
+            self._captured.release()
+        size = self.meta.config.input_size
+        self._run_steps, self._recording = 1, True  # the capture records the spike sums
+        try:
+            self._captured, self.step_label = CapturedStep.build(self.model, copies, (2, size, size),
+                                                                 self._layer_sums)
+        finally:
+            self._recording = False
+        self._captured_copies = copies
+        self._pending_reset = True
 
     def _policy_wants_reset(self, sl: EventSlice, steps: int, last_event_us: int | None) -> bool:
         policy = self.reset_policy
@@ -135,21 +167,36 @@ class InferenceCore:
     def step(self, item: BinnedSlice) -> EngineOutput:
         return self.step_many([item])[0]
 
-    def _forward(self, frames: torch.Tensor) -> torch.Tensor:
-        """Logits ``[N, K, C]`` of N consecutive frames ``[N, 2, S, S]`` for the K copies."""
+    def _forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits ``[N, K, C]`` and spikes per layer ``[N, layers]`` (summed over the copies)
+        of N consecutive frames ``[N, 2, S, S]``, state carried."""
         k, n = self.readout.copies, frames.shape[0]
+        frames = frames.to(self.dtype)
+        if self._captured is not None:  # one replay per step (0.3 ms on an H100)
+            logits, spikes = [], []
+            for j in range(n):
+                logits.append(self._captured.replay(frames[j].expand(k, *frames.shape[1:])).clone())
+                spikes.append(torch.stack([s.reshape(-1).sum() for s in self._captured.spike_sums]))
+            return torch.stack(logits).float(), torch.stack(spikes).float()
         self._run_steps = n
         self._layer_sums.clear()
-        if n == 1:
-            return self.model(frames.expand(k, *frames.shape[1:])).unsqueeze(0)
-        self.model.set_step_mode("m")
+        self._recording = True
         try:
-            return self.model(frames.unsqueeze(1).expand(n, k, *frames.shape[1:]))
+            if n == 1:
+                logits = self.model(frames.expand(k, *frames.shape[1:])).unsqueeze(0)
+            else:
+                self.model.set_step_mode("m")
+                try:
+                    logits = self.model(frames.unsqueeze(1).expand(n, k, *frames.shape[1:]))
+                finally:
+                    self.model.set_step_mode("s")
         finally:
-            self.model.set_step_mode("s")
+            self._recording = False
+        return logits.float(), torch.stack(self._layer_sums, dim=1).float()
 
     def _run(self, run: list[BinnedSlice]) -> list[EngineOutput]:
         t3 = time.perf_counter()
+        self._ensure_captured()
         first = run[0].slice
         reset = self._pending_reset or self._policy_wants_reset(first, self.readout.steps, self._last_event_us)
         if reset:
@@ -157,10 +204,13 @@ class InferenceCore:
         readout = self.readout
         restart = readout.restarts()
         if restart is not None:
-            self.model.reset_copies(restart.to(self.device))
+            if self._captured is not None:
+                self._captured.reset_copies(restart.to(self.device))
+            else:
+                self.model.reset_copies(restart.to(self.device))
             readout.mark_restarted(restart)
         frames = torch.stack([item.frame for item in run])
-        raw = self._forward(frames)
+        raw, spikes = self._forward(frames)
         chosen, activity = [], []
         for j, item in enumerate(run):
             sl = item.slice
@@ -170,7 +220,7 @@ class InferenceCore:
             chosen.append(logits)
             activity.append(act)
         probs = torch.softmax(torch.stack(chosen), dim=1)
-        spikes = torch.stack(self._layer_sums, dim=1) / readout.copies  # [N, layers]
+        spikes = spikes / readout.copies  # [N, layers], per copy
         # one device->host copy for everything the views need: a single sync per run on a GPU
         parts = [probs.flatten(), spikes.flatten()] + ([frames.flatten()] if self.frames else [])
         packed = torch.cat(parts).cpu().numpy()

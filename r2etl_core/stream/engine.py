@@ -49,6 +49,8 @@ class EngineConfig:
     queue_slices: int = 4
     max_run: int = 16  # queued slices stepped in one multi-step forward (state carried)
     frames: bool = True  # sensor/model frames in the outputs (views); the CLI needs none
+    cuda_graph: bool = True  # on CUDA, replay the step as a captured graph (eager if capture fails)
+    precision: str = "fp32"  # "bf16"/"fp16" on CUDA: half the memory traffic (see docs/benchmarks.md)
     drop_when_busy: bool = True
     reset: ResetPolicy = ResetPolicy()
     readout: Readout = Readout()
@@ -68,7 +70,8 @@ class StreamEngine:
         self.device = pick_device(config.device)
         if self.device.type == "cpu" and config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
-        self.core = InferenceCore(model, meta, self.device, config.reset, config.readout, config.frames)
+        self.core = InferenceCore(model, meta, self.device, config.reset, config.readout, config.frames,
+                                  config.cuda_graph, config.precision)
         self.device_label = device_name(self.device)
         s = meta.slicing
         self._slicing: SliceByTime | SliceByCount = (
@@ -246,7 +249,8 @@ class StreamEngine:
             events_in=counts[0], events_per_s=float(ev), slices_done=counts[1],
             slices_per_s=float(sl), dropped=counts[2], model_ms_p50=float(m50),
             model_ms_p99=float(m99), latency_ms_p50=float(l50), latency_ms_p99=float(l99),
-            device=self.device_label, running=any(t.is_alive() for t in self._threads),
+            device=self.device_label + (f" · {self.core.step_label}" if self.device.type == "cuda" else ""),
+            running=any(t.is_alive() for t in self._threads),
             finished=self._finished, error=self._error, sensor=sensor, roi=roi,
             input_lost=source.end_reason if source is not None else None)
 
