@@ -173,4 +173,8 @@ def run_all(model_path: str | None = None, recording: str | None = None, quick: 
             out["end_to_end_1x"] = r
             say(f"end-to-end {rec.name} at 1x: {r['slices']} slices, {r['dropped']} dropped (target 0), "
                 f"events-to-prediction latency p50 {r['latency_ms_p50']:.1f} ms, p99 {r['latency_ms_p99']:.1f} ms")
+    if torch.cuda.is_available():
+        from r2etl_core.cli.gpu_check import run as gpu_check
+
+        out["gpu_check"] = gpu_check(torch.device("cuda"), quick, say)
     return out
