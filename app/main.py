@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loop", action="store_true", help="replay the file again when it ends")
     p.add_argument("--screenshot", metavar="PNG",
                    help="save a picture of the window after --quit-after seconds, then exit")
+    p.add_argument("--stats-json", metavar="PATH",
+                   help="when the viewer closes, write the engine's final statistics (latency "
+                        "percentiles, dropped slices, device) to this JSON file")
     p.add_argument("--quit-after", type=_argtype(_seconds), metavar="SECONDS",
                    help="close the viewer after this many seconds (default with --screenshot: 5)")
     return p

@@ -199,7 +199,7 @@ class Session(QObject):
             return
         if self.recording is not None:
             self.stop_recording("model changed")
-        self.engine.stop()
+        self.engine.close()  # stops it and ends its model process, if any
         self.engine = None
 
     # -- controls ----------------------------------------------------------------------------

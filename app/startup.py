@@ -6,18 +6,20 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.defaults import DEMO_RECORDING, PROG
-from app.session import Session
+from app.session import VIEWER_ENGINE, Session
 from app.window import MainWindow
 from r2etl_core.errors import R2ETLError
 from r2etl_core.stream.pipeline import LoadedModel, OpenedInput, load_model_file
 
 DEFAULT_SCREENSHOT_S = 5.0
+SWITCH_INTERVAL_S = 0.0005
 
 
 def fail(message: str) -> int:
@@ -58,7 +60,8 @@ def build_viewer(args: argparse.Namespace, spec: str | None,
     """The shown window, or exit code 2 after printing why a command-line input is unusable."""
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(PROG)
-    session = session or Session()
+    # the network steps in its own process: the GUI's painting never stalls it (bench/viewer_latency.py)
+    session = session or Session(engine_config=replace(VIEWER_ENGINE, model_process=True))
     session.speed, session.loop = args.speed, args.loop
     notes: list[str] = []
     try:
@@ -83,6 +86,9 @@ def build_viewer(args: argparse.Namespace, spec: str | None,
 
 
 def run_viewer(args: argparse.Namespace, spec: str | None) -> int:
+    # The engine threads and the GUI share one interpreter lock; with the default 5 ms switch
+    # interval a model step waits behind a whole paint. 0.5 ms hands the lock over sooner.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     window = build_viewer(args, spec)
     if isinstance(window, int):
         return window
@@ -90,12 +96,22 @@ def run_viewer(args: argparse.Namespace, spec: str | None) -> int:
     result = {"code": 0}
     if args.screenshot or args.quit_after:
         seconds = args.quit_after or DEFAULT_SCREENSHOT_S
-        QTimer.singleShot(int(seconds * 1000), lambda: finish(window, args.screenshot, result))
+        QTimer.singleShot(int(seconds * 1000), lambda: finish(window, args.screenshot, result,
+                                                              getattr(args, "stats_json", None)))
     QApplication.instance().exec()
     return result["code"]
 
 
-def finish(window: MainWindow, screenshot: str | None, result: dict) -> None:
+def write_stats(window: MainWindow, path: str) -> None:
+    """The engine's final statistics, for comparing the viewer with headless runs."""
+    import dataclasses
+    import json
+
+    stats = window.session.engine.stats() if window.session.engine is not None else None
+    Path(path).write_text(json.dumps(dataclasses.asdict(stats) if stats else {}, default=str))
+
+
+def finish(window: MainWindow, screenshot: str | None, result: dict, stats_json: str | None = None) -> None:
     """Scripted end: save the picture, close the window (which finishes any recording), quit."""
     if screenshot:
         window.refresh()
@@ -103,6 +119,8 @@ def finish(window: MainWindow, screenshot: str | None, result: dict) -> None:
         if not window.grab().save(str(path)):
             print(f"{PROG}: error: could not write screenshot {path}", file=sys.stderr)
             result["code"] = 1
+    if stats_json:
+        write_stats(window, stats_json)
     window.close()
     QApplication.instance().quit()
 

@@ -8,8 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from conftest import PROJECT_RECORDINGS  # noqa: E402
 
 from r2etl_core.stream.classify import ClassifyRequest, JsonlPredictionWriter, classify_input  # noqa: E402
-from r2etl_core.stream.pipeline import (LoadedModel, StreamSettings, load_model_file,  # noqa: E402
-                                        open_input)
+from r2etl_core.stream.pipeline import LoadedModel, StreamSettings, load_model_file, open_input  # noqa: E402
 from r2etl_core.types import ResetPolicy, SliceByTime  # noqa: E402
 
 RECORDING = PROJECT_RECORDINGS / "davis346-lab-frames.aedat4"
@@ -75,3 +74,28 @@ def test_a_broken_sidecar_is_an_error_for_the_cli_and_a_warning_for_the_viewer(t
 def test_loaded_model_is_the_shipped_one_by_default():
     model = load_model_file()
     assert isinstance(model, LoadedModel) and model.path.name == "nmnist-r2etl.safetensors"
+
+
+def test_model_process_gives_the_same_predictions_as_in_process():
+    """The viewer steps the network in a child process; same numbers as in-process."""
+    from dataclasses import replace
+
+    from r2etl_core.stream.classify import OFFLINE
+    from r2etl_core.stream.pipeline import build_pipeline
+
+    model = load_model_file()
+    settings = StreamSettings(slicing=SliceByTime(5_000))
+    runs = []
+    for remote in (False, True):
+        config = replace(OFFLINE, frames=True, model_process=remote)
+        engine = build_pipeline(open_input(str(RECORDING), speed=None), model, settings, config)
+        assert engine.wait(120)
+        runs.append([o for o in engine.take_outputs()])
+        label = engine.stats().device
+        engine.close()
+    local, remote = runs
+    assert "own process" in label
+    assert len(local) == len(remote) > 20
+    assert [o.prediction.probabilities for o in local] == [o.prediction.probabilities for o in remote]
+    assert all((a.sensor_frame == b.sensor_frame).all() and (a.model_frame == b.model_frame).all()
+               for a, b in zip(local, remote))

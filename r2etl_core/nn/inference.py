@@ -73,6 +73,7 @@ class InferenceCore:
         self.device = device
         self.reset_policy = reset
         self.frames = frames  # sensor/model frames for the views (the CLI needs none)
+        self.sensor_frames = frames  # off in a model process: the parent has the events
         self.layer_names = tuple(name for name, _ in model.spiking_layers())
         self._layer_sums: list[torch.Tensor] = []
         self._neurons: list[int] = []
@@ -95,6 +96,13 @@ class InferenceCore:
 
     def request_reset(self) -> None:
         self._pending_reset = True
+
+    @property
+    def readout_config(self) -> Readout:
+        return self.readout.readout
+
+    def close(self) -> None:
+        """Nothing to release in-process (a model process stops here)."""
 
     def set_readout(self, readout: Readout) -> None:
         """Takes effect at the next step, from rest (the copies may change)."""
@@ -254,7 +262,8 @@ class InferenceCore:
                                tuple(int(round(v)) for v in spike_counts), tuple(self._neurons))
         if model_frame is None:
             return EngineOutput(pred, spikes, _NO_FRAME, _NO_FRAME)
-        return EngineOutput(pred, spikes, sensor_frame(sl.events), model_frame)
+        sensor = sensor_frame(sl.events) if self.sensor_frames else _NO_FRAME
+        return EngineOutput(pred, spikes, sensor, model_frame)
 
 
 _NO_FRAME = np.zeros((2, 0, 0), np.float32)  # offline classification draws nothing

@@ -21,7 +21,6 @@ from r2etl_core.stream.pipeline import (
 from r2etl_core.stream.scoring import score_segments
 from r2etl_core.types import Prediction, SliceByTime
 
-
 # every slice classified (the reader waits), queued slices run as multi-step forwards, no frames
 OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
 

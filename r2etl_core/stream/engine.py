@@ -15,6 +15,7 @@ import collections
 import threading
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -51,6 +52,7 @@ class EngineConfig:
     frames: bool = True  # sensor/model frames in the outputs (views); the CLI needs none
     cuda_graph: bool = True  # on CUDA, replay the step as a captured graph (eager if capture fails)
     precision: str = "fp32"  # "bf16"/"fp16" on CUDA: half the memory traffic (see docs/benchmarks.md)
+    model_process: bool = False  # step the network in a child process (the viewer: no GIL contention)
     drop_when_busy: bool = True
     reset: ResetPolicy = ResetPolicy()
     readout: Readout = Readout()
@@ -64,15 +66,24 @@ class EngineConfig:
 
 
 class StreamEngine:
-    def __init__(self, model: R2ETLNet, meta: ModelMeta, config: EngineConfig = EngineConfig()):
+    def __init__(self, model: R2ETLNet, meta: ModelMeta, config: EngineConfig = EngineConfig(),
+                 model_path: str | Path | None = None):
+        """``model_path``: with ``config.model_process``, the file the model process loads."""
         self.meta = meta
         self.config = config
         self.device = pick_device(config.device)
         if self.device.type == "cpu" and config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
-        self.core = InferenceCore(model, meta, self.device, config.reset, config.readout, config.frames,
-                                  config.cuda_graph, config.precision)
-        self.device_label = device_name(self.device)
+        core_args = (meta, self.device, config.reset, config.readout, config.frames, config.cuda_graph,
+                     config.precision)
+        if config.model_process and model_path is not None:
+            from r2etl_core.stream.remote import RemoteCore
+
+            self.core = RemoteCore(model_path, *core_args)
+            self.device_label = f"{self.core.device_label}, own process"
+        else:
+            self.core = InferenceCore(model, *core_args)
+            self.device_label = device_name(self.device)
         s = meta.slicing
         self._slicing: SliceByTime | SliceByCount = (
             SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us))
@@ -151,12 +162,13 @@ class StreamEngine:
         self._threads = []
 
     def close(self) -> None:
-        """Stop and close every sink (a recorder finalises its file here)."""
+        """Stop, close every sink (a recorder finalises its file here) and the model process."""
         self.stop()
         with self._lock:
             sinks, self._sinks = self._sinks, []
         for sink in sinks:
             sink.close()
+        self.core.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the source ended and every queued slice was classified (CLI use)."""
@@ -179,12 +191,12 @@ class StreamEngine:
     def set_readout(self, readout: Readout) -> None:
         """Change how logits become predictions (restarts the network state)."""
         with self._lock:
-            if readout != self.core.readout.readout:
+            if readout != self.core.readout_config:
                 self.core.set_readout(readout)
 
     @property
     def readout(self) -> Readout:
-        return self.core.readout.readout
+        return self.core.readout_config
 
     def set_event_filter(self, factory: FilterFactory | None) -> None:
         """Filter events before slicing (e.g. dv's background-activity noise filter, built by

@@ -139,7 +139,7 @@ def configure(engine: StreamEngine, settings: StreamSettings) -> None:
 
 def build_engine(model: LoadedModel, config: EngineConfig = EngineConfig()) -> StreamEngine:
     """The engine for ``model`` (moves the weights to the device: seconds on a GPU)."""
-    return StreamEngine(model.model, model.meta, config)
+    return StreamEngine(model.model, model.meta, config, model_path=model.path)
 
 
 def build_pipeline(opened: OpenedInput, model: LoadedModel, settings: StreamSettings = StreamSettings(),
