@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 READOUTS = {
     "since-reset (before 0.2)": Readout("since-reset"),
     "window T": Readout("window"),
+    "ema 75 ms": Readout("ema", tau_ms=75),
     "ema 100 ms": Readout("ema", tau_ms=100),
     "ema 150 ms": Readout("ema", tau_ms=150),
     "ema 300 ms": Readout("ema", tau_ms=300),
