@@ -37,6 +37,11 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def is_module(name: str) -> bool:
+    p = ROOT / name.replace(".", "/")
+    return p.with_suffix(".py").exists() or (p / "__init__.py").exists()
+
+
 def project_imports(path: Path) -> set[str]:
     """Project modules ``path`` imports (absolute or relative, at any depth in the file)."""
     me = module_name(path).split(".")
@@ -49,8 +54,9 @@ def project_imports(path: Path) -> set[str]:
             base = node.module or ""
             if node.level:
                 base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
-            found.add(base)
-            found |= {f"{base}.{a.name}" for a in node.names}
+            submodules = {f"{base}.{a.name}" for a in node.names if is_module(f"{base}.{a.name}")}
+            # `from package import submodule` needs the submodule, not the package's face
+            found |= submodules if len(submodules) == len(node.names) else {base} | submodules
     return {m for m in found if m.split(".")[0] in ("r2etl_core", "app")}
 
 
