@@ -1,9 +1,10 @@
 """The streaming engine: source -> slicer -> bounded queue -> SNN worker -> sinks / views.
 
-Two threads. The reader owns the source and the slicer and never waits for the model: when
-the queue is full the oldest slice is dropped and counted (``drop_when_busy``, for live and
-paced input). Offline classification sets ``drop_when_busy=False`` so the reader waits
-instead and every slice is classified. The worker owns the model (and its neuron state).
+Two threads. The reader owns the source, the slicer and binning, and never waits for the
+model on live or paced input: when the queue is full the oldest slice is dropped and counted
+(``drop_when_busy``). Offline classification and unpaced replays wait instead, so every slice
+is classified. The worker steps the queued slices through the inference core (in this
+process, or in a model process for the viewer: ``stream.remote``), which owns the neuron state.
 
 Views never wait on the engine: they call ``take_outputs()`` / ``stats()`` on a timer; both
 return immediately with copies.
@@ -18,7 +19,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import torch
 
 from r2etl_core.errors import R2ETLError
@@ -26,19 +26,10 @@ from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.inference import InferenceCore, device_name, pick_device
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import Sink, Source
+from r2etl_core.stream.meter import EngineMeter
 from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
-from r2etl_core.types import (
-    BinnedSlice,
-    EngineOutput,
-    EngineStats,
-    EventBatch,
-    EventSlice,
-    FrameSpec,
-    Readout,
-    ResetPolicy,
-    SliceByCount,
-    SliceByTime,
-)
+from r2etl_core.types import (BinnedSlice, EngineOutput, EngineStats, EventBatch, EventSlice, FrameSpec,
+                              Readout, ResetPolicy, SliceByCount, SliceByTime)
 
 _END = object()
 # (sensor width, height) -> a stateful function that filters consecutive batches of that sensor
@@ -99,16 +90,9 @@ class StreamEngine:
         self._source: Source | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
-        self._reader_done = False
         self._finished = False
         self._error: str | None = None
-        self._events_in = 0
-        self._dropped = 0
-        self._done = 0
-        self._rate_events: collections.deque[tuple[float, int]] = collections.deque(maxlen=4096)
-        self._rate_slices: collections.deque[float] = collections.deque(maxlen=4096)
-        self._model_ms: collections.deque[float] = collections.deque(maxlen=500)
-        self._latency_ms: collections.deque[float] = collections.deque(maxlen=500)
+        self._meter = EngineMeter()
         self._new_slicer = False
         self._filter_factory: FilterFactory | None = None
         self._generation = 0
@@ -139,7 +123,7 @@ class StreamEngine:
         self.stop()
         self._stop.clear()
         self._queue.clear()
-        self._reader_done = self._finished = False
+        self._finished = False
         self._error = None
         self._source = source
         self.core.request_reset()
@@ -244,23 +228,15 @@ class StreamEngine:
         return out
 
     def stats(self) -> EngineStats:
-        now = time.monotonic()
         with self._lock:  # copy under the lock, compute outside it: the worker needs it
-            events = list(self._rate_events)
-            slices = list(self._rate_slices)
-            model = np.array(self._model_ms) if self._model_ms else np.zeros(1)
-            lat = np.array(self._latency_ms) if self._latency_ms else np.zeros(1)
-            counts = (self._events_in, self._done, self._dropped)
+            raw = self._meter.copy()
             sensor, roi = self._sensor, self._roi
-        ev = sum(n for t, n in events if now - t <= 1.0)
-        sl = sum(1 for t in slices if now - t <= 1.0)
-        m50, m99 = np.percentile(model, [50, 99])
-        l50, l99 = np.percentile(lat, [50, 99])
+        m = EngineMeter.snapshot(raw)
         source = self._source
         return EngineStats(
-            events_in=counts[0], events_per_s=float(ev), slices_done=counts[1],
-            slices_per_s=float(sl), dropped=counts[2], model_ms_p50=float(m50),
-            model_ms_p99=float(m99), latency_ms_p50=float(l50), latency_ms_p99=float(l99),
+            events_in=m.events_in, events_per_s=m.events_per_s, slices_done=m.slices_done,
+            slices_per_s=m.slices_per_s, dropped=m.dropped, model_ms_p50=m.model_ms_p50,
+            model_ms_p99=m.model_ms_p99, latency_ms_p50=m.latency_ms_p50, latency_ms_p99=m.latency_ms_p99,
             device=self.device_label + (f" · {self.core.step_label}" if self.device.type == "cuda" else ""),
             running=any(t.is_alive() for t in self._threads),
             finished=self._finished, error=self._error, sensor=sensor, roi=roi,
@@ -304,8 +280,7 @@ class StreamEngine:
                 for tap in list(self._taps):
                     tap(batch)  # recorders get every raw event, even those a seek discards
                 with self._lock:
-                    self._events_in += len(batch)
-                    self._rate_events.append((time.monotonic(), len(batch)))
+                    self._meter.count_events(len(batch))
                     stale = generation != self._generation
                 if stale:  # read before a seek: none of it, nor the partial slice, is used
                     self._new_slicer = True
@@ -356,7 +331,7 @@ class StreamEngine:
                 if drop:
                     while len(self._queue) >= self.config.queue_slices:
                         self._queue.popleft()  # oldest first: the newest view of the world wins
-                        self._dropped += 1
+                        self._meter.dropped += 1
                 else:
                     while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
                         self._ready.wait(0.1)
@@ -412,10 +387,7 @@ class StreamEngine:
                     continue  # a seek landed during the step: its answers are about the past
                 for out in outs:
                     self._outputs.append(out)
-                    self._rate_slices.append(out.prediction.wall_time_s)
-                    self._model_ms.append(out.prediction.timings.model_ms)
-                    self._latency_ms.append(out.prediction.latency_ms)
-                self._done += len(outs)
+                    self._meter.count_prediction(out.prediction)
                 sinks = list(self._sinks)
             for out in outs:
                 for sink in sinks:
