@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from r2etl_core.train.datasets.events import EventSet
-from r2etl_core.train.datasets.pairing import augment_events
+from r2etl_core.train.datasets.pairing import add_background_noise, augment_events
 from r2etl_core.train.evaluate import EvalResult, evaluate
 
 
@@ -53,6 +53,8 @@ class Trainer:
     callbacks: list[Callback] = field(default_factory=list)
     state: TrainState = field(default_factory=TrainState)
     last_result: EvalResult | None = None
+    augment_noise_hz: float = 0.0  # background-activity augmentation, max events/s per pixel
+    slice_s: float = 0.03  # the frames' slice length (for the noise counts)
 
     def _emit(self, hook: str, *args) -> None:
         if self.rank == 0:
@@ -66,6 +68,7 @@ class Trainer:
             (events, labels), images = batch, None
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.step)
         events = augment_events(events, gen, self.augment_flip, self.augment_shift)
+        events = add_background_noise(events, gen, self.augment_noise_hz, self.slice_s)
         events = events.transpose(0, 1).contiguous().to(self.device, non_blocking=True)
         images = images.to(self.device, non_blocking=True) if images is not None else None
         return events, labels.to(self.device), images

@@ -71,3 +71,16 @@ def augment_events(frames: torch.Tensor, gen: torch.Generator, flip: bool, max_s
         x = frames[i].flip(-1) if flips[i] else frames[i]
         out[i] = torch.roll(x, shifts=(int(shifts[i, 0]), int(shifts[i, 1])), dims=(-2, -1))
     return out
+
+
+def add_background_noise(frames: torch.Tensor, gen: torch.Generator, max_rate_hz: float,
+                         slice_s: float) -> torch.Tensor:
+    """Background activity on ``[B, T, 2, H, W]`` count frames: per sample a rate drawn from
+    ``[0, max_rate_hz]`` events/s on every pixel, half ON and half OFF, added as Poisson counts.
+    Real cameras never go silent; a network trained only on clean N-MNIST frames loses
+    digits under 5 Hz/pixel of noise (docs/benchmarks.md)."""
+    if max_rate_hz <= 0:
+        return frames
+    rates = torch.rand(frames.shape[0], generator=gen) * max_rate_hz
+    lam = (rates * slice_s / 2).view(-1, *([1] * (frames.dim() - 1))).expand_as(frames)
+    return frames + torch.poisson(lam.contiguous(), generator=gen).to(frames.dtype)
