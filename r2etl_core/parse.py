@@ -82,12 +82,60 @@ def check_device(requested: str | None) -> str | None:
     match = re.fullmatch(r"cuda(?::(\d+))?", text)
     if not match:
         raise InputError("--device", f"'{requested}' is not a device: use cpu, cuda or cuda:N")
-    import torch
-
-    if not torch.cuda.is_available():
+    if not cuda_available():
         raise InputError("--device", f"{requested}: no CUDA GPU is available on this machine "
                                      "(use --device cpu, or leave it out)")
-    index = int(match.group(1) or 0)
-    if index >= torch.cuda.device_count():
-        raise InputError("--device", f"{requested}: only {torch.cuda.device_count()} CUDA device(s) here")
+    import torch
+
+    index, count = int(match.group(1) or 0), torch.cuda.device_count()
+    if index >= count:
+        raise InputError("--device", f"{requested}: only {count} CUDA device(s) here (cuda:0 .. cuda:{count - 1})")
     return text
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: an error message stays one short line even
+    when the bad value is a 200,000-character field or a 5000-digit number."""
+    try:
+        text = repr(value)
+    except ValueError:  # int with more digits than Python will print
+        text = f"<a {type(value).__name__} too long to show>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def brief(exc: BaseException, limit: int = 160) -> str:
+    """First line of an exception's message, cut to ``limit`` characters (library messages can
+    span lines or quote a whole bad input)."""
+    lines = str(exc).strip().splitlines()
+    text = lines[0] if lines else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def check_whole(name: str, value: object, low: int, high: int, unit: str = "") -> int:
+    """``value`` as an int if it is a whole number within ``[low, high]`` (JSON/TOML may give
+    ``34.0``, a string or a bool); else an InputError naming ``name`` and the range."""
+    whole = (isinstance(value, int) and not isinstance(value, bool)) or \
+        (isinstance(value, float) and math.isfinite(value) and value.is_integer())
+    if not (whole and low <= value <= high):
+        unit = f" {unit}" if unit else ""
+        raise InputError(name, f"must be a whole number between {low:,} and {high:,}{unit}, got {shown(value)}")
+    return int(value)
+
+
+def check_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``choices``; else an InputError listing them."""
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(name, f"must be one of {', '.join(choices)}, got {shown(value)}")
+    return value
+
+
+def cuda_available() -> bool:
+    """``torch.cuda.is_available()`` without its warnings: a CUDA build of torch on a machine
+    without a working driver warns on stderr before our own one-line error would follow."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return bool(torch.cuda.is_available())

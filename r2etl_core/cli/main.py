@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from r2etl_core.errors import R2ETLError
 
@@ -23,20 +24,42 @@ common tasks:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="r2etl", description=DESCRIPTION,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+TRAIN_COMMANDS = ("train", "eval")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad flag like every other bad input: one line, exit 2 (the
+    stock parser prints the whole usage block first)."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; ``command`` (the subcommand about to run) lets train and eval skip the stream
+    commands, whose module imports torch on load: a bad flag or config then fails in a blink."""
+    parser = OneLineParser(prog="r2etl", description=DESCRIPTION,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    from r2etl_core.cli import stream as cli_stream
     from r2etl_core.cli import train as cli_train
 
-    cli_stream.register(sub)
+    if command not in TRAIN_COMMANDS:
+        from r2etl_core.cli import stream as cli_stream
+
+        cli_stream.register(sub)
     cli_train.register(sub)
     return parser
 
 
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (the first word that is not a flag)."""
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -44,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except R2ETLError as exc:
-        print(f"r2etl {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).splitlines())  # one line, whatever a library put in it
+        print(f"r2etl {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"r2etl {args.command}: interrupted", file=sys.stderr)

@@ -39,6 +39,8 @@ examples:
   r2etl eval --data nmnist:DIR --model runs/x/best.safetensors --json
 """
 
+EVAL_BATCH_MAX = 65_536
+
 SHORTCUTS = [  # (flag, config key, type, help)
     ("--mode", "loss.mode", str, "r2etl (default), events-only, joint-no-align, eam-only, fam-only"),
     ("--steps", "optim.steps", int, "total optimiser steps (overrides epochs)"),
@@ -75,7 +77,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--model", default=None, metavar="FILE", help="model file (default: the shipped model)")
     e.add_argument("--split", choices=("all", "val"), default="all",
                    help="all samples in DIR, or only the validation samples held out in the model's training")
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--batch-size", type=int, default=64,
+                   help=f"samples per forward pass, 1..{EVAL_BATCH_MAX} (default 64)")
+    e.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
     e.add_argument("--cache-dir", default=None, help="cache binned frames here (default: no cache)")
     e.add_argument("--confusion-png", default=None, metavar="PNG", help="also save the confusion matrix")
     e.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
@@ -95,11 +99,27 @@ def overrides_from_args(args: argparse.Namespace) -> list[str]:
     return out
 
 
+def named_by_flag(exc: InputError, args: argparse.Namespace) -> InputError:
+    """``exc`` about a config key the user set with a shortcut flag, renamed to name that flag
+    too (``--steps (optim.steps): ...``): the user typed ``--steps``, not the key."""
+    given = {key: flag for flag, key, _, _ in SHORTCUTS if getattr(args, flag[2:].replace("-", "_")) is not None}
+    if exc.where in given:
+        return InputError(f"{given[exc.where]} ({exc.where})", exc.problem)
+    return exc
+
+
 def run_train(args: argparse.Namespace) -> int:
     from r2etl_core.train.config import load_config
+
+    try:
+        cfg = load_config(args.config, overrides_from_args(args))
+    except InputError as exc:
+        raise named_by_flag(exc, args) from None
+    from r2etl_core.train.config import check_run_paths
+
+    check_run_paths(cfg)  # before torch loads: a file in the way of --out fails at once
     from r2etl_core.train.run import train
 
-    cfg = load_config(args.config, overrides_from_args(args))
     command = "r2etl " + " ".join(sys.argv[1:]) if sys.argv[1:] else "r2etl train"
     trainer, best = train(cfg, command)
     if trainer.rank == 0:
@@ -109,17 +129,38 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_eval(args: argparse.Namespace) -> int:
-    from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
-    from r2etl_core.train.evaluate import eval_event_set, evaluate
+def check_eval_args(args: argparse.Namespace) -> tuple[str, Path]:
+    """(kind, folder) of ``--data``, after checking every flag that needs no model or data, so
+    a typo fails in a blink (before torch loads), not after minutes of framing."""
+    from r2etl_core.io.files import check_output_dir, check_output_path
+    from r2etl_core.parse import check_device, check_whole
 
     kind, sep, folder = args.data.partition(":")
     if not sep or not folder:
         raise InputError(args.data, "--data must look like KIND:DIR, e.g. nmnist:../shared/data/nmnist/Train")
+    check_whole("--batch-size", args.batch_size, 1, EVAL_BATCH_MAX)
+    if args.cache_dir:
+        check_output_dir(args.cache_dir, "frame cache (--cache-dir)")
+    if args.confusion_png:
+        check_output_path(args.confusion_png, "confusion matrix PNG (--confusion-png)")
+    args.device = check_device(args.device)
+    return kind, Path(folder)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from r2etl_core.train.datasets.events import scan_event_folders
+
+    kind, folder = check_eval_args(args)
+    files = scan_event_folders(kind, folder)  # a wrong folder fails before the model loads
+    from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
+    from r2etl_core.parse import cuda_available
+    from r2etl_core.train.evaluate import eval_event_set, evaluate
+
+    device = args.device or ("cuda" if cuda_available() else "cpu")
     model_path = Path(args.model) if args.model else DEFAULT_MODEL_PATH
-    model, meta = load_model(model_path)
-    events = eval_event_set(kind, Path(folder), meta, args.split, args.cache_dir)
-    result = evaluate(model, events.frames, events.labels, meta.class_names, args.batch_size)
+    model, meta = load_model(model_path, device)
+    events = eval_event_set(kind, folder, meta, args.split, args.cache_dir, files)
+    result = evaluate(model, events.frames, events.labels, meta.class_names, args.batch_size, device)
     print(f"model {model_path}\ndata  {kind}:{folder} ({args.split}, n={result.n})")
     print(f"accuracy {result.accuracy:.4f}")
     for name, acc in zip(meta.class_names, result.per_class):

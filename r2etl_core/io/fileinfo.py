@@ -21,16 +21,19 @@ def describe(path: str | Path) -> dict:
 
 
 def describe_model(path: Path) -> dict:
-    from r2etl_core.io.modelfile import read_meta
+    """Metadata of a model file whose weights also load: ``info`` vouches for the whole file
+    (a model with a good header but truncated or NaN weights is reported, not described)."""
+    from r2etl_core.io.modelfile import load_model
 
-    meta = read_meta(path)
+    model, meta = load_model(path)
     cfg = meta.config
     s = meta.slicing
     slicing = f"{s.slice_us} us per step" if s.mode == "time" else f"{s.events_per_slice} events per step"
     return {
         "file": str(path), "kind": "r2etl model", "architecture": cfg.arch,
         "width": cfg.width, "input": f"2 x {cfg.input_size} x {cfg.input_size} (ON/OFF counts)",
-        "time_steps": cfg.time_steps, "slicing": slicing,
+        "time_steps": cfg.time_steps, "parameters": sum(p.numel() for p in model.parameters()),
+        "slicing": slicing,
         "trained_on_sensor": f"{s.sensor_width}x{s.sensor_height}",
         "classes": ", ".join(meta.class_names), "training_mode": meta.training.get("mode", "?"),
         "training_data": meta.training.get("data", "?"),

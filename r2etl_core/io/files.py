@@ -52,6 +52,22 @@ def check_output_path(path: str | Path, what: str = "output file") -> Path:
     return path
 
 
+def check_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """``path`` if it is a writable folder or can be made one (``mkdir -p``): checked before a
+    long job starts, so a file in the way fails now, not after hours of training."""
+    path = Path(path)
+    for existing in (path, *path.parents):
+        if not (existing.exists() or existing.is_symlink()):
+            continue
+        if not existing.is_dir():
+            where = "is a file" if existing == path else f"{existing} is a file"
+            raise InputError(path, f"{where}, expected a folder for the {what}")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise InputError(path, f"permission denied: cannot write in {existing}")
+        break
+    return path
+
+
 class AtomicFile:
     """A temporary path beside ``path`` that becomes ``path`` only on ``commit()``; for writers
     that stream for a while (prediction logs). Unique temp names keep parallel writers (DDP

@@ -18,7 +18,9 @@ from safetensors.torch import load_file, save_file
 from r2etl_core import __version__
 from r2etl_core.errors import ModelError
 from r2etl_core.io.files import atomic_write, check_input_file
+from r2etl_core.io.modelcheck import check_meta_dict, check_weights_finite
 from r2etl_core.nn.model import ModelConfig, R2ETLNet, build_model
+from r2etl_core.parse import brief
 from r2etl_core.types import SlicingSpec
 
 FORMAT_NAME = "r2etl-model"
@@ -52,15 +54,11 @@ class ModelMeta:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelError(where, f"model metadata is not valid JSON ({exc.msg})") from None
-        if d.get("format") != FORMAT_NAME:
-            raise ModelError(where, "not an r2etl model (metadata has no r2etl format tag)")
-        if int(d.get("format_version", 0)) > FORMAT_VERSION:
-            raise ModelError(where, f"model format {d['format_version']} is newer than this r2etl understands")
-        try:
-            config = ModelConfig.from_dict(d["model"])
-            names = tuple(str(n) for n in d["class_names"])
-        except (KeyError, TypeError) as exc:
-            raise ModelError(where, f"model metadata lacks {exc}") from None
+        except (ValueError, RecursionError) as exc:  # too many digits, nested too deep
+            raise ModelError(where, f"model metadata is not usable JSON ({brief(exc)})") from None
+        d = check_meta_dict(d, where, FORMAT_NAME, FORMAT_VERSION)
+        config = ModelConfig.from_dict(d["model"])
+        names = tuple(str(n) for n in d["class_names"])
         if len(names) != config.num_classes:
             raise ModelError(where, f"metadata lists {len(names)} class names for {config.num_classes} classes")
         return ModelMeta(config, names, SlicingSpec.from_dict(d.get("slicing", {})),
@@ -102,6 +100,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[R2
         model = build_model(meta.config)
     except ValueError as exc:
         raise ModelError(path, str(exc)) from None
+    except (RuntimeError, MemoryError) as exc:  # allocation failed: the network is too big for here
+        raise ModelError(path, f"the {meta.config.arch} network in its metadata does not fit in memory "
+                               f"(input {meta.config.input_size}, width {meta.config.width}): {_short(exc)}") from None
     try:
         tensors = load_file(str(path), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
@@ -116,6 +117,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[R2
         if tuple(tensor.shape) != tuple(expected[name].shape):
             raise ModelError(path, f"weight {name} has shape {tuple(tensor.shape)}, metadata implies "
                                    f"{tuple(expected[name].shape)} (model and metadata disagree)")
+    check_weights_finite(tensors, path)
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model.to(device), meta
@@ -126,4 +128,4 @@ def _check_file(path: Path) -> None:
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return brief(exc)

@@ -1,7 +1,10 @@
 """Training configuration: frozen dataclasses, parsed from TOML (+ ``section.key=value`` overrides) here only.
 
 Unknown sections or keys are errors that name the key, so a typo never silently trains with a
-default. Relative paths are taken relative to the current folder.
+default. Every value is then checked against its allowed range (``validate``) on the parsed
+config, so a TOML file, a ``--set`` override and a shortcut flag (``--steps``) get the same
+checks; ranges the model file shares (T, input size, width, slice length) come from
+``r2etl_core.limits``. Relative paths are taken relative to the current folder.
 """
 
 from __future__ import annotations
@@ -13,9 +16,19 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from r2etl_core import limits
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import check_input_file, check_output_dir
+from r2etl_core.parse import brief, check_choice, check_device, check_number, check_whole, cuda_available, shown
 
 MODES = ("r2etl", "events-only", "joint-no-align", "eam-only", "fam-only")
+EVENT_KINDS = ("nmnist", "ncaltech101", "cifar10dvs")
+IMAGE_KINDS = ("mnist", "cifar10", "caltech101")
+SPLITS = ("shared-nmnist", "every-nth", "folder")
+SCHEDULERS = ("step", "cosine", "none")
+AMP = ("auto", "on", "off")
+SEED_MAX = 2**32 - 1  # numpy seeds
+MANY = 100_000_000  # an upper bound for counts that have no natural one (steps, epochs)
 
 
 @dataclass(frozen=True)
@@ -91,19 +104,35 @@ class TrainConfig:
 SECTIONS = {f.name: f.default_factory for f in dataclasses.fields(TrainConfig)}
 
 
-def _coerce(where: str, key: str, value: Any, default: Any) -> Any:
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of ``default``; InputError(key, ...) when it is another kind."""
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise InputError(where, f"'{key}' must be true or false, got {value!r}")
+            raise InputError(key, f"must be true or false, got {shown(value)}")
         return value
     if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if type(value) is not type(default):
-        raise InputError(where, f"'{key}' must be a {type(default).__name__}, got {value!r}")
+        kind = {int: "a whole number", float: "a number", str: "a string"}.get(type(default), type(default).__name__)
+        raise InputError(key, f"must be {kind}, got {shown(value)}")
     return value
 
 
-def config_from_dict(d: dict, where: str = "config") -> TrainConfig:
+def config_from_dict(d: dict, where: str = "config", overridden: frozenset[str] = frozenset()) -> TrainConfig:
+    """A checked config from TOML-shaped ``d``. A bad value is an InputError naming its key and
+    the allowed range; ``where`` (the TOML file) is named too unless the key is in ``overridden``
+    (it came from ``--set`` or a flag, so the file is not at fault)."""
+    try:
+        cfg = _build(d, where)
+        validate(cfg)
+    except InputError as exc:
+        if exc.where == where or exc.where in overridden or where in ("config", "defaults"):
+            raise
+        raise InputError(where, f"{exc.where}: {exc.problem}") from None
+    return cfg
+
+
+def _build(d: dict, where: str) -> TrainConfig:
     sections = {}
     for name, value in d.items():
         if name not in SECTIONS:
@@ -116,25 +145,8 @@ def config_from_dict(d: dict, where: str = "config") -> TrainConfig:
             if key not in known:
                 raise InputError(where, f"unknown config key '{name}.{key}' (known in [{name}]: {', '.join(known)})")
         sections[name] = dataclasses.replace(
-            default, **{k: _coerce(where, f"{name}.{k}", v, known[k]) for k, v in value.items()})
-    cfg = TrainConfig(**sections)
-    validate(cfg, where)
-    return cfg
-
-
-def validate(cfg: TrainConfig, where: str) -> None:
-    if cfg.loss.mode not in MODES:
-        raise InputError(where, f"unknown loss.mode '{cfg.loss.mode}' (known: {', '.join(MODES)})")
-    if not 0.0 < cfg.data.event_fraction <= 1.0 or not 0.0 < cfg.data.image_fraction <= 1.0:
-        raise InputError(where, "data.event_fraction and data.image_fraction must be in (0, 1]")
-    if cfg.data.split not in ("shared-nmnist", "every-nth", "folder"):
-        raise InputError(where, f"unknown data.split '{cfg.data.split}' (shared-nmnist, every-nth, folder)")
-    if cfg.data.val_every < 2:
-        raise InputError(where, "data.val_every must be at least 2")
-    if cfg.optim.scheduler not in ("step", "cosine", "none"):
-        raise InputError(where, f"unknown optim.scheduler '{cfg.optim.scheduler}' (step, cosine, none)")
-    if cfg.optim.batch_size < 2:
-        raise InputError(where, "optim.batch_size must be at least 2 (CKA compares samples in a batch)")
+            default, **{k: _coerce(f"{name}.{k}", v, known[k]) for k, v in value.items()})
+    return TrainConfig(**sections)
 
 
 def parse_override(text: str) -> tuple[str, str, Any]:
@@ -145,7 +157,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     section, key = path.strip().split(".", 1)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # not a TOML value (TOMLDecodeError) or too many digits: a plain string
         value = raw
     return section, key, value
 
@@ -158,18 +170,28 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
         text, where = _read_config_text(str(path))
         try:
             d = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise InputError(where, f"invalid TOML ({exc})") from None
+        except ValueError as exc:  # TOMLDecodeError, or an integer with too many digits
+            raise InputError(where, f"invalid TOML ({brief(exc)})") from None
+    overridden = set()
     for item in overrides:
         section, key, value = parse_override(item)
-        d.setdefault(section, {})[key] = value
-    return config_from_dict(d, where)
+        if not isinstance(d.setdefault(section, {}), dict):
+            raise InputError(where, f"'{section}' must be a [{section}] table")
+        d[section][key] = value
+        overridden.add(f"{section}.{key}")
+    return config_from_dict(d, where, frozenset(overridden))
 
 
 def _read_config_text(name: str) -> tuple[str, str]:
+    """Text of a config file, or of the packaged config of that name. Anything that exists at
+    the path (a folder, a pipe, an unreadable file) is reported as such, never as "not found"."""
     p = Path(name)
-    if p.is_file():
-        return p.read_text(), str(p)
+    if p.exists() or p.is_symlink():
+        check_input_file(p, "config file", allow_empty=True)
+        try:
+            return p.read_text(encoding="utf-8"), str(p)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(p, f"cannot read config file ({brief(exc)})") from None
     packaged = resources.files("r2etl_core") / "configs" / (p.stem + ".toml")
     if packaged.is_file():
         return packaged.read_text(), f"r2etl_core/configs/{p.stem}.toml"
@@ -179,3 +201,77 @@ def _read_config_text(name: str) -> tuple[str, str]:
 def packaged_configs() -> list[str]:
     folder = resources.files("r2etl_core") / "configs"
     return sorted(f.name[:-5] for f in folder.iterdir() if f.name.endswith(".toml"))
+
+
+# -- allowed values: one check per key, the same for TOML, --set and flags --------------
+
+def validate(cfg: TrainConfig) -> None:
+    """InputError(key, problem) for the first value outside its allowed range."""
+    _check_data(cfg)
+    _check_optim(cfg)
+    _check_run(cfg)
+    check_number("model.width", cfg.model.width, *limits.WIDTH)
+    check_choice("loss.mode", cfg.loss.mode, MODES)
+    check_number("loss.w_enc", cfg.loss.w_enc, 0, 1000)
+    check_number("loss.w_fea", cfg.loss.w_fea, 0, 1000)
+
+
+def _fraction(key: str, value: float) -> None:
+    if not 0.0 < value <= 1.0:
+        raise InputError(key, f"must be in (0, 1] (a fraction of the samples of each class), got {value}")
+
+
+def _check_data(cfg: TrainConfig) -> None:
+    d = cfg.data
+    check_choice("data.events", d.events, EVENT_KINDS)
+    check_choice("data.images", d.images, IMAGE_KINDS)
+    check_choice("data.split", d.split, SPLITS)
+    check_whole("data.val_every", d.val_every, 2, 1000)
+    _fraction("data.event_fraction", d.event_fraction)
+    _fraction("data.image_fraction", d.image_fraction)
+    check_whole("data.subset_seed", d.subset_seed, 0, SEED_MAX)
+    check_choice("data.frame_mode", d.frame_mode, limits.FRAME_MODES)
+    check_whole("data.slice_us", d.slice_us, *limits.SLICE_US, "us")
+    check_choice("data.time_origin", d.time_origin, limits.TIME_ORIGINS)
+    check_whole("data.time_steps", d.time_steps, *limits.TIME_STEPS)
+    check_whole("data.input_size", d.input_size, *limits.INPUT_SIZE, "pixels")
+    check_whole("data.augment_shift", d.augment_shift, 0, d.input_size - 1, "pixels")
+
+
+def _check_optim(cfg: TrainConfig) -> None:
+    o = cfg.optim
+    check_whole("optim.batch_size", o.batch_size, 2, 65_536)  # 2: CKA compares samples in a batch
+    check_number("optim.lr", o.lr, 1e-9, 10.0)
+    check_whole("optim.epochs", o.epochs, 1, MANY)
+    check_whole("optim.steps", o.steps, 0, MANY)  # 0: run optim.epochs instead
+    check_choice("optim.scheduler", o.scheduler, SCHEDULERS)
+    check_whole("optim.lr_step", o.lr_step, 1, MANY)
+    check_number("optim.lr_gamma", o.lr_gamma, 1e-6, 1.0)
+
+
+def _check_run(cfg: TrainConfig) -> None:
+    r = cfg.run
+    if not r.out_dir.strip():
+        raise InputError("run.out_dir", "must name an output folder, got an empty string")
+    check_whole("run.seed", r.seed, 0, SEED_MAX)
+    check_whole("run.eval_every", r.eval_every, 0, MANY)  # 0: once per epoch
+    check_whole("run.threads", r.threads, 0, 4096)  # 0: torch's default
+    check_choice("run.amp", r.amp, AMP)
+    if r.device != "auto":
+        try:
+            check_device(r.device)
+        except InputError as exc:
+            raise InputError("run.device", exc.problem) from None
+    if r.amp == "on" and (r.device == "cpu" or (r.device == "auto" and not cuda_available())):
+        raise InputError("run.amp", "'on' needs a CUDA device (mixed precision is CUDA only); use auto or off")
+
+
+def check_run_paths(cfg: TrainConfig) -> None:
+    """The output, cache and export paths can be written: checked before any data is read."""
+    check_output_dir(cfg.run.out_dir, "training output (run.out_dir)")
+    if cfg.data.cache_dir:
+        check_output_dir(cfg.data.cache_dir, "frame cache (data.cache_dir)")
+    if cfg.run.export:
+        check_output_dir(Path(cfg.run.export).parent, f"exported model {cfg.run.export} (run.export)")
+        if Path(cfg.run.export).is_dir():
+            raise InputError(cfg.run.export, "is a folder, expected a model file path (run.export)")

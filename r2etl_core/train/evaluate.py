@@ -18,7 +18,7 @@ from r2etl_core.train.datasets.events import (
     load_event_set,
     scan_event_folders,
 )
-from r2etl_core.train.datasets.folders import match_classes
+from r2etl_core.train.datasets.folders import ClassFiles, match_classes
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,11 @@ def evaluate(model: R2ETLNet, frames: np.ndarray, labels: np.ndarray, class_name
 
 
 def eval_event_set(kind: str, folder: Path, meta: ModelMeta, split: str,
-                   cache_dir: str | None = None) -> EventSet:
+                   cache_dir: str | None = None, files: ClassFiles | None = None) -> EventSet:
     """Frames + labels (in the model's class order) of ``folder``; ``split="val"`` keeps only the
-    samples the model's training held out (paths relative to the dataset root)."""
-    files = scan_event_folders(kind, folder)
+    samples the model's training held out (paths relative to the dataset root). ``files``: the
+    folder's scan when the caller already made it (to fail on a bad folder before loading a model)."""
+    files = files if files is not None else scan_event_folders(kind, folder)
     to_model = match_classes(meta.class_names, files.class_names, folder)
     s = meta.slicing
     params = default_frame_params(kind, meta.config.time_steps, meta.config.input_size,

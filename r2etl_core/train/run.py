@@ -13,6 +13,7 @@ import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
@@ -21,6 +22,7 @@ from r2etl_core.errors import InputError
 from r2etl_core.io.files import atomic_write
 from r2etl_core.io.modelfile import ModelMeta, load_model
 from r2etl_core.nn.model import ModelConfig, build_model
+from r2etl_core.parse import check_device, cuda_available
 from r2etl_core.train.callbacks import (
     BEST,
     LAST,
@@ -31,9 +33,9 @@ from r2etl_core.train.callbacks import (
     ProgressBar,
     with_metrics,
 )
-from r2etl_core.train.config import TrainConfig
+from r2etl_core.train.config import TrainConfig, check_run_paths
 from r2etl_core.train.data import TrainData, build_train_data
-from r2etl_core.train.datasets.events import sensor_size
+from r2etl_core.train.datasets.events import EventSet, sensor_size
 from r2etl_core.train.evaluate import EvalResult
 from r2etl_core.train.objective import Objective
 from r2etl_core.train.state import load_train_state
@@ -42,9 +44,14 @@ from r2etl_core.types import SlicingSpec
 
 
 def pick_device(name: str) -> torch.device:
+    """``auto`` (CUDA when present) or a checked ``cpu`` / ``cuda[:N]``, as an InputError naming
+    ``run.device`` when it does not exist here (never torch's own RuntimeError)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+        return torch.device("cuda" if cuda_available() else "cpu")
+    try:
+        return torch.device(check_device(name))
+    except InputError as exc:
+        raise InputError("run.device", exc.problem) from None
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
@@ -77,10 +84,25 @@ def make_loader(dataset, cfg: TrainConfig, rank: int, world: int, device: torch.
     return loader
 
 
+def count_slice_events(val: EventSet, sensor: tuple[int, int], input_size: int) -> int:
+    """Mean events per time step of count-sliced training frames: a stream is later cut into
+    slices of this many events (0 would never close a slice, so a model file refuses it).
+    Frames were resized from the sensor to ``input_size``, which scales counts by the area ratio."""
+    steps = val.frames.shape[0] * val.frames.shape[1] if len(val) else 0
+    if not steps:
+        return 1
+    total = float(val.frames.sum(dtype=np.float64)) * sensor[0] * sensor[1] / input_size**2
+    return max(1, round(total / steps))
+
+
 def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command: str, total: int) -> ModelMeta:
     """Model-file metadata: architecture, slicing, classes, normalisation, provenance, held-out ids."""
     d = cfg.data
-    slicing = SlicingSpec(d.frame_mode, d.slice_us if d.frame_mode == "time" else 0, 0, *sensor_size(d.events))
+    sensor = sensor_size(d.events)
+    if d.frame_mode == "time":
+        slicing = SlicingSpec("time", d.slice_us, 0, *sensor)
+    else:
+        slicing = SlicingSpec("count", 0, count_slice_events(data.val, sensor, d.input_size), *sensor)
     training = {"data": {"events": d.events, "events_dir": d.events_dir, "images": d.images,
                          "images_path": d.images_path, **data.counts},
                 "command": command, "mode": cfg.loss.mode, "seed": cfg.run.seed, "steps": total,
@@ -91,9 +113,10 @@ def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command
 
 def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] = ()) -> tuple[Trainer, Path]:
     """Train; returns the trainer and the path of the best model file."""
+    check_run_paths(cfg)
+    device = pick_device(cfg.run.device)
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
-    device = pick_device(cfg.run.device)
     rank, world = init_distributed(device)
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))

@@ -10,11 +10,12 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.files import atomic_write
+from r2etl_core.io.files import atomic_write, check_input_file
+from r2etl_core.parse import brief
 from r2etl_core.train.trainer import TrainState
 
 
@@ -42,8 +43,18 @@ def save_train_state(path: str | Path, optimizer: torch.optim.Optimizer,
 def load_train_state(path: str | Path, optimizer: torch.optim.Optimizer,
                      scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> TrainState:
     path = Path(path)
-    if not path.is_file():
+    if not (path.exists() or path.is_symlink()):
         raise InputError(path, "no training state to resume from (run without --resume first)")
+    check_input_file(path, "training state file")
+    try:
+        return _restore(path, optimizer, scheduler)
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise InputError(path, f"training state is unreadable or does not fit this run ({brief(exc)}); "
+                               "run without --resume, or with another --out") from None
+
+
+def _restore(path: Path, optimizer: torch.optim.Optimizer,
+             scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> TrainState:
     with safe_open(str(path), framework="pt") as f:
         meta = json.loads((f.metadata() or {})["r2etl-train-state"])
         tensors = {k: f.get_tensor(k) for k in f.keys() if k.startswith("opt.")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,20 +45,32 @@ def _class_sort_key(name: str) -> tuple[int, int | str]:
     return (0, int(name)) if name.isdigit() else (1, name.lower())
 
 
+def _list(folder: Path) -> list[Path]:
+    """Entries of ``folder``; an InputError (not a PermissionError traceback) when it cannot be
+    listed. Checked with os.access first so the reason is the same for every user."""
+    if not os.access(folder, os.R_OK | os.X_OK):
+        raise InputError(folder, "permission denied: cannot list this folder")
+    try:
+        return list(folder.iterdir())
+    except OSError as exc:
+        raise InputError(folder, f"cannot list this folder ({exc.strerror or type(exc).__name__})") from None
+
+
 def scan_class_folders(root: str | Path, suffixes: tuple[str, ...], kind: str,
                        skip: tuple[str, ...] = ()) -> ClassFiles:
     """One sub-folder per class, files sorted by name; empty class folders are an error."""
     root = Path(root)
     if not root.is_dir():
-        raise layout_error(root, kind, "folder not found")
-    class_dirs = sorted((d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
+        problem = "is a file, expected a folder" if root.exists() else "folder not found"
+        raise layout_error(root, kind, problem)
+    class_dirs = sorted((d for d in _list(root) if d.is_dir() and not d.name.startswith(".")
                          and d.name not in skip), key=lambda d: _class_sort_key(d.name))
     if not class_dirs:
         raise layout_error(root, kind, "no class folders found")
     files: list[Path] = []
     labels: list[int] = []
     for label, d in enumerate(class_dirs):
-        found = sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in suffixes)
+        found = sorted(f for f in _list(d) if f.suffix.lower() in suffixes and f.is_file())
         if not found:
             raise layout_error(d, kind, f"class folder '{d.name}' holds no {'/'.join(suffixes)} files")
         files += found

@@ -8,6 +8,8 @@ the official binary version, which numpy parses safely. ``.npz`` files load with
 from __future__ import annotations
 
 import gzip
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,8 @@ import cv2
 import numpy as np
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import check_input_file
+from r2etl_core.parse import brief
 from r2etl_core.train.datasets.folders import layout_error, scan_class_folders
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
@@ -41,8 +45,11 @@ class ImageSet:
 
 
 def _open_maybe_gz(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    data = check_input_file(path, "IDX file").read_bytes()
+    try:
+        return gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
+    except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt .gz
+        raise InputError(path, f"corrupt gzip file ({brief(exc)})") from None
 
 
 def parse_idx(data: bytes, where: str | Path) -> np.ndarray:
@@ -67,12 +74,13 @@ def _find(root: Path, stem: str) -> Path | None:
 def read_mnist(path: str | Path, split: str = "train") -> ImageSet:
     """MNIST from a folder of IDX files (``train-`` or ``t10k-`` prefix) or from a .npz file."""
     path = Path(path)
-    if path.is_file() and path.suffix == ".npz":
+    if path.suffix == ".npz" and not path.is_dir():
+        check_input_file(path, "MNIST .npz file")
         try:
             with np.load(path, allow_pickle=False) as z:
                 images, labels = np.asarray(z["images"]), np.asarray(z["labels"])
-        except (KeyError, ValueError, OSError) as exc:
-            raise layout_error(path, "mnist", f"unreadable .npz ({exc})") from None
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise layout_error(path, "mnist", f"unreadable .npz ({brief(exc)})") from None
     elif path.is_dir():
         prefix = "train" if split == "train" else "t10k"
         img_f = _find(path, f"{prefix}-images-idx3-ubyte")
@@ -105,7 +113,7 @@ def read_cifar10(path: str | Path, split: str = "train") -> ImageSet:
         raise layout_error(path, "cifar10", f"missing {missing}")
     records = []
     for n in names:
-        raw = np.fromfile(path / n, dtype=np.uint8)
+        raw = np.fromfile(check_input_file(path / n, "CIFAR-10 batch"), dtype=np.uint8)
         if raw.size % 3073:
             raise InputError(path / n, f"corrupt CIFAR-10 batch: {raw.size} bytes is not a multiple of 3073")
         records.append(raw.reshape(-1, 3073))
