@@ -54,6 +54,10 @@ SHORTCUTS = [  # (flag, config key, type, help)
     ("--image-fraction", "data.image_fraction", float, "fraction of images per class"),
     ("--export", "run.export", str, "also copy the best model to this path"),
     ("--device", "run.device", str, "auto, cpu or cuda"),
+    ("--init", "model.init", str, "start from this model file: fine-tune it, or (other classes) reuse its "
+                                  "trunk with a new classifier"),
+    ("--noise-hz", "data.augment_noise_hz", float, "add background noise up to this many events/s per "
+                                                   "pixel to training frames (live cameras never go silent)"),
 ]
 
 

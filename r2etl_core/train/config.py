@@ -50,12 +50,14 @@ class DataConfig:
     input_size: int = 34
     augment_flip: bool = True
     augment_shift: int = 5
+    augment_noise_hz: float = 0.0  # background activity added to training frames, up to this rate
     cache_dir: str = "cache"
 
 
 @dataclass(frozen=True)
 class ModelSection:
     width: float = 1.0
+    init: str = ""  # start from this model file (fine-tune, or a new classifier for new classes)
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ def _check_data(cfg: TrainConfig) -> None:
     check_whole("data.time_steps", d.time_steps, *limits.TIME_STEPS)
     check_whole("data.input_size", d.input_size, *limits.INPUT_SIZE, "pixels")
     check_whole("data.augment_shift", d.augment_shift, 0, d.input_size - 1, "pixels")
+    check_number("data.augment_noise_hz", d.augment_noise_hz, 0.0, 1000.0, "events/s per pixel")
 
 
 def _check_optim(cfg: TrainConfig) -> None:

@@ -20,23 +20,15 @@ from torch.utils.data import DataLoader, DistributedSampler
 from r2etl_core import __version__
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import atomic_write
-from r2etl_core.io.modelfile import ModelMeta, load_model
+from r2etl_core.io.modelfile import ModelMeta, load_model, read_meta
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.parse import check_device, cuda_available
-from r2etl_core.train.callbacks import (
-    BEST,
-    LAST,
-    STATE,
-    Checkpointer,
-    MetricsLog,
-    Plots,
-    ProgressBar,
-    with_metrics,
-)
+from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
 from r2etl_core.train.config import TrainConfig, check_run_paths
 from r2etl_core.train.data import TrainData, build_train_data
 from r2etl_core.train.datasets.events import EventSet, sensor_size
 from r2etl_core.train.evaluate import EvalResult
+from r2etl_core.train.init import init_from
 from r2etl_core.train.objective import Objective
 from r2etl_core.train.state import load_train_state
 from r2etl_core.train.trainer import Callback, Trainer, seed_everything
@@ -114,6 +106,8 @@ def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command
 def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] = ()) -> tuple[Trainer, Path]:
     """Train; returns the trainer and the path of the best model file."""
     check_run_paths(cfg)
+    if cfg.model.init:
+        read_meta(cfg.model.init)  # a bad --init fails now, not after the data is loaded
     device = pick_device(cfg.run.device)
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
@@ -123,7 +117,9 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     seed_everything(cfg.run.seed)
     data = build_train_data(cfg.data, events_only=cfg.loss.mode == "events-only")
     model_cfg = ModelConfig(len(data.class_names), cfg.data.input_size, cfg.model.width, cfg.data.time_steps)
-    model = build_model(model_cfg).to(device)
+    model = build_model(model_cfg)
+    init = init_from(model, cfg.model.init, data.class_names) if cfg.model.init else {}
+    model = model.to(device)
     objective = Objective(model, cfg.loss.mode, cfg.loss.w_enc, cfg.loss.w_fea)
     if world > 1:
         objective = torch.nn.parallel.DistributedDataParallel(
@@ -135,6 +131,7 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     out = Path(cfg.run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     meta0 = base_meta(cfg, data, model_cfg, command, total)
+    meta0 = dataclasses.replace(meta0, training={**meta0.training, **init})
     t0 = time.monotonic()
 
     def meta_for(trainer: Trainer, result: EvalResult) -> ModelMeta:
@@ -148,7 +145,8 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
                  *extra_callbacks]
     trainer = Trainer(objective, model, optimizer, scheduler, per_step, loader, data.val, total,
                       cfg.run.eval_every, cfg.run.seed, device, cfg.data.augment_flip, cfg.data.augment_shift,
-                      amp, rank, callbacks)
+                      amp, rank, callbacks, augment_noise_hz=cfg.data.augment_noise_hz,
+                      slice_s=cfg.data.slice_us / 1e6)
     if cfg.run.resume and (out / LAST).exists():
         model.load_state_dict(load_model(out / LAST)[0].state_dict())
         trainer.state = load_train_state(out / STATE, optimizer, scheduler)
