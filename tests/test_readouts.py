@@ -121,3 +121,12 @@ def test_array_source_with_segments_is_scored(tmp_path):
     ev = random_events(2000, 34, 34, seed=2)
     src = ArraySource(ev, segments=(LabelSegment(ev.t_first_us, ev.t_last_us + 1, "1"),))
     assert src.segments and src.playback is None
+
+
+def test_nothing_there_shows_soon_after_the_object_leaves_while_the_answer_stays_steady():
+    state = ReadoutState(Readout(), time_steps=10)
+    for _ in range(20):
+        state.update(torch.tensor([[4.0, 0.0]]), 200.0, 30.0)
+    after = [state.update(torch.tensor([[0.0, 0.0]]), 0.0, 30.0) for _ in range(3)]
+    assert after[1][1] < 5.0  # activity gone two slices (60 ms) after the object left
+    assert after[0][0].argmax() == 0 and after[0][0][0] > 1.0  # the answer decays more slowly
