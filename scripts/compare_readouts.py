@@ -65,7 +65,8 @@ def main() -> None:
                 row.append(f"idle {s['abstain_rate_idle']:.0%}")
             else:
                 settle = "-" if s["settle_ms_p50"] is None else f"{s['settle_ms_p50']:.0f}"
-                row.append(f"{s['segment_accuracy']:.2f} / {settle} / {s['abstain_rate']:.0%}")
+                idle = f" (idle {s['abstain_rate_idle']:.0%})" if stream.stem == "mixed" else ""
+                row.append(f"{s['segment_accuracy']:.2f} / {settle} / {s['abstain_rate']:.0%}{idle}")
         steps.sort()
         print(f"| {name} | " + " | ".join(row) + f" | {steps[len(steps) // 2]:.1f} |", flush=True)
     if args.json:
