@@ -36,7 +36,11 @@ examples:
 in the window:
   drag the yellow square (corners resize) to choose what the model sees; Space pauses;
   the time slider seeks; Record... saves a camera or network input to .aedat4 with the
-  predictions beside it (.predictions.jsonl).
+  predictions beside it (.predictions.jsonl). Label what you see with the label bar's keys
+  (a class's own digit or letter, else 1-9, 0, a, b, ...; Esc or - ends a label; Ctrl+Z
+  undoes): while recording into <name>.labels.csv beside it, and in a replayed .aedat4 (tick
+  "edit labels") into that file's labels. A DAVIS recording's own camera frames are shown
+  under the events ("show camera frames").
 
 An unusable RECORDING, --model, camera or connection exits with status 2 and one line on
 stderr; inputs chosen later in the window report problems in a dialog.

@@ -20,12 +20,16 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.controls import SettingsPanel, TransportBar
+from app.label_bar import LabelBar
+from app.labelling import RECORD, Labeller, recording_time_of
 from app.session import Session
+from app.tasks import BackgroundTasks
 from app.theme import apply_dark_theme
 from app.views.event_view import EventView
 from app.views.predictions import PredictionView
 from app.views.spikes import SpikeView
 from app.views.stats import StatsView
+from r2etl_core.io.aps_frames import CameraFrames, read_camera_frames
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.stream.scoring import identity
 from r2etl_core.types import SourceInfo
@@ -54,6 +58,10 @@ class MainWindow(QMainWindow):
         self.stats_view = StatsView()
         self.transport = TransportBar()
         self.settings = SettingsPanel()
+        self.label_bar = LabelBar()
+        self.labeller = Labeller(session, self.label_bar, self)
+        self.frame_tasks = BackgroundTasks(self)  # reads a DAVIS file's frames off the GUI thread
+        self._frames_spec: str | None = None
         self._build_layout()
         self._build_toolbar()
         self.source_label = QLabel("no input")
@@ -98,6 +106,7 @@ class MainWindow(QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.transport)
+        layout.addWidget(self.label_bar)
         layout.addWidget(main, 1)
         self.setCentralWidget(central)
 
@@ -128,6 +137,10 @@ class MainWindow(QMainWindow):
         s.errorRaised.connect(self.show_error)
         s.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg))
         s.recordingChanged.connect(self.settings.show_recording)
+        s.recordingChanged.connect(self.labeller.recording_changed)
+        self.labeller.segmentsChanged.connect(self._labels_edited)
+        self.labeller.message.connect(lambda msg: self.statusBar().showMessage(msg))
+        self.transport.seekRequested.connect(self.labeller.seeked)  # before the jump
         self.event_view.roiChanged.connect(s.set_roi)
         self.transport.pausedChanged.connect(s.set_paused)
         self.transport.speedChanged.connect(s.set_speed)
@@ -153,6 +166,8 @@ class MainWindow(QMainWindow):
         playback = self.session.playback
         self.prediction_view.set_segments(self.session.segments,
                                           playback.recording_time_us if playback is not None else identity)
+        self.labeller.input_changed()
+        self._load_camera_frames()
         if info is None:
             self.source_label.setText("no input")
             return
@@ -162,12 +177,54 @@ class MainWindow(QMainWindow):
                                    f"sensor {info.width} x {info.height}{camera}")
         if self.session.engine is not None:
             self.event_view.show_roi(self.session.engine.roi)  # before the first stats tick
+        self._show_source_label()
+        self.setWindowTitle(f"r2etl viewer - {Path(info.name).name or info.name}")
+
+    def _show_source_label(self) -> None:
+        info = self.session.source.info if self.session.source is not None else None
+        if info is None:
+            return
         labels = f", {len(self.session.segments)} labelled segments" if self.session.segments else ""
         self.source_label.setText(f"{info.kind}: {info.name}{labels}")
-        self.setWindowTitle(f"r2etl viewer - {Path(info.name).name or info.name}")
+
+    def _labels_edited(self, segments) -> None:
+        """The label bar changed the labels: the truth row follows (None: labelling ended, back
+        to the input's own). A replayed file being recorded keeps showing its own labels."""
+        if segments is None:
+            segments = self.session.segments
+        elif self.labeller.mode == RECORD and self.session.playback is not None:
+            return
+        self.prediction_view.update_segments(segments)
+        self._show_source_label()
+
+    def _load_camera_frames(self) -> None:
+        """A DAVIS recording's own frames, read in the background (live cameras: events only)."""
+        info, spec = (self.session.source.info if self.session.source else None), self.session.spec
+        path = Path(spec) if spec and info is not None and info.kind == "file" else None
+        if path is None or path.suffix.lower() != ".aedat4" or not path.is_file():
+            self._frames_spec = None
+            self.event_view.set_camera_frames(None)
+            return
+        if spec == self._frames_spec:  # the same file again (another model): frames kept
+            return
+        self._frames_spec = spec
+        self.event_view.camera_frames_loading()
+        self.frame_tasks.run(lambda: read_camera_frames(path), lambda frames: self._frames_read(spec, frames),
+                             lambda msg: self._frames_read(spec, None, msg), name="r2etl-frames", key="frames")
+
+    def _frames_read(self, spec: str, frames: CameraFrames | None, problem: str = "") -> None:
+        if spec != self._frames_spec:
+            return
+        if problem:
+            self.statusBar().showMessage(f"camera frames not shown: {problem}")
+        elif frames is not None and not frames.complete:
+            self.statusBar().showMessage(f"camera frames: only the first {len(frames)} are shown (a damaged "
+                                         "frame after them, or more frames than fit in memory)")
+        self.event_view.set_camera_frames(frames)
 
     def _model_changed(self, meta: ModelMeta) -> None:
         self.prediction_view.set_classes(meta.class_names)
+        self.label_bar.set_model_classes(meta.class_names)
         self.event_view.set_model_input(meta.config.input_size)
         self.spike_view.set_layers(())
         path = self.session.model_path
@@ -190,6 +247,8 @@ class MainWindow(QMainWindow):
             self.event_view.show_outputs(outputs)
             self.prediction_view.add_outputs(outputs)
             self.spike_view.add_outputs(outputs)
+            self.labeller.note_outputs(outputs)
+            self.event_view.show_camera_frame(recording_time_of(outputs[-1].prediction, self.session.playback))
         if slow_tick:
             self.prediction_view.update_score()
             self.stats_view.show_stats(stats, self.display_skipped, self.session.paused)
@@ -247,6 +306,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self.timer.stop()
+        self.labeller.finish()  # the open label ends where the picture is; the sidecar is saved
         self.session.close()  # finishes a recording file before the engine stops
         super().closeEvent(event)
 

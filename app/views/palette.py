@@ -47,6 +47,19 @@ def polarity_lut() -> np.ndarray:
     return polarity_rgb(frame, full_at=1.0)[0]
 
 
+def polarity_overlay_lut() -> np.ndarray:
+    """``[256, 4]`` RGBA for ``polarity_index`` images drawn over a camera frame: no events is
+    see-through, and few events are faint instead of dark (a dark mix would hide the frame)."""
+    level = np.arange(LEVELS, dtype=np.float32) / (LEVELS - 1)
+    on, off = np.meshgrid(level, level, indexing="ij")
+    peak = np.maximum(on, off)
+    scale = np.where(peak > 0, 1.0 / np.maximum(peak, 1e-6), 0.0)
+    frame = np.stack([(on * scale).ravel(), (off * scale).ravel()])[:, None, :]
+    rgb = polarity_rgb(frame, full_at=1.0)[0]
+    alpha = np.where(peak > 0, 90 + 165 * peak, 0).ravel().astype(np.uint8)
+    return np.concatenate([rgb, alpha[:, None]], axis=1)
+
+
 def polarity_index(frame: np.ndarray, full_at: float = 2.0) -> np.ndarray:
     """``[2, H, W]`` counts -> ``[H, W]`` uint8 indices into ``polarity_lut()``: a quarter of
     the bytes of RGB and no float colour maths per pixel on the GUI thread."""

@@ -100,6 +100,19 @@ class PredictionView(QWidget):
         self.score = RunningScore(self.segments, time_map)
         self.clear_history()
 
+    def update_segments(self, segments) -> None:
+        """Labels edited while the input plays (label bar): keep the recent predictions, score
+        them again and redraw the truth row with the new labels."""
+        self.segments = tuple(segments)
+        self.score = RunningScore(self.segments, self.score.time_map)
+        for pred in self.history:
+            self.score.add(pred)
+        if self.history:
+            self._show_truth(self.history[-1])
+        self.accuracy_label.setText(self.score.summary() if self.segments
+                                    else "no labels for this input (no <name>.labels.csv beside it)")
+        self._draw_strip()
+
     def clear_history(self) -> None:
         self.history.clear()
         self.top_label.setText("-")
@@ -114,7 +127,7 @@ class PredictionView(QWidget):
             return
         new = []
         for out in outputs:
-            pred = self.score.to_recording_time(out.prediction) if self.segments else out.prediction
+            pred = self.score.to_recording_time(out.prediction)  # labels may come later (label bar)
             new.append(pred)
             self.history.append(pred)
             if self.segments:
