@@ -231,12 +231,9 @@ class StreamEngine:
         with self._lock:  # copy under the lock, compute outside it: the worker needs it
             raw = self._meter.copy()
             sensor, roi = self._sensor, self._roi
-        m = EngineMeter.snapshot(raw)
         source = self._source
         return EngineStats(
-            events_in=m.events_in, events_per_s=m.events_per_s, slices_done=m.slices_done,
-            slices_per_s=m.slices_per_s, dropped=m.dropped, model_ms_p50=m.model_ms_p50,
-            model_ms_p99=m.model_ms_p99, latency_ms_p50=m.latency_ms_p50, latency_ms_p99=m.latency_ms_p99,
+            **EngineMeter.snapshot(raw),
             device=self.device_label + (f" · {self.core.step_label}" if self.device.type == "cuda" else ""),
             running=any(t.is_alive() for t in self._threads),
             finished=self._finished, error=self._error, sensor=sensor, roi=roi,

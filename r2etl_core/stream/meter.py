@@ -9,24 +9,9 @@ from __future__ import annotations
 
 import collections
 import time
-from dataclasses import dataclass
-
 import numpy as np
 
 from r2etl_core.types import Prediction
-
-
-@dataclass(frozen=True)
-class MeterSnapshot:
-    events_in: int
-    events_per_s: float
-    slices_done: int
-    slices_per_s: float
-    dropped: int
-    model_ms_p50: float
-    model_ms_p99: float
-    latency_ms_p50: float
-    latency_ms_p99: float
 
 
 class EngineMeter:
@@ -55,13 +40,13 @@ class EngineMeter:
                 self.events_in, self.done, self.dropped)
 
     @staticmethod
-    def snapshot(raw: tuple) -> MeterSnapshot:
-        """Rates and percentiles from ``copy()`` (outside the lock)."""
+    def snapshot(raw: tuple) -> dict:
+        """Rates and percentiles from ``copy()`` (outside the lock): ``EngineStats`` fields."""
         events, slices, model, latency, events_in, done, dropped = raw
         now = time.monotonic()
         m50, m99 = np.percentile(model or [0.0], [50, 99])
         l50, l99 = np.percentile(latency or [0.0], [50, 99])
-        return MeterSnapshot(
+        return dict(
             events_in=events_in, events_per_s=float(sum(n for t, n in events if now - t <= 1.0)),
             slices_done=done, slices_per_s=float(sum(1 for t in slices if now - t <= 1.0)),
             dropped=dropped, model_ms_p50=float(m50), model_ms_p99=float(m99),
