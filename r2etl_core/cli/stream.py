@@ -10,11 +10,14 @@ from r2etl_core.parse import check_device, check_number, check_slice_us
 from r2etl_core.stream.pipeline import StreamSettings
 from r2etl_core.types import READOUT_KINDS, Readout, ResetPolicy, SliceByTime
 
+DEFAULT_STALL_S = 10.0  # r2etl_core.io.dv.DEFAULT_STALL_S (not imported: it loads dv-processing)
+
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->
 spiking network with state carried across slices) and print one summary. Every slice is
 classified (nothing is dropped). INPUT is an .aedat4 recording, an N-MNIST .bin file or
-folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with Ctrl+C).
+folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with Ctrl+C: the
+summary still comes; a stream that sends nothing for --stall-s seconds ends with input_lost).
 If INPUT has a labels sidecar (<name>.labels.csv: start_us,end_us,label) the summary
 includes segment_accuracy: the fraction of labelled segments whose majority prediction is right.
 
@@ -59,6 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="drop isolated noise events: keep an event only if a neighbour fired within US "
                         "microseconds before it (dv-processing background-activity filter; off by default)")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: CUDA when present)")
+    p.add_argument("--stall-s", type=float, default=None, metavar="S",
+                   help="network input: give up when the stream sends nothing for S seconds, "
+                        f"while connecting or later (default {DEFAULT_STALL_S:g})")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON line (last line of stdout)")
     p.set_defaults(func=cmd_classify)
 
@@ -123,8 +129,9 @@ def print_result(result: dict, as_json: bool) -> None:
 def cmd_classify(args: argparse.Namespace) -> int:
     from r2etl_core.stream.classify import ClassifyRequest, classify_input
 
+    stall_s = DEFAULT_STALL_S if args.stall_s is None else check_number("--stall-s", args.stall_s, 0.1, 86_400, "s")
     request = ClassifyRequest(args.input, model=args.model, out=args.out, settings=stream_settings(args),
-                              device=check_device(args.device))
+                              device=check_device(args.device), stall_s=stall_s)
     print_result(classify_input(request, progress=not args.json and sys.stderr.isatty()), args.json)
     return 0
 

@@ -59,11 +59,26 @@ class ClassifyRequest:
     out: str | Path | None = None
     settings: StreamSettings = StreamSettings()
     device: str | None = None
+    stall_s: float = 10.0  # network input: give up after this long without data
+
+
+def _opener(stall_s: float):
+    """``open_source`` with the request's stall limit (network inputs)."""
+    def open_it(spec: str, speed: float | None, loop: bool):
+        from r2etl_core.stream.sources import open_source
+
+        return open_source(spec, speed=speed, loop=loop, stall_s=stall_s)
+    return open_it
 
 
 def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
-    """Classify every slice of ``request.input`` (nothing dropped) and summarise."""
-    opened = open_input(request.input, speed=None, loop=False)  # the input's errors first
+    """Classify every slice of ``request.input`` (nothing dropped) and summarise. Ctrl+C while
+    a stream is still being waited for also ends with a summary, saying what was waited for."""
+    started = time.perf_counter()
+    try:  # the input's errors first
+        opened = open_input(request.input, speed=None, loop=False, opener=_opener(request.stall_s))
+    except KeyboardInterrupt as exc:
+        return _nothing_received(request, time.perf_counter() - started, str(exc))
     try:
         model = load_model_file(request.model)
         if opened.segments:
@@ -114,6 +129,15 @@ def _collect(engine: StreamEngine, opened: OpenedInput, progress: bool) -> tuple
         if bar is not None:
             bar.close()
     return predictions, time.perf_counter() - t0, interrupted
+
+
+def _nothing_received(request: ClassifyRequest, wall: float, waiting_for: str) -> dict:
+    """The summary of a run interrupted before its input produced anything."""
+    summary = {"input": str(request.input), "model": str(request.model or "(default)"), "slices": 0,
+               "events": 0, "wall_s": round(wall, 3), "interrupted": True}
+    if waiting_for:
+        summary["input_lost"] = waiting_for
+    return summary
 
 
 def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, predictions: list[Prediction],

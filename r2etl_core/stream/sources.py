@@ -311,14 +311,18 @@ class _LiveSource:
 
     @property
     def end_reason(self) -> str | None:
-        """Why the input stopped by itself (None while running or after ``close()``)."""
-        why = self._reader.stopped_reason
+        """Why the input stopped by itself (None while running or after ``close()``), with how
+        long it had run when it stopped (not when this is asked)."""
+        reader = self._reader
+        why = reader.stopped_reason
         if why is None or why == "closed":
             return None
-        after = f" after {time.monotonic() - self._started:.1f} s"
+        ran = f"{(reader.stopped_at or time.monotonic()) - self._started:.1f} s"
         if why == "disconnected":
-            return self._LOST.format(name=self.info.name) + after
-        return f"{self.info.name}: {why.removeprefix('error: ')}{after}"
+            return self._LOST.format(name=self.info.name) + f" after {ran}"
+        if why == "stalled":
+            return f"connected to {self.info.name}, no data for {reader.stall_s:g} s (gave up after {ran})"
+        return f"{self.info.name}: {why.removeprefix('error: ')} after {ran}"
 
 
 class CameraSource(_LiveSource):
@@ -331,10 +335,13 @@ class CameraSource(_LiveSource):
 
 
 class NetworkSource(_LiveSource):
+    """A DV network stream; ends with ``end_reason`` when the peer goes away or sends nothing
+    for ``stall_s`` (opening fails the same way when it never starts sending)."""
+
     _LOST = "connection to {name} lost"
 
-    def __init__(self, host: str, port: int):
-        reader = dvio.open_network(host, port)
+    def __init__(self, host: str, port: int, stall_s: float = dvio.DEFAULT_STALL_S):
+        reader = dvio.open_network(host, port, stall_s)
         super().__init__(reader, SourceInfo("network", f"{host}:{port}", reader.width, reader.height,
                                             reader.camera))
 
@@ -360,15 +367,17 @@ def _open_path(path: Path, speed: float | None, loop: bool):
                            ".bin or a folder of .bin samples")
 
 
-def open_source(spec: str, speed: float | None = 1.0, loop: bool = False):
+def open_source(spec: str, speed: float | None = 1.0, loop: bool = False,
+                stall_s: float = dvio.DEFAULT_STALL_S):
     """A source for a CLI/GUI input: a path (.aedat4, .bin, folder of .bin), ``camera``,
-    ``camera:SERIAL``, ``HOST:PORT`` or ``tcp://HOST:PORT``. ``speed``/``loop`` apply to files."""
+    ``camera:SERIAL``, ``HOST:PORT`` or ``tcp://HOST:PORT``. ``speed``/``loop`` apply to files,
+    ``stall_s`` (give up after that long without data) to network streams."""
     spec = str(spec).strip()
     if spec == "camera" or spec.startswith("camera:"):
         return CameraSource(spec.partition(":")[2] or None)
     path = Path(spec)
     if spec.startswith("tcp://") or (not path.exists() and looks_like_host_port(spec)):
-        return NetworkSource(*parse_host_port(spec))
+        return NetworkSource(*parse_host_port(spec), stall_s=stall_s)
     if not path.exists() and not path.suffix:
         raise InputError(spec, "not a file, folder, camera[:SERIAL] or HOST:PORT")
     return _open_path(path, speed, loop)

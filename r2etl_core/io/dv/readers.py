@@ -14,8 +14,8 @@ errors. dv-processing 2.0.4 facts this module works around (checked by tests/tes
 
 from __future__ import annotations
 
-import socket
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -265,11 +265,15 @@ class LiveReader:
     """Polls a dv camera or network input for event batches until it stops running.
 
     ``stopped_reason`` says why ``batches`` ended: "closed", "disconnected" (camera unplugged,
-    network writer gone) or "error: ...".
+    network writer gone), "stalled" (nothing arrived for ``stall_s``: a peer that hangs, is
+    stopped or vanished without closing the connection) or "error: ...". dv's
+    ``getNextEventBatch`` never blocks (it returns None until a whole packet arrived, checked
+    by tests/test_network_stall.py), so ``close()`` and the stall watchdog always get their turn.
+    ``stopped_at`` is when it stopped (``time.monotonic()``).
     """
 
-    def __init__(self, dv_input, where: str):
-        self._input, self.where = dv_input, where
+    def __init__(self, dv_input, where: str, stall_s: float | None = None):
+        self._input, self.where, self.stall_s = dv_input, where, stall_s
         self.camera = str(dv_input.getCameraName())
         size = dv_input.getEventResolution() or sensor_size_for(self.camera)
         if size is None:
@@ -278,15 +282,18 @@ class LiveReader:
         self._stop = threading.Event()
         self._reading = False
         self.stopped_reason: str | None = None
+        self.stopped_at: float | None = None
 
     def batches(self, poll_s: float = 0.001) -> Iterator[EventBatch]:
         self._reading = True
         try:
             yield from self._poll(poll_s)
         finally:
+            self.stopped_at = time.monotonic()
             self._input = None  # released by the reading thread: dv inputs are not thread-safe
 
     def _poll(self, poll_s: float) -> Iterator[EventBatch]:
+        last_data = time.monotonic()
         while not self._stop.is_set() and self._input is not None:
             try:
                 if not self._input.isRunning():
@@ -297,7 +304,12 @@ class LiveReader:
                 # a device lost mid-read may raise instead of reporting isRunning() == False
                 self.stopped_reason = f"error: {_dv_reason(exc)}"
                 return
+            if store is not None:
+                last_data = time.monotonic()  # even an empty packet shows the peer is alive
             if store is None or len(store) == 0:
+                if self.stall_s is not None and time.monotonic() - last_data >= self.stall_s:
+                    self.stopped_reason = "stalled"
+                    return
                 self._stop.wait(poll_s)  # dv returns None until the next packet arrives
                 continue
             yield from_event_store(store, self.width, self.height)
@@ -325,21 +337,3 @@ def open_camera(serial: str | None = None) -> LiveReader:
         raise NoCameraError(f"camera {serial} was found but cannot be opened "
                             f"(in use by another program?): {_dv_reason(exc)}") from None
     return LiveReader(device, f"camera:{serial}")
-
-
-def open_network(host: str, port: int) -> LiveReader:
-    """Client of a DV network writer (dv-processing NetworkWriter or DV's net output)."""
-    where = f"{host}:{port}"
-    try:  # dv's reader takes IP addresses only: "localhost" or a host name fails obscurely
-        address = socket.gethostbyname(host)
-    except (socket.gaierror, UnicodeError):
-        raise InputError(where, f"unknown host {host!r}: check the name or use its IP address") from None
-    try:
-        reader = dv.io.NetworkReader(address, int(port))
-    except (RuntimeError, IndexError, ValueError) as exc:
-        if "refused" in str(exc).lower():
-            raise InputError(where, "connection refused: is a DV network writer running there?") from None
-        raise InputError(where, f"cannot connect ({_dv_reason(exc)})") from None
-    if not reader.isEventStreamAvailable():
-        raise InputError(where, "the stream there carries no events")
-    return LiveReader(reader, where)

@@ -1,0 +1,251 @@
+"""Network inputs never hang: a peer that accepts and sends nothing, sends something else, stops
+inside a packet, is SIGSTOPped or SIGKILLed mid-stream. Through the source API and through
+``r2etl classify`` in a subprocess; every wait is bounded (loopback only)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from r2etl_core.errors import InputError
+from r2etl_core.io import dv as dvio
+from r2etl_core.stream.sources import NetworkSource, open_source
+
+REPO = Path(__file__).resolve().parents[1]
+PEERS = Path(__file__).resolve().parent / "net_peers.py"
+CLI_TIMEOUT_S = 180  # torch import + model load on a busy 2-core machine, then the run
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and sends ``banner`` (nothing by default), then waits."""
+
+    def __init__(self, banner: bytes = b""):
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self.accepted = threading.Event()
+        self._conns: list[socket.socket] = []
+        self._banner = banner
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._server.accept()
+                self._conns.append(conn)
+                if self._banner:
+                    conn.sendall(self._banner)
+                self.accepted.set()
+
+    def close(self) -> None:
+        self._server.close()
+        for conn in self._conns:
+            conn.close()
+
+
+@pytest.fixture
+def silent():
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+def wait_for_line(proc: subprocess.Popen, text: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if line.strip() == text:
+                return
+            assert line, f"peer ended before {text!r}"
+    raise AssertionError(f"no {text!r} from the peer in {timeout_s} s")
+
+
+@contextlib.contextmanager
+def peer(mode: str, port: int):
+    """A peer process (tests/net_peers.py), always resumed and killed at the end."""
+    proc = subprocess.Popen([sys.executable, str(PEERS), mode, str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        wait_for_line(proc, "ready")
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGCONT)
+        proc.kill()
+        proc.wait(10)
+
+
+class Ticker(threading.Thread):
+    """Counts while the test waits: proof that the interpreter was never frozen."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.ticks, self.stop = 0, threading.Event()
+
+    def run(self):
+        while not self.stop.wait(0.05):
+            self.ticks += 1
+
+
+def drain(source) -> tuple[int, threading.Thread]:
+    count = [0]
+
+    def run():
+        for batch in source.batches():
+            count[0] += len(batch)
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return count, thread
+
+
+# ---------------------------------------------------------------- source API
+
+def test_silent_peer_fails_to_open_within_the_stall_limit(silent):
+    ticker = Ticker()
+    ticker.start()
+    t0 = time.monotonic()
+    with pytest.raises(InputError) as err:
+        NetworkSource("127.0.0.1", silent.port, stall_s=0.5)
+    waited = time.monotonic() - t0
+    ticker.stop.set()
+    assert str(err.value) == (f"127.0.0.1:{silent.port}: connected, no data for 0.5 s "
+                              "(is a DV event stream served there?)")
+    assert 0.45 <= waited < 5 and ticker.ticks >= 5  # the process ran on while it waited
+
+
+def test_peer_that_sends_something_else_is_named():
+    server = SilentServer(banner=b"SSH-2.0-OpenSSH_9.6\r\n")
+    try:
+        with pytest.raises(InputError, match="not a DV event stream: the peer sent something else"):
+            open_source(f"127.0.0.1:{server.port}", stall_s=2)
+    finally:
+        server.close()
+
+
+def test_a_packet_cut_short_never_blocks_and_the_stall_ends_the_stream(free_port):
+    with peer("partial", free_port):
+        src = NetworkSource("127.0.0.1", free_port, stall_s=1.0)
+        ticker = Ticker()
+        ticker.start()
+        count, thread = drain(src)
+        thread.join(10)
+        ticker.stop.set()
+        assert not thread.is_alive() and count[0] == 1000  # the whole packet, not the half
+        assert ticker.ticks >= 15
+        assert src.end_reason.startswith(f"connected to 127.0.0.1:{free_port}, no data for 1 s (gave up after")
+
+
+def test_stopped_peer_ends_the_stream_after_the_stall_limit(free_port):
+    with peer("stream", free_port) as proc:
+        src = open_source(f"127.0.0.1:{free_port}", stall_s=1.0)
+        count, thread = drain(src)
+        wait_for_line(proc, "streaming")
+        os.kill(proc.pid, signal.SIGSTOP)  # the kernel still holds the connection open
+        stopped = time.monotonic()
+        thread.join(15)
+        assert not thread.is_alive() and count[0] > 0
+        assert 0.9 <= time.monotonic() - stopped < 10
+        assert "no data for 1 s" in src.end_reason
+        src.close()
+        assert "no data for 1 s" in src.end_reason  # close() after the end keeps the reason
+
+
+def test_lost_after_is_when_it_was_lost(free_port):
+    with peer("stream", free_port) as proc:
+        src = open_source(f"127.0.0.1:{free_port}")
+        count, thread = drain(src)
+        wait_for_line(proc, "streaming")
+        proc.kill()
+        thread.join(15)
+        time.sleep(1.5)  # asked later, it still says when the connection went
+    seconds = float(src.end_reason.rsplit("after ", 1)[1].removesuffix(" s"))
+    assert src.end_reason.startswith(f"connection to 127.0.0.1:{free_port} lost after")
+    assert seconds < 1.4 + 5 and count[0] > 0
+
+
+# ---------------------------------------------------------------- r2etl classify
+
+def classify(port: int, *flags: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "r2etl_core.cli.main", "classify", f"127.0.0.1:{port}",
+                             "--device", "cpu", "--json", *flags], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout_s: float = CLI_TIMEOUT_S) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    finally:
+        proc.kill()
+    assert "Traceback" not in err, err
+    return proc.returncode, out, err
+
+
+def summary_of(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_cli_gives_up_on_a_silent_peer_with_one_line(silent):
+    code, out, err = finish(classify(silent.port, "--stall-s", "1"))
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"r2etl classify: error: 127.0.0.1:{silent.port}: connected, "
+                                        "no data for 1 s (is a DV event stream served there?)"]
+
+
+def test_cli_ctrl_c_while_waiting_prints_the_summary(silent):
+    proc = classify(silent.port, "--stall-s", "120")
+    assert silent.accepted.wait(CLI_TIMEOUT_S)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc, 60)
+    summary = summary_of(out)
+    assert code == 0 and summary["interrupted"] is True and summary["slices"] == 0
+    assert summary["input_lost"].startswith(f"connected to 127.0.0.1:{silent.port}, no data for")
+
+
+def test_cli_summary_says_the_peer_was_killed(free_port):
+    with peer("stream", free_port) as server:
+        proc = classify(free_port)
+        wait_for_line(server, "streaming", CLI_TIMEOUT_S)
+        time.sleep(0.5)
+        server.kill()  # SIGKILL mid-stream
+        code, out, err = finish(proc)
+    summary = summary_of(out)
+    assert code == 0 and summary["events"] > 0 and summary["interrupted"] is False
+    assert summary["input_lost"].startswith(f"connection to 127.0.0.1:{free_port} lost after")
+
+
+def test_cli_summary_says_the_peer_stalled(free_port):
+    with peer("stream", free_port) as server:
+        proc = classify(free_port, "--stall-s", "1.5")
+        wait_for_line(server, "streaming", CLI_TIMEOUT_S)
+        os.kill(server.pid, signal.SIGSTOP)
+        code, out, err = finish(proc)
+    summary = summary_of(out)
+    assert code == 0 and summary["events"] > 0
+    assert summary["input_lost"].startswith(f"connected to 127.0.0.1:{free_port}, no data for 1.5 s")
+
+
+@pytest.mark.parametrize("value", ["0", "nan", "-3"])
+def test_cli_stall_flag_is_checked(value, capsys):
+    from r2etl_core.cli.main import main
+
+    assert main(["classify", "127.0.0.1:9", "--stall-s", value]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"r2etl classify: error: --stall-s: must be between 0.1 and 86400 s, got {float(value)}"]
+
+
+def test_cli_default_stall_is_the_library_default():
+    from r2etl_core.cli import stream as cli_stream
+
+    assert cli_stream.DEFAULT_STALL_S == dvio.DEFAULT_STALL_S
