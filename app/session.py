@@ -288,7 +288,9 @@ class Session(QObject):
         self.engine.add_event_tap(tap.write_events)
         self.engine.add_sink(tap)
         self.recordingChanged.emit(str(tap.path))
-        self.statusMessage.emit(f"recording to {tap.path}")
+        recovered = getattr(tap, "recovered", None)  # what a killed recording to this name left
+        note = f" ({recovered.message})" if recovered is not None else ""
+        self.statusMessage.emit(f"recording to {tap.path}{note}")
 
     def stop_recording(self, why: str = "") -> None:
         tap, self.recording = self.recording, None
@@ -300,6 +302,10 @@ class Session(QObject):
         tap.close()
         self.recordingChanged.emit("")
         note = f" ({why})" if why else ""
+        if not getattr(tap, "finished", True):  # e.g. the disk filled up while finishing
+            self.errorRaised.emit(f"recording stopped: {tap.failure}; {tap.path.name} is not finished: "
+                                  "record to the same name again to recover what was written", True)
+            return
         self.statusMessage.emit(f"saved {tap.path} and {tap.predictions_path.name}{note}")
 
     # -- display-rate reads (GUI timer) ------------------------------------------------------
@@ -316,9 +322,10 @@ class Session(QObject):
             self._last_error = stats.error
             self.errorRaised.emit(stats.error, False)
         if self.recording is not None and self.recording.failure:
-            failure = self.recording.failure
+            tap, failure = self.recording, self.recording.failure
             self.stop_recording()
-            self.errorRaised.emit(f"recording stopped: {failure}", True)
+            if getattr(tap, "finished", True):  # else stop_recording said why, and what to do
+                self.errorRaised.emit(f"recording stopped: {failure}", True)
         if self.source is not None and not stats.running and not self._ended:
             self._ended = True
             lost = stats.error or stats.input_lost

@@ -4,7 +4,8 @@ dv-processing 2.0.4 facts this module works around (checked by tests/test_dvio.p
 
 - ``MonoCameraWriter`` on a path not ending in ``.aedat4`` calls ``std::terminate`` (the whole
   process dies, nothing to catch), so the unfinished file is ``<stem>.part.aedat4``.
-- A writer finalises its file only in its destructor: ``close()`` drops the last reference.
+- It finalises its file only in its destructor and holds the last 64 KiB in memory until then
+  (no flush): ``AedatWriter`` therefore encodes the file itself (``encode``), in the same layout.
 - Destroying a ``NetworkWriter`` while a client is connected deadlocks while holding the GIL:
   ``NetworkEventWriter.close`` refuses to do that.
 - There is no numpy -> EventStore constructor: see ``_common.to_event_store``.
@@ -13,8 +14,8 @@ dv-processing 2.0.4 facts this module works around (checked by tests/test_dvio.p
 from __future__ import annotations
 
 import datetime
-import gc
 import os
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,10 +23,15 @@ from pathlib import Path
 import dv_processing as dv
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.dv import encode
 from r2etl_core.io.dv._common import _dv_reason, from_event_store, to_event_store
 from r2etl_core.types import EventBatch
 
 # ---------------------------------------------------------------- writing
+
+FLUSH_S = 0.25  # at most this much wall time of events waits in memory (lost if killed)
+MAX_PACKET_EVENTS = 1 << 18  # 4 MiB of events per packet at most (dv decodes a packet at once)
+
 
 def part_path_for(path: str | Path) -> Path:
     """Where an unfinished recording lives: ``<stem>.part.aedat4`` beside the final file.
@@ -35,17 +41,21 @@ def part_path_for(path: str | Path) -> Path:
 
 
 class AedatWriter:
-    """Writes EventBatches to an event-only .aedat4 file, atomically.
+    """Writes EventBatches to an event-only .aedat4 file, atomically, losing little on a crash.
 
-    Events go to ``<stem>.part.aedat4``; ``close()`` finalises it and renames it to ``path``, so
-    a good file is never replaced by a half-written one and a crash leaves the .part behind.
-    Events older than the last written one are dropped (dv refuses them) and counted.
-    Not thread-safe by itself (``Recorder`` adds the lock).
+    Events go to ``<stem>.part.aedat4``; ``close()`` adds the data table and renames it to
+    ``path``, so a good file is never replaced by a half-written one. Events are packed into a
+    packet and written to the file (the OS) once the oldest waiting event is ``flush_s`` old
+    (checked on every ``write`` and by ``flush_if_due``, which a recorder calls on a timer):
+    a killed process leaves a .part holding all but the last ~``flush_s`` of events, readable
+    up to the cut (see ``guard``). Events older than the last written one are dropped (dv's
+    reader requires time order) and counted. Not thread-safe by itself (``Recorder`` locks).
     """
 
-    def __init__(self, path: str | Path, width: int, height: int, camera_name: str = "r2etl"):
+    def __init__(self, path: str | Path, width: int, height: int, camera_name: str = "r2etl",
+                 flush_s: float = FLUSH_S):
         self.path = Path(path)
-        if self.path.suffix != ".aedat4":  # checked here: dv would kill the process (see top)
+        if self.path.suffix != ".aedat4":  # readers need the name (dv's own writer would abort)
             raise InputError(self.path, "recordings must be named *.aedat4")
         if not self.path.parent.is_dir():
             raise InputError(self.path, f"folder {self.path.parent} does not exist")
@@ -53,19 +63,42 @@ class AedatWriter:
         if self.part_path.exists():
             raise InputError(self.part_path, "an unfinished recording is in the way: "
                                              "rename or delete it first")
-        self.width, self.height = int(width), int(height)
-        config = dv.io.MonoCameraWriter.EventOnlyConfig(camera_name, (self.width, self.height))
+        self.width, self.height, self.flush_s = int(width), int(height), float(flush_s)
+        header, self._table_field = encode.header_bytes(camera_name, self.width, self.height)
         try:
-            self._writer = dv.io.MonoCameraWriter(str(self.part_path), config)
-        except (RuntimeError, IndexError) as exc:
-            raise InputError(self.part_path, f"cannot create ({_dv_reason(exc)})") from None
+            self._fd: int | None = os.open(self.part_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except OSError as exc:
+            raise InputError(self.part_path, f"cannot create ({exc.strerror})") from None
+        self._offset = 0
+        self._entries: list[encode.TableEntry] = []
+        self._pending: list[EventBatch] = []
+        self._pending_n, self._pending_since = 0, 0.0
         self._last_t: int | None = None
-        self.events_written = 0
+        self.events_written = 0  # accepted: written or waiting for the next packet
         self.events_dropped = 0
+        self._broken: str | None = None  # why a write failed: the file is not finished then
+        try:
+            self._append(header)
+        except InputError:
+            os.close(self._fd)
+            self.part_path.unlink()
+            raise
+
+    def _append(self, data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(self._fd, view):]
+        except OSError as exc:  # e.g. the disk is full; part of a packet may be in the file
+            self._broken = exc.strerror or type(exc).__name__
+            raise InputError(self.part_path, f"cannot write events ({self._broken})") from None
+        self._offset += len(data)
 
     def write(self, batch: EventBatch) -> None:
-        if self._writer is None:
+        if self._fd is None:
             raise ValueError(f"{self.path}: writer is closed")
+        if self._broken is not None:
+            raise InputError(self.part_path, f"cannot write events ({self._broken})")
         if (batch.width, batch.height) != (self.width, self.height):
             raise ValueError(f"batch is {batch.width}x{batch.height}, the recording "
                              f"{self.width}x{self.height}: start a new recording after a source switch")
@@ -73,22 +106,59 @@ class AedatWriter:
             keep = batch.t >= self._last_t
             self.events_dropped += len(batch) - int(keep.sum())
             batch = batch.select(keep)
-        if len(batch) == 0:
+        if len(batch):
+            if not self._pending:
+                self._pending_since = time.monotonic()
+            self._pending.append(batch)
+            self._pending_n += len(batch)
+            self._last_t = batch.t_last_us
+            self.events_written += len(batch)
+        self.flush_if_due()
+
+    @property
+    def last_t_us(self) -> int | None:
+        """Time of the last event accepted (None before any)."""
+        return self._last_t
+
+    def flush_if_due(self) -> None:
+        """Write the waiting events once the oldest is ``flush_s`` old or there are many."""
+        if self._pending and (time.monotonic() - self._pending_since >= self.flush_s
+                              or self._pending_n >= MAX_PACKET_EVENTS):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write every waiting event to the file now, in packets of at most MAX_PACKET_EVENTS."""
+        if not self._pending or self._fd is None:
             return
-        try:
-            self._writer.writeEvents(to_event_store(batch))
-        except RuntimeError as exc:  # e.g. the disk is full
-            raise InputError(self.part_path, f"cannot write events ({_dv_reason(exc)})") from None
-        self._last_t = batch.t_last_us
-        self.events_written += len(batch)
+        batch = EventBatch.concat(self._pending, self.width, self.height)
+        self._pending, self._pending_n = [], 0
+        for lo in range(0, len(batch), MAX_PACKET_EVENTS):
+            part = batch.select(slice(lo, lo + MAX_PACKET_EVENTS))
+            packet, at = encode.event_packet(part), self._offset
+            self._append(packet)
+            self._entries.append(encode.TableEntry(at, len(packet) - 8, len(part),
+                                                   part.t_first_us, part.t_last_us))
 
     def close(self) -> Path:
-        """Finalise and rename; idempotent. Returns the final path."""
-        if self._writer is not None:
-            del self._writer  # the dv writer completes the file only in its destructor
-            self._writer = None
-            gc.collect()
-            os.replace(self.part_path, self.path)
+        """Write what waits and the data table, then rename; idempotent. Returns the final path."""
+        if self._fd is None:
+            return self.path
+        if self._broken is not None:  # a cut packet inside: leave the .part for recovery
+            os.close(self._fd)
+            self._fd = None
+            raise InputError(self.part_path, f"left unfinished after a failed write ({self._broken})")
+        try:
+            self.flush()
+            table_at = self._offset
+            self._append(encode.data_table(self._entries))
+            os.pwrite(self._fd, struct.pack("<q", table_at), self._table_field)
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise InputError(self.part_path, f"cannot finish the recording ({exc.strerror})") from None
+        finally:
+            os.close(self._fd)
+            self._fd = None
+        os.replace(self.part_path, self.path)
         return self.path
 
     def __enter__(self) -> "AedatWriter":
