@@ -11,7 +11,9 @@ import argparse
 import os
 import sys
 
+from r2etl_core.cli.main import OneLineParser
 from r2etl_core.errors import InputError
+from r2etl_core.io.files import check_output_path
 from r2etl_core.parse import check_number, parse_host_port, parse_speed
 
 from .defaults import PROG
@@ -72,8 +74,8 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=DESCRIPTION,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = OneLineParser(prog=PROG, description=DESCRIPTION,
+                      formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
     src.add_argument("recording", nargs="?", metavar="RECORDING",
                      help="event file (.aedat4, N-MNIST .bin) or a folder of N-MNIST .bin samples "
@@ -117,15 +119,32 @@ def display_problem(args: argparse.Namespace) -> str | None:
     return NO_DISPLAY
 
 
+def screenshot_problem(args: argparse.Namespace) -> str | None:
+    """Why ``--screenshot`` cannot be written, found now rather than after the whole run."""
+    if not args.screenshot:
+        return None
+    try:
+        path = check_output_path(args.screenshot, "screenshot")
+    except InputError as exc:
+        return f"{PROG}: error: --screenshot {exc}"
+    if not path.suffix:  # Qt picks the image format by it
+        return f"{PROG}: error: --screenshot {path}: add an image extension, e.g. .png"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    problem = display_problem(args)
+    problem = screenshot_problem(args) or display_problem(args)
     if problem:
         print(problem, file=sys.stderr)
         return 2
     from app.startup import run_viewer
 
-    return run_viewer(args, input_spec(args))
+    try:
+        return run_viewer(args, input_spec(args))
+    except KeyboardInterrupt:  # Ctrl+C before the window is up (e.g. waiting for a stream)
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
