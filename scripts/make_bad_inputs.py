@@ -69,9 +69,7 @@ CASES: list[Case] = [
     _case("aedat4-zeros", "info {c}/zeros.aedat4", "zeros.aedat4", spawn=False),
     _case("aedat4-truncated", "info {c}/truncated.aedat4", "truncated.aedat4"),
     _case("classify-fifo", "classify {c}/fifo.bin", "fifo.bin"),
-    _case("classify-fifo-aedat4", "classify {c}/fifo.aedat4", "fifo.aedat4", spawn=False, reason=PIPE,
-          known_gap="io/dv/readers.py check_aedat4 does its own checks, not io.files.check_input_file: "
-                    "it calls a pipe 'file is empty' (and would open an unreadable file)"),
+    _case("classify-fifo-aedat4", "classify {c}/fifo.aedat4", "fifo.aedat4", spawn=False, reason=PIPE),
     _case("classify-aedat2", "classify {shared}/recordings/aedat2-header-only.aedat", "aedat2-header-only", "shared"),
     # model files
     _case("model-empty", "info {c}/models/empty.safetensors", "empty.safetensors", spawn=False),

@@ -90,9 +90,9 @@ def copy_cut(src: Path, dst: Path, n_bytes: int) -> Path:
 
 
 @pytest.mark.parametrize("make,expected", [
-    (lambda d: d / "missing.aedat4", "file not found"),
+    (lambda d: d / "missing.aedat4", ".aedat4 recording not found"),
     (lambda d: d, "is a folder"),
-    (lambda d: write(d / "empty.aedat4", b""), "file is empty"),
+    (lambda d: write(d / "empty.aedat4", b""), ".aedat4 recording is empty"),
     (lambda d: copy_cut(LAB, d / "half.aedat4", LAB.stat().st_size // 2), "truncated or corrupt"),
     (lambda d: copy_cut(LAB, d / "head.aedat4", 100), "truncated .aedat4 file"),
     (lambda d: write(d / "noise.aedat4", np.random.default_rng(1).bytes(20_000)), "not an AEDAT 4 file"),

@@ -22,6 +22,7 @@ from typing import Iterator
 
 import dv_processing as dv
 
+from r2etl_core.io.files import check_input_file
 from r2etl_core.errors import InputError, NoCameraError
 from r2etl_core.io.dv._common import (
     _COUNT_EVENTS_MAX_BYTES,
@@ -65,13 +66,7 @@ def aedat_header_problem(head: bytes) -> str | None:
 
 def check_aedat4(path: str | Path) -> Path:
     """Validate a path before dv-processing sees it; InputError with a one-line reason."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_dir():
-        raise InputError(path, "is a folder, expected an .aedat4 recording")
-    if path.stat().st_size == 0:
-        raise InputError(path, "file is empty")
+    path = check_input_file(path, ".aedat4 recording")
     with open(path, "rb") as f:
         problem = aedat_header_problem(f.read(len(AEDAT4_MAGIC)))
     if problem:
