@@ -264,7 +264,7 @@ class Readout:
     tau_ms: float = 75.0
     window_slices: int = 0
     copies: int = 2
-    min_margin: float = 0.1
+    min_margin: float = 0.0  # measured: the activity gate alone abstains on idle noise (docs/benchmarks.md)
     min_activity: float = 0.0
 
     def __post_init__(self):
