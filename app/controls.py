@@ -178,7 +178,7 @@ class SettingsPanel(QWidget):
             self.readout.addItem(label, readout)
         self.readout.setToolTip("How the per-slice outputs become the prediction on a stream that "
                                 "never goes silent (see docs/benchmarks.md). '—' means no decision: "
-                                "no more activity than noise in the square, or no clear winner")
+                                "no more activity than background noise in the square")
         self.readout.currentIndexChanged.connect(lambda _i: self.readoutChanged.emit(self.readout.currentData()))
         self.denoise = QCheckBox("filter noise (2 ms)")
         self.denoise.setToolTip("dv-processing background-activity filter: drop events with no "
