@@ -16,7 +16,17 @@ The config is a TOML file or the name of a packaged one (shared-nmnist, nmnist, 
 ncaltech101). Any setting can be overridden with --set section.key=value; the common ones have
 their own flags. Datasets are read from local folders only (nothing is downloaded).
 
+Your own classes (docs/own-classes.md): --data aedat4:DIR takes every .aedat4 under DIR with
+its labels sidecar (<name>.labels.csv), cut into windows of T slices inside each labelled
+segment, binned as the viewer bins; whole recordings are held out for validation.
+--images imagefolder:DIR adds images (DIR/<class>/*.png|jpg, classes named as the labels).
+With --init MODEL and no --config, the model's width, T, input size and slice length are used.
+
 examples:
+  r2etl train --data aedat4:clips --images imagefolder:pictures --init MODEL --steps 300 --out runs/mine
+                                                            teach it your own classes (MODEL: e.g. the
+                                                            shipped r2etl_core/models/nmnist-r2etl.safetensors)
+  r2etl train --data aedat4:clips --init MODEL --mode events-only --steps 300 --out runs/evt
   r2etl train --config shared-nmnist                        the shipped default model's recipe
   r2etl train --config shared-nmnist --mode events-only --steps 500 --out runs/evt
   r2etl train --config my.toml --set optim.lr=2e-4 --set data.event_fraction=0.25
@@ -31,13 +41,18 @@ EVAL_HELP = """\
 Accuracy, per-class accuracy and confusion matrix of a model's event branch on a dataset.
 
 --data KIND:DIR where KIND is nmnist, ncaltech101 or cifar10dvs and DIR holds one folder per
-class (for nmnist: DIR/0/00001.bin ... DIR/9/...). Samples are framed exactly as the model was
-trained (T, slicing, input size come from the model file).
+class (for nmnist: DIR/0/00001.bin ... DIR/9/...), or aedat4 and DIR holds labelled recordings
+(<name>.aedat4 + <name>.labels.csv; scored on non-overlapping windows of T slices inside each
+labelled segment). Samples are framed exactly as the model was trained (T, slicing, input size
+come from the model file).
 
 examples:
   r2etl eval --data nmnist:../shared/data/nmnist/Train --split val   the model's held-out samples
   r2etl eval --data nmnist:DIR --model runs/x/best.safetensors --json
+  r2etl eval --data aedat4:clips --model runs/mine/best.safetensors --split val   its held-out recordings
 """
+
+DEFAULT_CONFIG = "shared-nmnist"
 
 EVAL_BATCH_MAX = 65_536
 
@@ -49,7 +64,7 @@ SHORTCUTS = [  # (flag, config key, type, help)
     ("--batch-size", "optim.batch_size", int, "pairs per batch"),
     ("--width", "model.width", float, "channel width multiplier (1.0 = paper's network)"),
     ("--seed", "run.seed", int, "random seed"),
-    ("--out", "run.out_dir", str, "output folder"),
+    ("--out", "run.out_dir", str, "output folder (default with --data and no --config: runs/train)"),
     ("--event-fraction", "data.event_fraction", float, "fraction of training event samples per class"),
     ("--image-fraction", "data.image_fraction", float, "fraction of images per class"),
     ("--export", "run.export", str, "also copy the best model to this path"),
@@ -65,8 +80,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     raw = argparse.RawDescriptionHelpFormatter
     p = subparsers.add_parser("train", help="train a model from a TOML config", description=TRAIN_HELP,
                               formatter_class=raw)
-    p.add_argument("--config", default="shared-nmnist", metavar="TOML",
-                   help="config file or packaged config name (default: shared-nmnist)")
+    p.add_argument("--config", default=None, metavar="TOML",
+                   help=f"config file or packaged config name (default: {DEFAULT_CONFIG})")
+    p.add_argument("--data", default=None, metavar="KIND:DIR",
+                   help="event data: aedat4:DIR (labelled recordings), or nmnist|ncaltech101|cifar10dvs:DIR")
+    p.add_argument("--images", default=None, metavar="KIND:PATH",
+                   help="images: imagefolder:DIR (one sub-folder per class), or mnist|cifar10|caltech101:PATH")
+    p.add_argument("--val-dir", default=None, metavar="DIR",
+                   help="validate on this folder instead of holding out part of --data (data.split=folder)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override one config value (repeatable), e.g. optim.lr=1e-3")
     for flag, _, typ, text in SHORTCUTS:
@@ -107,18 +128,72 @@ def named_by_flag(exc: InputError, args: argparse.Namespace) -> InputError:
     """``exc`` about a config key the user set with a shortcut flag, renamed to name that flag
     too (``--steps (optim.steps): ...``): the user typed ``--steps``, not the key."""
     given = {key: flag for flag, key, _, _ in SHORTCUTS if getattr(args, flag[2:].replace("-", "_")) is not None}
+    for flag, keys in SPEC_FLAGS.items():
+        if getattr(args, flag[2:].replace("-", "_")) is not None:
+            given.update({key: flag for key in keys})
     if exc.where in given:
         return InputError(f"{given[exc.where]} ({exc.where})", exc.problem)
     return exc
+
+
+SPEC_FLAGS = {"--data": ("data.events", "data.events_dir", "data.split"),
+              "--images": ("data.images", "data.images_path"), "--val-dir": ("data.split", "data.val_dir")}
+
+
+def split_spec(text: str, flag: str, example: str) -> tuple[str, str]:
+    kind, sep, path = text.partition(":")
+    if not sep or not kind or not path:
+        raise InputError(f"{flag} {text}", f"must look like KIND:PATH, e.g. {example}")
+    return kind, path
+
+
+def init_overrides(path: str) -> list[str]:
+    """The --init model's architecture and slicing as config values: fine-tuning without a
+    config file then needs no flag to repeat what the model file already says."""
+    from r2etl_core.io.modelfile import read_meta
+
+    meta = read_meta(path)
+    c = meta.config
+    out = [f"model.width={c.width}", f"data.input_size={c.input_size}", f"data.time_steps={c.time_steps}"]
+    if meta.slicing.mode == "time":
+        out += ['data.frame_mode="time"', f"data.slice_us={meta.slicing.slice_us}"]
+    return out
+
+
+def data_overrides(args: argparse.Namespace, base) -> list[str]:
+    """What --data, --images, --val-dir and --init fill in (before --set and the shortcuts,
+    which win). ``base``: the config without any flag."""
+    from r2etl_core.train.config import RECORDING_SPLITS
+
+    out = []
+    if args.data is not None:
+        kind, folder = split_spec(args.data, "--data", "aedat4:my-recordings")
+        out += [f"data.events={json.dumps(kind)}", f"data.events_dir={json.dumps(folder)}"]
+        if kind == "aedat4" and base.data.split not in RECORDING_SPLITS:
+            out.append('data.split="by-recording"')
+        if args.config is None:
+            out.append('run.out_dir="runs/train"')  # never the shipped recipe's folder
+    if args.images is not None:
+        kind, path = split_spec(args.images, "--images", "imagefolder:my-pictures")
+        out += [f"data.images={json.dumps(kind)}", f"data.images_path={json.dumps(path)}"]
+    if args.val_dir is not None:
+        out += ['data.split="folder"', f"data.val_dir={json.dumps(args.val_dir)}"]
+    if args.init is not None and args.config is None:
+        out += init_overrides(args.init)
+    return out
 
 
 def run_train(args: argparse.Namespace) -> int:
     from r2etl_core.train.config import load_config
 
     try:
-        cfg = load_config(args.config, overrides_from_args(args))
+        base = load_config(args.config or DEFAULT_CONFIG)
+        cfg = load_config(args.config or DEFAULT_CONFIG, data_overrides(args, base) + overrides_from_args(args))
     except InputError as exc:
         raise named_by_flag(exc, args) from None
+    if args.data is not None and args.images is None and args.config is None and cfg.loss.mode != "events-only":
+        raise InputError("--images", f"mode {cfg.loss.mode} trains on images of the same classes too: add "
+                                     "--images imagefolder:DIR (one sub-folder per class), or use --mode events-only")
     from r2etl_core.train.config import check_run_paths
 
     check_run_paths(cfg)  # before torch loads: a file in the way of --out fails at once
@@ -152,10 +227,15 @@ def check_eval_args(args: argparse.Namespace) -> tuple[str, Path]:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from r2etl_core.train.datasets.events import scan_event_folders
-
     kind, folder = check_eval_args(args)
-    files = scan_event_folders(kind, folder)  # a wrong folder fails before the model loads
+    if kind == "aedat4":
+        from r2etl_core.train.datasets.recordings import scan_recordings
+
+        found = scan_recordings(folder)  # a wrong folder fails before the model loads
+    else:
+        from r2etl_core.train.datasets.events import scan_event_folders
+
+        found = scan_event_folders(kind, folder)
     from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
     from r2etl_core.parse import cuda_available
     from r2etl_core.train.evaluate import eval_event_set, evaluate
@@ -163,7 +243,12 @@ def run_eval(args: argparse.Namespace) -> int:
     device = args.device or ("cuda" if cuda_available() else "cpu")
     model_path = Path(args.model) if args.model else DEFAULT_MODEL_PATH
     model, meta = load_model(model_path, device)
-    events = eval_event_set(kind, folder, meta, args.split, args.cache_dir, files)
+    if kind == "aedat4":
+        from r2etl_core.train.datasets.recording_sets import eval_windows
+
+        events = eval_windows(found, meta, model_path, args.split, args.cache_dir)
+    else:
+        events = eval_event_set(kind, folder, meta, args.split, args.cache_dir, found)
     result = evaluate(model, events.frames, events.labels, meta.class_names, args.batch_size, device)
     print(f"model {model_path}\ndata  {kind}:{folder} ({args.split}, n={result.n})")
     print(f"accuracy {result.accuracy:.4f}")

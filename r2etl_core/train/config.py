@@ -22,9 +22,10 @@ from r2etl_core.io.files import check_input_file, check_output_dir
 from r2etl_core.parse import brief, check_choice, check_device, check_number, check_whole, cuda_available, shown
 
 MODES = ("r2etl", "events-only", "joint-no-align", "eam-only", "fam-only")
-EVENT_KINDS = ("nmnist", "ncaltech101", "cifar10dvs")
-IMAGE_KINDS = ("mnist", "cifar10", "caltech101")
-SPLITS = ("shared-nmnist", "every-nth", "folder")
+EVENT_KINDS = ("nmnist", "ncaltech101", "cifar10dvs", "aedat4")
+IMAGE_KINDS = ("mnist", "cifar10", "caltech101", "imagefolder")
+SPLITS = ("shared-nmnist", "every-nth", "folder", "by-recording")
+RECORDING_SPLITS = ("by-recording", "folder")  # labelled .aedat4: never split one recording
 SCHEDULERS = ("step", "cosine", "none")
 AMP = ("auto", "on", "off")
 SEED_MAX = 2**32 - 1  # numpy seeds
@@ -33,12 +34,13 @@ MANY = 100_000_000  # an upper bound for counts that have no natural one (steps,
 
 @dataclass(frozen=True)
 class DataConfig:
-    events: str = "nmnist"  # nmnist | ncaltech101 | cifar10dvs
+    events: str = "nmnist"  # nmnist | ncaltech101 | cifar10dvs | aedat4 (labelled recordings)
     events_dir: str = "../shared/data/nmnist/Train"
-    images: str = "mnist"  # mnist | cifar10 | caltech101
+    images: str = "mnist"  # mnist | cifar10 | caltech101 | imagefolder (one sub-folder per class)
     images_path: str = "../shared/data/mnist/mnist3750.npz"
-    split: str = "shared-nmnist"  # shared-nmnist | every-nth (val_every) | folder (val_dir)
-    val_every: int = 5  # every-nth: per class, sorted index % val_every == 0 is validation
+    split: str = "shared-nmnist"  # shared-nmnist | every-nth (val_every) | folder (val_dir) | by-recording
+    val_every: int = 5  # every-nth: per class, sorted index % val_every == 0 is validation;
+    #   by-recording: about one recording in val_every per class is held out whole
     val_dir: str = ""
     event_fraction: float = 1.0  # per class, of the training event samples
     image_fraction: float = 1.0  # per class, of the images
@@ -52,6 +54,8 @@ class DataConfig:
     augment_shift: int = 5
     augment_noise_hz: float = 0.0  # background activity added to training frames, up to this rate
     cache_dir: str = "cache"
+    window_stride_slices: int = 2  # aedat4: a training window starts every this many slices
+    roi: str = ""  # aedat4: "x,y,size" sensor pixels; "" = the centred square (the viewer's default)
 
 
 @dataclass(frozen=True)
@@ -239,6 +243,36 @@ def _check_data(cfg: TrainConfig) -> None:
     check_whole("data.input_size", d.input_size, *limits.INPUT_SIZE, "pixels")
     check_whole("data.augment_shift", d.augment_shift, 0, d.input_size - 1, "pixels")
     check_number("data.augment_noise_hz", d.augment_noise_hz, 0.0, 1000.0, "events/s per pixel")
+    check_whole("data.window_stride_slices", d.window_stride_slices, 1, limits.TIME_STEPS[1])
+    if d.roi:
+        parse_roi(d.roi)
+    _check_recording_data(d)
+
+
+def _check_recording_data(d: DataConfig) -> None:
+    """Labelled recordings are cut on the live engine's time grid and split whole."""
+    if d.events != "aedat4":
+        if d.split == "by-recording":
+            raise InputError("data.split", "'by-recording' is for data.events = 'aedat4' (labelled recordings)")
+        return
+    if d.split not in RECORDING_SPLITS:
+        raise InputError("data.split", f"labelled recordings are split whole, never window by window: use "
+                                       f"'by-recording' or 'folder' (data.val_dir), got {shown(d.split)}")
+    if d.frame_mode != "time":
+        raise InputError("data.frame_mode", "labelled recordings are cut into time slices: use 'time'")
+
+
+def parse_roi(text: str) -> tuple[int, int, int]:
+    """``"x,y,size"`` -> (x, y, size) sensor pixels of the square region a model sees."""
+    parts = text.split(",")
+    try:
+        x, y, size = (int(v) for v in parts)
+    except ValueError:
+        raise InputError("data.roi", f"must look like x,y,size in sensor pixels, e.g. 40,0,260, "
+                                     f"got {shown(text)}") from None
+    if x < 0 or y < 0 or size < 1:
+        raise InputError("data.roi", f"x and y must be >= 0 and size >= 1, got {shown(text)}")
+    return x, y, size
 
 
 def _check_optim(cfg: TrainConfig) -> None:

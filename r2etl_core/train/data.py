@@ -10,27 +10,21 @@ from torch.utils.data import Dataset
 
 from r2etl_core.errors import InputError
 from r2etl_core.train.config import DataConfig
-from r2etl_core.train.datasets.events import (
-    EventSet,
-    default_frame_params,
-    load_event_set,
-    scan_event_folders,
-)
+from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
 from r2etl_core.train.datasets.folders import layout_error, match_classes
 from r2etl_core.train.datasets.images import (
     NORMALISATION,
     ImageSet,
+    channel_stats,
     images_to_tensor_array,
     read_caltech101,
     read_cifar10,
+    read_image_folder,
     read_mnist,
 )
 from r2etl_core.train.datasets.pairing import EventDataset, PairedDataset
-from r2etl_core.train.datasets.splits import (
-    every_nth_split,
-    shared_nmnist_split,
-    subset_per_class,
-)
+from r2etl_core.train.datasets.recording_sets import split_recordings
+from r2etl_core.train.datasets.splits import every_nth_split, shared_nmnist_split, subset_per_class
 
 
 @dataclass
@@ -38,9 +32,10 @@ class TrainData:
     train: Dataset
     val: EventSet
     class_names: tuple[str, ...]
-    holdout: tuple[str, ...]  # validation sample paths relative to events_dir
+    holdout: tuple[str, ...]  # validation sample (or recording) paths relative to events_dir
     normalisation: dict
     counts: dict  # how many samples of each kind were used
+    sensor: tuple[int, int] | None = None  # labelled recordings: their sensor (else the kind's)
 
 
 def load_images(cfg: DataConfig) -> ImageSet:
@@ -50,7 +45,9 @@ def load_images(cfg: DataConfig) -> ImageSet:
         return read_cifar10(cfg.images_path)
     if cfg.images == "caltech101":
         return read_caltech101(cfg.images_path, cfg.input_size)
-    raise InputError(cfg.images, "unknown image dataset kind (mnist, cifar10, caltech101)")
+    if cfg.images == "imagefolder":
+        return read_image_folder(cfg.images_path, cfg.input_size)
+    raise InputError(cfg.images, "unknown image dataset kind (mnist, cifar10, caltech101, imagefolder)")
 
 
 def split_events(cfg: DataConfig) -> tuple[EventSet, EventSet]:
@@ -84,8 +81,10 @@ def excluded_image_ids(cfg: DataConfig, val: EventSet) -> set[int]:
     return set()
 
 
-def prepare_images(cfg: DataConfig, class_names: tuple[str, ...], exclude: set[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised ``[N, 3, S, S]`` images with labels in the event dataset's class order."""
+def prepare_images(cfg: DataConfig, class_names: tuple[str, ...],
+                   exclude: set[int]) -> tuple[np.ndarray, np.ndarray, tuple]:
+    """Normalised ``[N, 3, S, S]`` images with labels in the event dataset's class order, and the
+    (mean, std) used: the published ones, or an image folder's own."""
     images = load_images(cfg)
     src_of_target = match_classes(images.class_names, class_names, cfg.images_path)
     target_of_src = {s: t for t, s in enumerate(src_of_target)}
@@ -95,21 +94,30 @@ def prepare_images(cfg: DataConfig, class_names: tuple[str, ...], exclude: set[i
     chosen = subset_per_class(labels, cfg.image_fraction, cfg.subset_seed + 1)
     if len(chosen) == 0:
         raise layout_error(cfg.images_path, cfg.images, "no images left after the split and fraction")
-    return images_to_tensor_array(images.images[chosen], cfg.input_size, cfg.images), labels[chosen]
+    chosen_images = images.images[chosen]
+    stats = channel_stats(chosen_images) if cfg.images == "imagefolder" else NORMALISATION[cfg.images]
+    return images_to_tensor_array(chosen_images, cfg.input_size, cfg.images, stats), labels[chosen], stats
 
 
 def build_train_data(cfg: DataConfig, events_only: bool) -> TrainData:
-    train_all, val = split_events(cfg)
+    sensor = None
+    if cfg.events == "aedat4":
+        split = split_recordings(cfg)
+        train_all, val, holdout, sensor = split.train, split.val, split.holdout, split.sensor
+    else:
+        train_all, val = split_events(cfg)
+        holdout = val.paths
     chosen = subset_per_class(train_all.labels, cfg.event_fraction, cfg.subset_seed)
     train_evt = train_all.subset(chosen)
     counts = {"event_train": len(train_evt), "event_val": len(val)}
+    if sensor is not None:
+        counts["val_recordings"] = len(holdout)
     norm = {"events": "raw ON/OFF counts per slice (channel 0 = ON)"}
     if events_only:
         dataset: Dataset = EventDataset(train_evt.frames, train_evt.labels)
     else:
-        images, labels = prepare_images(cfg, train_evt.class_names, excluded_image_ids(cfg, val))
+        images, labels, (mean, std) = prepare_images(cfg, train_evt.class_names, excluded_image_ids(cfg, val))
         dataset = PairedDataset(images, labels, train_evt.frames, train_evt.labels)
         counts["image_train"] = len(images)
-        mean, std = NORMALISATION[cfg.images]
         norm["images"] = {"kind": cfg.images, "mean": list(mean), "std": list(std), "coding": "direct"}
-    return TrainData(dataset, val, train_evt.class_names, val.paths, norm, counts)
+    return TrainData(dataset, val, train_evt.class_names, holdout, norm, counts, sensor)

@@ -12,12 +12,7 @@ import torch
 from r2etl_core.errors import InputError
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
-from r2etl_core.train.datasets.events import (
-    EventSet,
-    default_frame_params,
-    load_event_set,
-    scan_event_folders,
-)
+from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
 from r2etl_core.train.datasets.folders import ClassFiles, match_classes
 
 
@@ -47,7 +42,7 @@ def predict(model: R2ETLNet, frames: np.ndarray, batch_size: int = 64,
     preds = []
     with torch.no_grad():
         for i in range(0, len(frames), batch_size):
-            x = torch.from_numpy(np.asarray(frames[i:i + batch_size], np.float32)).to(device)
+            x = torch.from_numpy(np.array(frames[i:i + batch_size], np.float32)).to(device)  # a copy: mmap is read-only
             model.reset_state()
             logits = model(x.transpose(0, 1), "events")
             preds.append(logits.mean(0).argmax(1).cpu().numpy())

@@ -90,7 +90,7 @@ def count_slice_events(val: EventSet, sensor: tuple[int, int], input_size: int) 
 def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command: str, total: int) -> ModelMeta:
     """Model-file metadata: architecture, slicing, classes, normalisation, provenance, held-out ids."""
     d = cfg.data
-    sensor = sensor_size(d.events)
+    sensor = data.sensor or sensor_size(d.events)
     if d.frame_mode == "time":
         slicing = SlicingSpec("time", d.slice_us, 0, *sensor)
     else:

@@ -17,6 +17,8 @@ LAYOUTS: dict[str, str] = {
     "cifar10": "DIR/data_batch_1.bin ... data_batch_5.bin + batches.meta.txt "
                "(official 'CIFAR-10 binary version', cifar-10-batches-bin/)",
     "caltech101": "DIR/<class>/image_NNNN.jpg, e.g. DIR/airplanes/image_0001.jpg (official 101_ObjectCategories/)",
+    "imagefolder": "DIR/<class>/<name>.png|.jpg, one sub-folder per class named as the labels in the "
+                   "recordings' sidecars, e.g. DIR/wave/0001.png",
 }
 
 
@@ -41,11 +43,11 @@ class ClassFiles:
         return [i for i, lab in enumerate(self.labels) if lab == label]
 
 
-def _class_sort_key(name: str) -> tuple[int, int | str]:
+def class_sort_key(name: str) -> tuple[int, int | str]:
     return (0, int(name)) if name.isdigit() else (1, name.lower())
 
 
-def _list(folder: Path) -> list[Path]:
+def list_folder(folder: Path) -> list[Path]:
     """Entries of ``folder``; an InputError (not a PermissionError traceback) when it cannot be
     listed. Checked with os.access first so the reason is the same for every user."""
     if not os.access(folder, os.R_OK | os.X_OK):
@@ -63,19 +65,29 @@ def scan_class_folders(root: str | Path, suffixes: tuple[str, ...], kind: str,
     if not root.is_dir():
         problem = "is a file, expected a folder" if root.exists() else "folder not found"
         raise layout_error(root, kind, problem)
-    class_dirs = sorted((d for d in _list(root) if d.is_dir() and not d.name.startswith(".")
-                         and d.name not in skip), key=lambda d: _class_sort_key(d.name))
+    class_dirs = sorted((d for d in list_folder(root) if d.is_dir() and not d.name.startswith(".")
+                         and d.name not in skip), key=lambda d: class_sort_key(d.name))
     if not class_dirs:
         raise layout_error(root, kind, "no class folders found")
     files: list[Path] = []
     labels: list[int] = []
     for label, d in enumerate(class_dirs):
-        found = sorted(f for f in _list(d) if f.suffix.lower() in suffixes and f.is_file())
+        found = sorted(f for f in list_folder(d) if f.suffix.lower() in suffixes and f.is_file())
         if not found:
             raise layout_error(d, kind, f"class folder '{d.name}' holds no {'/'.join(suffixes)} files")
         files += found
         labels += [label] * len(found)
     return ClassFiles(root, tuple(d.name for d in class_dirs), tuple(files), tuple(labels))
+
+
+def check_case(names: list[str], where: str | Path) -> None:
+    """Class names are matched across files and domains without regard to case, so two that
+    differ only in case would silently merge: an error instead."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(name.lower(), name)
+        if other != name:
+            raise InputError(where, f"class names '{other}' and '{name}' differ only in case: use one spelling")
 
 
 def match_classes(source_names: tuple[str, ...], target_names: tuple[str, ...],

@@ -1,4 +1,5 @@
-"""Image (source-domain) readers: MNIST (IDX, gz or not, or .npz), CIFAR-10 binary, Caltech101 folders.
+"""Image (source-domain) readers: MNIST (IDX, gz or not, or .npz), CIFAR-10 binary, Caltech101
+folders, and any folder of PNG/JPEG images with one sub-folder per class (``imagefolder``).
 
 Nothing is unpickled: the CIFAR-10 *python* batches are pickles and are refused with a pointer to
 the official binary version, which numpy parses safely. ``.npz`` files load with
@@ -19,7 +20,7 @@ import numpy as np
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import check_input_file
 from r2etl_core.parse import brief
-from r2etl_core.train.datasets.folders import layout_error, scan_class_folders
+from r2etl_core.train.datasets.folders import check_case, layout_error, scan_class_folders
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -137,9 +138,38 @@ def read_caltech101(path: str | Path, size: int) -> ImageSet:
     return ImageSet(images, np.asarray(files.labels, np.int64), files.class_names, np.arange(len(images)))
 
 
-def images_to_tensor_array(images: np.ndarray, size: int, kind: str) -> np.ndarray:
-    """uint8 images -> float32 ``[N, 3, size, size]``: grey copied to 3 channels, resized, normalised."""
-    mean, std = NORMALISATION[kind]
+IMAGE_FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def read_image_folder(path: str | Path, size: int) -> ImageSet:
+    """One sub-folder per class, named as the event labels; every PNG/JPEG read with OpenCV
+    (grey or colour, to RGB) and resized to ``size`` at once, so a folder of large photos never
+    sits in memory at full size. Class names that differ only in case are an error: classes
+    are matched to the event labels without regard to case."""
+    files = scan_class_folders(path, IMAGE_FOLDER_SUFFIXES, "imagefolder")
+    check_case(list(files.class_names), path)
+    images = np.empty((len(files.files), size, size, 3), np.uint8)
+    for i, f in enumerate(files.files):
+        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if img is None:
+            raise InputError(f, "OpenCV cannot read this image (not a valid PNG or JPEG?): replace or remove it")
+        images[i] = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)[:, :, ::-1]
+    return ImageSet(images, np.asarray(files.labels, np.int64), files.class_names, np.arange(len(images)))
+
+
+def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) of ``[N, H, W, 3]`` uint8 images as [0, 1] pixels: an image folder
+    has no published statistics, so it is normalised by its own (recorded in the model file)."""
+    pixels = images.reshape(-1, 3).astype(np.float64) / 255.0
+    mean, std = pixels.mean(0), np.maximum(pixels.std(0), 1e-3)
+    return tuple(round(float(v), 5) for v in mean), tuple(round(float(v), 5) for v in std)
+
+
+def images_to_tensor_array(images: np.ndarray, size: int, kind: str,
+                           stats: tuple[tuple[float, ...], tuple[float, ...]] | None = None) -> np.ndarray:
+    """uint8 images -> float32 ``[N, 3, size, size]``: grey copied to 3 channels, resized,
+    normalised with ``stats`` (mean, std), by default the published ones of ``kind``."""
+    mean, std = stats if stats is not None else NORMALISATION[kind]
     out = np.empty((len(images), 3, size, size), np.float32)
     for i, img in enumerate(images):
         if img.shape[0] != size or img.shape[1] != size:

@@ -41,7 +41,7 @@ class PairedDataset(Dataset):
     def __getitem__(self, i: int):
         a, b = self.pairs[i]
         return (torch.from_numpy(np.asarray(self.images[a], np.float32)),
-                torch.from_numpy(np.asarray(self.frames[b], np.float32)), int(self.labels[a]))
+                torch.from_numpy(np.array(self.frames[b], np.float32)), int(self.labels[a]))
 
 
 class EventDataset(Dataset):
@@ -54,7 +54,7 @@ class EventDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int):
-        return torch.from_numpy(np.asarray(self.frames[i], np.float32)), int(self.labels[i])
+        return torch.from_numpy(np.array(self.frames[i], np.float32)), int(self.labels[i])
 
 
 def augment_events(frames: torch.Tensor, gen: torch.Generator, flip: bool, max_shift: int) -> torch.Tensor:

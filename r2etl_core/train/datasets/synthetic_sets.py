@@ -1,4 +1,5 @@
-"""Tiny synthetic datasets on disk, in the official layouts, for tests and demos.
+"""Tiny synthetic datasets on disk, in the official layouts (and as labelled recordings and
+image folders), for tests and demos.
 
 Each class c draws its events / pixels in a class-specific square of the frame, so a network
 can learn the classes in a few dozen steps.
@@ -8,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from r2etl_core.io.nmnist import write_bin
+from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream
+from r2etl_core.train.datasets.standin import write_recording
 from r2etl_core.types import EventBatch
 
 
@@ -57,3 +61,31 @@ def write_mnist_npz(path: str | Path, n: int, num_classes: int = 10, seed: int =
     labels = (np.arange(n) % num_classes).astype(np.uint8)
     np.savez(path, images=class_images(labels, seed=seed), labels=labels)
     return Path(path)
+
+
+def write_labelled_recordings(root: str | Path, per_class: int, class_names: tuple[str, ...],
+                              per_recording: int = 3, seed: int = 0, noise_hz: float = 0.5) -> Path:
+    """``root/rec-NNN.aedat4`` + ``.labels.csv``: ``per_class`` clips of each class (class k draws
+    ``class_events(k)``, held 0.4-0.5 s), ``per_recording`` clips per recording, like a lab's
+    own labelled camera clips (see ``standin.py`` for ones made from real N-MNIST samples)."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    k = len(class_names)
+    clips = [(class_events(c, seed=seed * 7919 + i * k + c, num_classes=k), name)
+             for i in range(per_class) for c, name in enumerate(class_names)]
+    for r, first in enumerate(range(0, len(clips), per_recording)):
+        recipe = StreamRecipe(hold_us=(400_000, 500_000), noise_hz_per_pixel=noise_hz, seed=seed * 1000 + r)
+        events, labels = build_stream(clips[first:first + per_recording], recipe)
+        write_recording(root / f"rec-{r:03d}.aedat4", events, labels)
+    return root
+
+
+def write_image_folder(root: str | Path, per_class: int, class_names: tuple[str, ...], seed: int = 0) -> Path:
+    """``root/<class>/NNN.png`` grey images drawn by ``class_images`` (class k in block k)."""
+    root = Path(root)
+    labels = np.repeat(np.arange(len(class_names)), per_class)
+    images = class_images(labels, seed=seed)
+    for i, (img, c) in enumerate(zip(images, labels)):
+        (root / class_names[c]).mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / class_names[c] / f"{i:03d}.png"), img)
+    return root
