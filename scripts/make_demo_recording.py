@@ -33,8 +33,14 @@ from make_continuous_streams import CAMERA_NAME, write_stream
 from r2etl_core.io.dv import AedatWriter
 from r2etl_core.io.labels import LabelSegment, write_labels
 from r2etl_core.io.nmnist import read_bin
-from r2etl_core.train.datasets.continuous import (StreamRecipe, build_stream, check_not_trained_on,
-                                                  pick_per_class, validation_ids, validation_samples)
+from r2etl_core.train.datasets.continuous import (
+    StreamRecipe,
+    build_stream,
+    check_not_trained_on,
+    pick_per_class,
+    validation_ids,
+    validation_samples,
+)
 from r2etl_core.types import EventBatch
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,6 +14,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -21,6 +22,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("r2etl", "events-only", "joint-no-align")
+# Pinned before torch loads in the workers: the same kernels (AVX2) on any x86 CPU, so a cell
+# gives the same number on an AVX-512 Xeon as on the AMD EPYC the sweep was recorded on.
+NUMERICS_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2",
+                "OMP_NUM_THREADS": "1"}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -57,7 +62,25 @@ def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out:
     return {"mode": mode, "fraction": fraction, "seed": seed, "steps": trainer.state.step,
             "val_accuracy": trainer.state.history[-1]["val_accuracy"], "wall_s": round(time.monotonic() - t0, 1),
             "event_train": len(trainer.loader.dataset.frames) if mode == "events-only"
-            else int(len(set(trainer.loader.dataset.pairs[:, 1].tolist())))}
+            else int(len(set(trainer.loader.dataset.pairs[:, 1].tolist()))), **provenance(torch)}
+
+
+def provenance(torch) -> dict:
+    """What a cell needs to give the same number again: the float rounding of a spiking net's
+    threshold crossings depends on the kernels torch picks (thread count, CPU instruction set),
+    and 150 steps amplify it into points of accuracy (docs/results.md, "Reproducing a cell")."""
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "numerics_env": {k: os.environ.get(k, "") for k in NUMERICS_ENV}, "commit": git_commit()}
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True,
+                             text=True, timeout=10)
+    except OSError:
+        return ""
+    return out.stdout.strip()
 
 
 def load_done(path: Path) -> list[dict]:
@@ -91,6 +114,8 @@ def sweep(args: argparse.Namespace) -> tuple[list[dict], float]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.chdir(REPO)  # the configs' data paths are relative to the repository root
+    for key, value in NUMERICS_ENV.items():  # before any worker imports torch; a user's own value wins
+        os.environ.setdefault(key, value)
     t0 = time.time()
     rows, wall = sweep(args)
     if args.report_only and args.wall_s is not None:

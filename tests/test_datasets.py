@@ -10,29 +10,12 @@ import torch
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.nmnist import write_bin
-from r2etl_core.train.datasets.aedat import (
-    decode_cifar10dvs,
-    encode_cifar10dvs,
-    read_cifar10dvs,
-)
-from r2etl_core.train.datasets.events import (
-    default_frame_params,
-    load_event_set,
-    scan_event_folders,
-)
+from r2etl_core.train.datasets.aedat import decode_cifar10dvs, encode_cifar10dvs, read_cifar10dvs
+from r2etl_core.train.datasets.events import default_frame_params, load_event_set, scan_event_folders
 from r2etl_core.train.datasets.folders import match_classes
 from r2etl_core.train.datasets.frames import FrameParams, events_to_frames
-from r2etl_core.train.datasets.images import (
-    images_to_tensor_array,
-    read_caltech101,
-    read_cifar10,
-    read_mnist,
-)
-from r2etl_core.train.datasets.pairing import (
-    PairedDataset,
-    augment_events,
-    pair_indices,
-)
+from r2etl_core.train.datasets.images import images_to_tensor_array, read_caltech101, read_cifar10, read_mnist
+from r2etl_core.train.datasets.pairing import PairedDataset, augment_events, pair_indices
 from r2etl_core.train.datasets.splits import shared_nmnist_split, subset_per_class
 from r2etl_core.train.datasets.synthetic_sets import write_nmnist_folder
 from r2etl_core.types import EventBatch

@@ -5,13 +5,7 @@ import math
 import pytest
 import torch
 
-from r2etl_core.nn.losses import (
-    encoding_alignment_loss,
-    feature_alignment_loss,
-    linear_cka,
-    temporal_cka,
-    tet_loss,
-)
+from r2etl_core.nn.losses import encoding_alignment_loss, feature_alignment_loss, linear_cka, temporal_cka, tet_loss
 
 
 def test_tet_matches_hand_computed_value():

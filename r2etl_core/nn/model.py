@@ -178,3 +178,30 @@ def build_model(config: ModelConfig) -> R2ETLNet:
     if config.arch != ARCH_NAME:
         raise ValueError(f"unknown architecture {config.arch!r} (this version knows {ARCH_NAME!r})")
     return R2ETLNet(config)
+
+
+INIT_SCHEMES = ("default", "kaiming")
+
+
+def apply_init_scheme(model: R2ETLNet, scheme: str) -> R2ETLNet:
+    """Re-initialise ``model`` in place for training; ``"default"`` leaves torch's init.
+
+    ``"kaiming"`` is the authors' initialisation: every conv weight Kaiming normal with
+    ``mode="fan_out"`` (std = sqrt(2 / (out_channels * k * k))), conv biases (where a conv has
+    one) zero, batch norms at weight 1 / bias 0. The convs here carry no bias parameter because a
+    batch norm follows each one and absorbs any per-channel constant, so the switch changes
+    values only, never the parameter set: model files and inference stay as they are.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init scheme {scheme!r} (known: {', '.join(INIT_SCHEMES)})")
+    if scheme == "default":
+        return model
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm2d):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+    return model

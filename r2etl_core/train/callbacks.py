@@ -44,7 +44,8 @@ class MetricsLog(Callback):
     """``steps.jsonl`` (every step) and ``metrics.csv`` (every evaluation, with running train means)."""
 
     FIELDS = ["step", "epoch", "lr", "loss", "train_acc", "tet_evt", "tet_img", "eam", "fam",
-              "val_accuracy", "elapsed_s"]
+              "val_accuracy", "elapsed_s", "grad_share_tet_evt", "grad_share_tet_img", "grad_share_eam",
+              "grad_share_fam"]
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir

@@ -27,6 +27,8 @@ IMAGE_KINDS = ("mnist", "cifar10", "caltech101", "imagefolder")
 SPLITS = ("shared-nmnist", "every-nth", "folder", "by-recording")
 RECORDING_SPLITS = ("by-recording", "folder")  # labelled .aedat4: never split one recording
 SCHEDULERS = ("step", "cosine", "none")
+PAIRINGS = ("class", "instance")  # data.pairing; instances.py builds the instance pairs
+INIT_SCHEMES = ("default", "kaiming")  # model.init_scheme; r2etl_core.nn.model.apply_init_scheme
 AMP = ("auto", "on", "off")
 SEED_MAX = 2**32 - 1  # numpy seeds
 MANY = 100_000_000  # an upper bound for counts that have no natural one (steps, epochs)
@@ -56,12 +58,14 @@ class DataConfig:
     cache_dir: str = "cache"
     window_stride_slices: int = 2  # aedat4: a training window starts every this many slices
     roi: str = ""  # aedat4: "x,y,size" sensor pixels; "" = the centred square (the viewer's default)
+    pairing: str = "class"  # class (same-class image) | instance (nmnist+mnist: the sample's own source image)
 
 
 @dataclass(frozen=True)
 class ModelSection:
     width: float = 1.0
     init: str = ""  # start from this model file (fine-tune, or a new classifier for new classes)
+    init_scheme: str = "default"  # default (torch's) | kaiming (the authors': normal, fan_out)
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class RunConfig:
     resume: bool = False  # continue from out_dir/last.safetensors
     export: str = ""  # also copy the best model here at the end
     progress: bool = True
+    diag_every: int = 0  # steps between per-term gradient-share diagnostics on the trunk; 0 = never
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,7 @@ def validate(cfg: TrainConfig) -> None:
     _check_optim(cfg)
     _check_run(cfg)
     check_number("model.width", cfg.model.width, *limits.WIDTH)
+    check_choice("model.init_scheme", cfg.model.init_scheme, INIT_SCHEMES)
     check_choice("loss.mode", cfg.loss.mode, MODES)
     check_number("loss.w_enc", cfg.loss.w_enc, 0, 1000)
     check_number("loss.w_fea", cfg.loss.w_fea, 0, 1000)
@@ -246,6 +252,11 @@ def _check_data(cfg: TrainConfig) -> None:
     check_whole("data.window_stride_slices", d.window_stride_slices, 1, limits.TIME_STEPS[1])
     if d.roi:
         parse_roi(d.roi)
+    check_choice("data.pairing", d.pairing, PAIRINGS)
+    if d.pairing == "instance" and (d.events, d.images) != ("nmnist", "mnist"):
+        raise InputError("data.pairing", f"'instance' needs instance ids (N-MNIST sample N = MNIST image N - 1): "
+                                         f"data.events = 'nmnist' and data.images = 'mnist', got "
+                                         f"{shown(d.events)} / {shown(d.images)}; use 'class'")
     _check_recording_data(d)
 
 
@@ -292,6 +303,7 @@ def _check_run(cfg: TrainConfig) -> None:
         raise InputError("run.out_dir", "must name an output folder, got an empty string")
     check_whole("run.seed", r.seed, 0, SEED_MAX)
     check_whole("run.eval_every", r.eval_every, 0, MANY)  # 0: once per epoch
+    check_whole("run.diag_every", r.diag_every, 0, MANY)  # 0: no gradient-share diagnostics
     check_whole("run.threads", r.threads, 0, 4096)  # 0: torch's default
     check_choice("run.amp", r.amp, AMP)
     if r.device != "auto":

@@ -22,6 +22,7 @@ from r2etl_core.train.datasets.images import (
     read_image_folder,
     read_mnist,
 )
+from r2etl_core.train.datasets.instances import instance_paired_dataset
 from r2etl_core.train.datasets.pairing import EventDataset, PairedDataset
 from r2etl_core.train.datasets.recording_sets import split_recordings
 from r2etl_core.train.datasets.splits import every_nth_split, shared_nmnist_split, subset_per_class
@@ -115,6 +116,11 @@ def build_train_data(cfg: DataConfig, events_only: bool) -> TrainData:
     norm = {"events": "raw ON/OFF counts per slice (channel 0 = ON)"}
     if events_only:
         dataset: Dataset = EventDataset(train_evt.frames, train_evt.labels)
+    elif cfg.pairing == "instance":
+        dataset, n_images, (mean, std) = instance_paired_dataset(cfg.events, cfg.images, cfg.images_path,
+                                                                 cfg.input_size, train_evt)
+        counts["image_train"] = n_images
+        norm["images"] = {"kind": cfg.images, "mean": list(mean), "std": list(std), "coding": "direct"}
     else:
         images, labels, (mean, std) = prepare_images(cfg, train_evt.class_names, excluded_image_ids(cfg, val))
         dataset = PairedDataset(images, labels, train_evt.frames, train_evt.labels)

@@ -21,12 +21,13 @@ from r2etl_core import __version__
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import atomic_write
 from r2etl_core.io.modelfile import ModelMeta, load_model, read_meta
-from r2etl_core.nn.model import ModelConfig, build_model
+from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
 from r2etl_core.parse import check_device, cuda_available
 from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
 from r2etl_core.train.config import TrainConfig, check_run_paths
-from r2etl_core.train.data import TrainData, build_train_data
+from r2etl_core.train.data import TrainData, build_train_data, excluded_image_ids, prepare_images
 from r2etl_core.train.datasets.events import EventSet, sensor_size
+from r2etl_core.train.diagnostics import ImageProbe
 from r2etl_core.train.evaluate import EvalResult
 from r2etl_core.train.init import init_from
 from r2etl_core.train.objective import Objective
@@ -117,7 +118,7 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     seed_everything(cfg.run.seed)
     data = build_train_data(cfg.data, events_only=cfg.loss.mode == "events-only")
     model_cfg = ModelConfig(len(data.class_names), cfg.data.input_size, cfg.model.width, cfg.data.time_steps)
-    model = build_model(model_cfg)
+    model = apply_init_scheme(build_model(model_cfg), cfg.model.init_scheme)
     init = init_from(model, cfg.model.init, data.class_names) if cfg.model.init else {}
     model = model.to(device)
     objective = Objective(model, cfg.loss.mode, cfg.loss.w_enc, cfg.loss.w_fea)
@@ -146,7 +147,8 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     trainer = Trainer(objective, model, optimizer, scheduler, per_step, loader, data.val, total,
                       cfg.run.eval_every, cfg.run.seed, device, cfg.data.augment_flip, cfg.data.augment_shift,
                       amp, rank, callbacks, augment_noise_hz=cfg.data.augment_noise_hz,
-                      slice_s=cfg.data.slice_us / 1e6)
+                      slice_s=cfg.data.slice_us / 1e6, diag_every=cfg.run.diag_every,
+                      probe=image_probe(cfg, data))
     if cfg.run.resume and (out / LAST).exists():
         model.load_state_dict(load_model(out / LAST)[0].state_dict())
         trainer.state = load_train_state(out / STATE, optimizer, scheduler)
@@ -154,6 +156,15 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     if rank == 0 and cfg.run.export:
         export(out / BEST, Path(cfg.run.export))
     return trainer, out / BEST
+
+
+def image_probe(cfg: TrainConfig, data: TrainData) -> ImageProbe | None:
+    """Events-only runs load no images; with diagnostics on they get some to measure EAM/FAM on
+    (the same images, split and fraction a joint run would train on)."""
+    if cfg.loss.mode != "events-only" or cfg.run.diag_every <= 0:
+        return None
+    images, labels, _ = prepare_images(cfg.data, data.class_names, excluded_image_ids(cfg.data, data.val))
+    return ImageProbe(images, labels)
 
 
 def export(src: Path, dst: Path) -> None:

@@ -12,6 +12,7 @@ from torch.utils.data import DataLoader
 
 from r2etl_core.train.datasets.events import EventSet
 from r2etl_core.train.datasets.pairing import add_background_noise, augment_events
+from r2etl_core.train.diagnostics import ImageProbe, grad_shares
 from r2etl_core.train.evaluate import EvalResult, evaluate
 
 
@@ -55,6 +56,8 @@ class Trainer:
     last_result: EvalResult | None = None
     augment_noise_hz: float = 0.0  # background-activity augmentation, max events/s per pixel
     slice_s: float = 0.03  # the frames' slice length (for the noise counts)
+    diag_every: int = 0  # steps between gradient-share diagnostics (diagnostics.py); 0 = never
+    probe: ImageProbe | None = None  # events-only runs: images to measure EAM/FAM on, at diag steps
 
     def _emit(self, hook: str, *args) -> None:
         if self.rank == 0:
@@ -75,9 +78,15 @@ class Trainer:
 
     def train_step(self, batch) -> dict[str, float]:
         events, labels, images = self._batch(batch)
+        diag = self.diag_every > 0 and self.state.step % self.diag_every == 0
+        probe = self.probe.images_for(labels, self.state.step) if diag and self.probe is not None else None
+        probe = probe.to(self.device) if probe is not None else None
         autocast = torch.autocast("cuda", dtype=torch.float16) if self.amp else contextlib.nullcontext()
         with autocast:
-            loss, parts, logits = self.objective(events, labels, images)
+            loss, parts, logits = self.objective(events, labels, images, probe)
+        if diag:
+            bare = getattr(self.objective, "module", self.objective)  # unwrap DistributedDataParallel
+            parts = {**parts, **grad_shares(bare.terms, list(self.model.trunk.parameters()))}
         self.optimizer.zero_grad(set_to_none=True)
         if self.amp:
             self._scaler.scale(loss).backward()

@@ -16,11 +16,7 @@ import numpy as np
 from r2etl_core.errors import InputError
 from r2etl_core.io.nmnist import read_bin
 from r2etl_core.train.datasets.aedat import read_cifar10dvs
-from r2etl_core.train.datasets.folders import (
-    ClassFiles,
-    layout_error,
-    scan_class_folders,
-)
+from r2etl_core.train.datasets.folders import ClassFiles, layout_error, scan_class_folders
 from r2etl_core.train.datasets.frames import FrameParams, frames_for_files
 from r2etl_core.types import EventBatch
 
