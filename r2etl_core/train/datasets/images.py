@@ -20,7 +20,7 @@ import numpy as np
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import check_input_file
 from r2etl_core.parse import brief
-from r2etl_core.train.datasets.folders import check_case, layout_error, scan_class_folders
+from r2etl_core.train.datasets.folders import ClassFiles, check_case, layout_error, scan_class_folders
 
 MNIST_CLASSES = tuple(str(i) for i in range(10))
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -128,12 +128,17 @@ def read_cifar10(path: str | Path, split: str = "train") -> ImageSet:
 
 def read_caltech101(path: str | Path, size: int) -> ImageSet:
     """Caltech101 image folders, read with OpenCV (BGR -> RGB) and resized to ``size`` x ``size``."""
-    files = scan_class_folders(path, (".jpg", ".jpeg", ".png"), "caltech101")
+    return _read_resized(scan_class_folders(path, (".jpg", ".jpeg", ".png"), "caltech101"), size)
+
+
+def _read_resized(files: ClassFiles, size: int) -> ImageSet:
+    """Every file read with OpenCV (grey or colour, to RGB) and resized to ``size`` at once, so
+    a folder of large photos never sits in memory at full size."""
     images = np.empty((len(files.files), size, size, 3), np.uint8)
     for i, f in enumerate(files.files):
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if img is None:
-            raise InputError(f, "unreadable image file")
+            raise InputError(f, "OpenCV cannot read this image (not a valid PNG or JPEG?): replace or remove it")
         images[i] = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)[:, :, ::-1]
     return ImageSet(images, np.asarray(files.labels, np.int64), files.class_names, np.arange(len(images)))
 
@@ -142,19 +147,12 @@ IMAGE_FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def read_image_folder(path: str | Path, size: int) -> ImageSet:
-    """One sub-folder per class, named as the event labels; every PNG/JPEG read with OpenCV
-    (grey or colour, to RGB) and resized to ``size`` at once, so a folder of large photos never
-    sits in memory at full size. Class names that differ only in case are an error: classes
-    are matched to the event labels without regard to case."""
+    """One sub-folder per class, named as the event labels; every PNG/JPEG read and resized.
+    Class names that differ only in case are an error: classes are matched to the event labels
+    without regard to case."""
     files = scan_class_folders(path, IMAGE_FOLDER_SUFFIXES, "imagefolder")
     check_case(list(files.class_names), path)
-    images = np.empty((len(files.files), size, size, 3), np.uint8)
-    for i, f in enumerate(files.files):
-        img = cv2.imread(str(f), cv2.IMREAD_COLOR)
-        if img is None:
-            raise InputError(f, "OpenCV cannot read this image (not a valid PNG or JPEG?): replace or remove it")
-        images[i] = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)[:, :, ::-1]
-    return ImageSet(images, np.asarray(files.labels, np.int64), files.class_names, np.arange(len(images)))
+    return _read_resized(files, size)
 
 
 def channel_stats(images: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
