@@ -249,3 +249,12 @@ def test_cli_default_stall_is_the_library_default():
     from r2etl_core.cli import stream as cli_stream
 
     assert cli_stream.DEFAULT_STALL_S == dvio.DEFAULT_STALL_S
+
+
+def test_an_ipv6_address_gets_the_real_reason_not_unknown_host():
+    from r2etl_core.errors import InputError
+    from r2etl_core.stream.sources import open_source
+
+    with pytest.raises(InputError) as err:
+        open_source("[::1]:7777")
+    assert str(err.value).startswith("[::1]:7777: IPv6 addresses are not supported")

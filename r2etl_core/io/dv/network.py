@@ -110,7 +110,10 @@ def open_network(host: str, port: int, stall_s: float = DEFAULT_STALL_S) -> Live
     """Client of a DV network writer (dv-processing NetworkWriter or DV's net output). Gives up
     (InputError) when the peer does not answer or sends nothing for ``stall_s``, before and
     while streaming (``LiveReader.stopped_reason == "stalled"``)."""
-    where = f"{host}:{port}"
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if ":" in host:
+        raise InputError(where, "IPv6 addresses are not supported by dv-processing's network reader: "
+                                "use the stream's IPv4 address or host name")
     try:  # dv's reader takes IP addresses only: "localhost" or a host name fails obscurely
         address = socket.gethostbyname(host)
     except (socket.gaierror, UnicodeError):
