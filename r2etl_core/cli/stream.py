@@ -19,12 +19,15 @@ classified (nothing is dropped). INPUT is an .aedat4 recording, an N-MNIST .bin 
 folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with Ctrl+C: the
 summary still comes; a stream that sends nothing for --stall-s seconds ends with input_lost).
 If INPUT has a labels sidecar (<name>.labels.csv: start_us,end_us,label) the summary
-includes segment_accuracy: the fraction of labelled segments whose majority prediction is right.
+includes segment_accuracy: the fraction of labelled segments whose majority prediction is right
+("no decision" is wrong on an object and right on an "idle" segment), settle_ms_p50 (from a
+segment's start until the answer stays right) and abstain_rate (slices with no decision).
 
 examples:
   r2etl classify recordings/nmnist-demo.aedat4
   r2etl classify recordings/nmnist-demo.aedat4 --out preds.jsonl --json
   r2etl classify my.aedat4 --model runs/exp1/best.safetensors --slice-us 20000
+  r2etl classify my.aedat4 --readout staggered --copies 5      the training condition, 5x the cost
 """
 
 
