@@ -231,6 +231,12 @@ class Session(QObject):
             # a fresh slicer: the old partial window belongs to another part of the recording
             self.engine.discontinuity()
 
+    def live_camera_frames(self):
+        """A live DAVIS camera's newest frames (None for files: the window reads those itself)."""
+        if self.source is None or self.playback is not None:
+            return None
+        return self.source.camera_frames()
+
     def position_us(self) -> int | None:
         return self.playback.position_us if self.playback is not None else None
 

@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self.labeller = Labeller(session, self.label_bar, self)
         self.frame_tasks = BackgroundTasks(self)  # reads a DAVIS file's frames off the GUI thread
         self._frames_spec: str | None = None
+        self._live_frame_t: int | None = None  # newest live camera frame shown
         self._build_layout()
         self._build_toolbar()
         self.source_label = QLabel("no input")
@@ -197,11 +198,24 @@ class MainWindow(QMainWindow):
         self.prediction_view.update_segments(segments)
         self._show_source_label()
 
+    def _show_live_camera_frames(self, outputs) -> None:
+        """A live DAVIS camera's newest frame under its events (a few times a second)."""
+        frames = self.session.live_camera_frames()
+        if frames is None:
+            return
+        newest = int(frames.t_us[-1])
+        if newest != self._live_frame_t:
+            self._live_frame_t = newest
+            self.event_view.set_camera_frames(frames, "live camera frames")
+        t_us = outputs[-1].prediction.t_end_us if outputs else newest
+        self.event_view.show_camera_frame(t_us)
+
     def _load_camera_frames(self) -> None:
         """A DAVIS recording's own frames, read in the background (live cameras: events only)."""
         info, spec = (self.session.source.info if self.session.source else None), self.session.spec
         path = Path(spec) if spec and info is not None and info.kind == "file" else None
         if path is None or path.suffix.lower() != ".aedat4" or not path.is_file():
+            self._live_frame_t = None  # a live camera shows its frames as they come
             self._frames_spec = None
             self.event_view.set_camera_frames(None)
             return
@@ -250,6 +264,7 @@ class MainWindow(QMainWindow):
             self.labeller.note_outputs(outputs)
             self.event_view.show_camera_frame(recording_time_of(outputs[-1].prediction, self.session.playback))
         if slow_tick:
+            self._show_live_camera_frames(outputs)
             self.prediction_view.update_score()
             self.stats_view.show_stats(stats, self.display_skipped, self.session.paused)
             info = self.session.source.info if self.session.source is not None else None

@@ -68,6 +68,8 @@ class Source(Protocol):
 
     def close(self) -> None: ...
 
+    def camera_frames(self) -> object | None: ...  # io.aps_frames.CameraFrames of a live DAVIS
+
     @property
     def end_reason(self) -> str | None: ...
 

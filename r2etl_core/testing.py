@@ -36,6 +36,9 @@ class ArraySource:
     playback = None
     end_reason = None
 
+    def camera_frames(self) -> None:
+        return None
+
     def __init__(self, events: EventBatch, chunk: int = 4096, name: str = "memory", segments: tuple = ()):
         from r2etl_core.types import SourceInfo
 

@@ -72,6 +72,7 @@ class PacedSource:
     playback = property(lambda self: self)  # a replay offers its own Playback controls
     segments: tuple = ()
     end_reason = None
+    camera_frames = staticmethod(lambda: None)  # no camera frames in memory
 
     def recording_time_us(self, stream_t_us: int) -> int:
         t0 = self.events.t_first_us

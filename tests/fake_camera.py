@@ -32,3 +32,29 @@ class Descriptor:
 
     def __init__(self, serial: str = "DXA00042"):
         self.serialNumber = serial
+
+
+class FakeFrame:
+    def __init__(self, timestamp: int, image):
+        self.timestamp, self.image = timestamp, image
+
+
+class FakeDavis(FakeDevice):
+    """A DAVIS that also streams grey-level frames: one per event packet, at its first event."""
+
+    def __init__(self, packets: list[EventBatch], frame_value: int = 90, keep_running: bool = False):
+        import numpy as np
+
+        super().__init__(packets, "DAVIS346_FAKE", (346, 260))
+        self.keep_running = keep_running
+        self._frames = [FakeFrame(p.t_first_us, np.full((260, 346), (frame_value + i) % 256, np.uint8))
+                        for i, p in enumerate(packets)]
+
+    def isRunning(self):  # noqa: N802
+        return self.keep_running or super().isRunning()
+
+    def isFrameStreamAvailable(self):  # noqa: N802
+        return True
+
+    def getNextFrame(self):  # noqa: N802
+        return self._frames.pop(0) if self._frames else None

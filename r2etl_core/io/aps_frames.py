@@ -155,6 +155,9 @@ def _grey(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+grey_image = _grey  # live cameras' frames are shown the same way (io.dv.readers)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:160] if text else type(exc).__name__

@@ -23,6 +23,7 @@ import numpy as np
 
 from r2etl_core.errors import InputError
 from r2etl_core.io import dv as dvio
+from r2etl_core.io.aps_frames import CameraFrames
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.io.nmnist import NMNIST_SIZE, read_bin
 from r2etl_core.parse import check_speed, looks_like_host_port, parse_host_port
@@ -98,6 +99,10 @@ class ReplaySource:
 
     segments: tuple = ()  # ground truth carried by the source itself (N-MNIST folders)
     end_reason: str | None = None  # a replay only ends normally or by close()
+
+    def camera_frames(self) -> None:
+        """A file's frames are read whole in the background by the app (io.aps_frames)."""
+        return None
 
     @property
     def paused(self) -> bool:
@@ -308,6 +313,13 @@ class _LiveSource:
 
     def close(self) -> None:
         self._reader.close()
+
+    def camera_frames(self) -> CameraFrames | None:
+        """The camera's newest grey-level frames (a DAVIS346), None for events-only inputs."""
+        recent = self._reader.recent_frames() if self._reader.has_frames else []
+        if not recent:
+            return None
+        return CameraFrames(np.array([t for t, _ in recent], np.int64), np.stack([image for _, image in recent]))
 
     @property
     def end_reason(self) -> str | None:

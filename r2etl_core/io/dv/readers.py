@@ -14,6 +14,7 @@ errors. dv-processing 2.0.4 facts this module works around (checked by tests/tes
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 import dv_processing as dv
+import numpy as np
 
 from r2etl_core.io.files import check_input_file
 from r2etl_core.errors import InputError, NoCameraError
@@ -256,6 +258,18 @@ def discover_cameras() -> list[str]:
     return [str(d.serialNumber) for d in devices]
 
 
+LIVE_FRAMES_KEPT = 8  # a live camera's newest frames kept for the view (a few hundred ms)
+
+
+def _frames_available(dv_input) -> bool:
+    """Whether a live input also streams frames (a DAVIS camera; not a DVXplorer, not a network
+    stream, whose dv objects lack the call or answer False)."""
+    try:
+        return bool(dv_input.isFrameStreamAvailable())
+    except (AttributeError, RuntimeError, TypeError):
+        return False
+
+
 class LiveReader:
     """Polls a dv camera or network input for event batches until it stops running.
 
@@ -278,6 +292,28 @@ class LiveReader:
         self._reading = False
         self.stopped_reason: str | None = None
         self.stopped_at: float | None = None
+        self.has_frames = _frames_available(dv_input)  # a DAVIS camera's own grey-level frames
+        self._frames: collections.deque[tuple[int, np.ndarray]] = collections.deque(maxlen=LIVE_FRAMES_KEPT)
+        self._frames_lock = threading.Lock()
+
+    def recent_frames(self) -> list[tuple[int, np.ndarray]]:
+        """(timestamp us, HxW uint8) of the camera's newest frames, oldest first (any thread)."""
+        with self._frames_lock:
+            return list(self._frames)
+
+    def _poll_frame(self) -> None:
+        """Take a frame the camera has ready (the reading thread: dv inputs are not thread-safe)."""
+        if not self.has_frames:
+            return
+        try:
+            frame = self._input.getNextFrame()
+        except (RuntimeError, IndexError):
+            return
+        if frame is not None:
+            from r2etl_core.io.aps_frames import grey_image  # lazy: aps_frames imports io.dv
+
+            with self._frames_lock:
+                self._frames.append((int(frame.timestamp), grey_image(np.asarray(frame.image))))
 
     def batches(self, poll_s: float = 0.001) -> Iterator[EventBatch]:
         self._reading = True
@@ -295,6 +331,7 @@ class LiveReader:
                     self.stopped_reason = "disconnected"
                     return
                 store = self._input.getNextEventBatch()
+                self._poll_frame()
             except (RuntimeError, IndexError) as exc:
                 # a device lost mid-read may raise instead of reporting isRunning() == False
                 self.stopped_reason = f"error: {_dv_reason(exc)}"
