@@ -109,5 +109,5 @@ def test_engine_survives_a_control_storm(small_model):
     assert time.monotonic() - t0 < 5
     assert ops == 300, "the storm did not finish in time (deadlock?)"
     assert stats.error is None, stats.error
-    assert seen > 50  # the engine kept classifying through it
+    assert seen > 20  # the engine kept classifying through it
     assert stale == []
