@@ -17,6 +17,7 @@ from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.captured import CapturedStep
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState
+from r2etl_core.parse import cuda_available
 from r2etl_core.stream.slicing import sensor_frame
 from r2etl_core.types import (
     BinnedSlice,
@@ -41,7 +42,7 @@ def pick_device(requested: str | None = None) -> torch.device:
     """``requested`` ("cuda", "cuda:1", "cpu") or CUDA when present, else CPU."""
     if requested:
         return torch.device(requested)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device("cuda" if cuda_available() else "cpu")  # the one CUDA probe (no torch warnings)
 
 
 def device_name(device: torch.device) -> str:
