@@ -103,6 +103,9 @@ class TransportBar(QWidget):
         index = self.speed.findData(speed)
         if speed is None:
             index = self.speed.findText("max")
+        elif index < 0:  # a command-line speed that is not a preset: show it, do not claim 1x
+            self.speed.addItem(f"{speed:g}x", speed)
+            index = self.speed.count() - 1
         if index >= 0:
             self.speed.setCurrentIndex(index)
         self.loop.setChecked(loop)

@@ -290,3 +290,12 @@ def test_the_input_chosen_last_wins_over_a_slower_earlier_one(qtbot, tiny_model)
     camera = [s for s in opener.opened if s.info.name == "slow-camera"]
     assert session.spec == "file-b" and camera and camera[0].closed
     wait_for_predictions(qtbot, window, 2, TIMEOUT)
+
+
+def test_a_command_line_speed_that_is_no_preset_is_shown_as_it_is(qtbot):
+    from app.controls import TransportBar
+
+    bar = TransportBar()
+    qtbot.addWidget(bar)
+    bar.show_playback(4.0, False)
+    assert bar.speed.currentText() == "4x" and bar.speed.currentData() == 4.0
