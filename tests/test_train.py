@@ -179,3 +179,27 @@ def test_shipped_model_on_a_few_shared_validation_samples(tmp_path, capsys):
     assert cli.main(["eval", "--data", f"nmnist:{picked}", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["n"] == len(list(picked.rglob("*.bin"))) and result["accuracy"] >= 0.85
+
+
+def test_random_offsets_and_folds_train_and_hold_out_the_fold(tiny_data, tmp_path):
+    cfg = tiny_config(tiny_data, tmp_path / "run")
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment_offset=0.5, val_fold=2),
+                              optim=dataclasses.replace(cfg.optim, steps=4))
+    trainer, best = train(cfg)
+    assert trainer.offset_sub == 3
+    assert tuple(trainer.val.frames.shape[1:3]) == (4, 2)  # validation keeps the model's slicing
+    assert trainer.loader.dataset.frames.shape[1] == 12  # training frames are 3x finer
+    holdout = read_meta(best).training["holdout"]
+    files = sorted(p.relative_to(tiny_data[0]).as_posix() for p in Path(tiny_data[0]).rglob("*.bin"))
+    by_class: dict[str, list[str]] = {}
+    for f in files:
+        by_class.setdefault(f.split("/")[0], []).append(f)
+    assert set(holdout) == {names[2] for names in by_class.values()}  # sorted index % 5 == 2
+
+
+def test_random_offsets_refuse_count_slicing(tiny_data, tmp_path):
+    with pytest.raises(InputError, match="data.augment_offset"):
+        config_from_dict({"data": {"augment_offset": 0.5, "frame_mode": "count"},
+                          "run": {"out_dir": str(tmp_path / "x")}})
+    with pytest.raises(InputError, match="data.val_fold"):
+        config_from_dict({"data": {"val_fold": 5}, "run": {"out_dir": str(tmp_path / "x")}})

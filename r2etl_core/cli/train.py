@@ -73,6 +73,9 @@ SHORTCUTS = [  # (flag, config key, type, help)
                                   "trunk with a new classifier"),
     ("--noise-hz", "data.augment_noise_hz", float, "add background noise up to this many events/s per "
                                                    "pixel to training frames (live cameras never go silent)"),
+    ("--random-offsets", "data.augment_offset", float, "share (0-1) of training windows that start at a random "
+                                                       "10 ms phase of their sample, held (for live streams)"),
+    ("--val-fold", "data.val_fold", int, "cross-validation fold (0-4 with the default split; 0 = the fixed split)"),
 ]
 
 

@@ -31,6 +31,7 @@ PAIRINGS = ("class", "instance")  # data.pairing; instances.py builds the instan
 INIT_SCHEMES = ("default", "kaiming")  # model.init_scheme; r2etl_core.nn.model.apply_init_scheme
 AMP = ("auto", "on", "off")
 SEED_MAX = 2**32 - 1  # numpy seeds
+OFFSET_SUBSLICES = 3  # data.augment_offset: a slice is cut into this many parts (10 ms of 30 ms)
 MANY = 100_000_000  # an upper bound for counts that have no natural one (steps, epochs)
 
 
@@ -44,6 +45,8 @@ class DataConfig:
     val_every: int = 5  # every-nth: per class, sorted index % val_every == 0 is validation;
     #   by-recording: about one recording in val_every per class is held out whole
     val_dir: str = ""
+    val_fold: int = 0  # shared-nmnist / every-nth: sorted index % val_every == val_fold is validation
+    #   (cross-validation folds 0..val_every-1; fold 0 is the fixed split)
     event_fraction: float = 1.0  # per class, of the training event samples
     image_fraction: float = 1.0  # per class, of the images
     subset_seed: int = 0
@@ -55,6 +58,8 @@ class DataConfig:
     augment_flip: bool = True
     augment_shift: int = 5
     augment_noise_hz: float = 0.0  # background activity added to training frames, up to this rate
+    augment_offset: float = 0.0  # share of training windows that start at a random 10 ms phase of
+    #   their sample, the sample repeated as a held object (time slicing only)
     cache_dir: str = "cache"
     window_stride_slices: int = 2  # aedat4: a training window starts every this many slices
     roi: str = ""  # aedat4: "x,y,size" sensor pixels; "" = the centred square (the viewer's default)
@@ -239,6 +244,7 @@ def _check_data(cfg: TrainConfig) -> None:
     check_choice("data.images", d.images, IMAGE_KINDS)
     check_choice("data.split", d.split, SPLITS)
     check_whole("data.val_every", d.val_every, 2, 1000)
+    check_whole("data.val_fold", d.val_fold, 0, d.val_every - 1)
     _fraction("data.event_fraction", d.event_fraction)
     _fraction("data.image_fraction", d.image_fraction)
     check_whole("data.subset_seed", d.subset_seed, 0, SEED_MAX)
@@ -249,6 +255,12 @@ def _check_data(cfg: TrainConfig) -> None:
     check_whole("data.input_size", d.input_size, *limits.INPUT_SIZE, "pixels")
     check_whole("data.augment_shift", d.augment_shift, 0, d.input_size - 1, "pixels")
     check_number("data.augment_noise_hz", d.augment_noise_hz, 0.0, 1000.0, "events/s per pixel")
+    check_number("data.augment_offset", d.augment_offset, 0.0, 1.0)
+    if d.augment_offset > 0 and (d.frame_mode != "time" or d.events == "aedat4"
+                                 or d.slice_us % OFFSET_SUBSLICES):
+        raise InputError("data.augment_offset", "random offsets need time-sliced sample datasets (not "
+                                                "aedat4 recordings, which are cut at every offset already) "
+                                                f"and data.slice_us divisible by {OFFSET_SUBSLICES}")
     check_whole("data.window_stride_slices", d.window_stride_slices, 1, limits.TIME_STEPS[1])
     if d.roi:
         parse_roi(d.roi)

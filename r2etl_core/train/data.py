@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from r2etl_core.errors import InputError
-from r2etl_core.train.config import DataConfig
+from r2etl_core.train.config import OFFSET_SUBSLICES, DataConfig
 from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
 from r2etl_core.train.datasets.folders import layout_error, match_classes
 from r2etl_core.train.datasets.images import (
@@ -52,27 +53,35 @@ def load_images(cfg: DataConfig) -> ImageSet:
 
 
 def split_events(cfg: DataConfig) -> tuple[EventSet, EventSet]:
-    """(train, validation) event sets according to ``cfg.split``."""
+    """(train, validation) event sets according to ``cfg.split``. With ``augment_offset`` the
+    training frames come in ``OFFSET_SUBSLICES`` x finer slices (the trainer sums them back into
+    windows at random phases); validation frames are always the model's own slicing."""
     files = scan_event_folders(cfg.events, cfg.events_dir)
     params = default_frame_params(cfg.events, cfg.time_steps, cfg.input_size, cfg.frame_mode,
                                   cfg.slice_us, cfg.time_origin)
     cache = cfg.cache_dir or None
+    train_params = params
+    if cfg.augment_offset > 0:
+        train_params = dataclasses.replace(params, time_steps=params.time_steps * OFFSET_SUBSLICES,
+                                           slice_us=params.slice_us // OFFSET_SUBSLICES)
     if cfg.split == "folder":
         if not cfg.val_dir:
             raise InputError("data.val_dir", "split = 'folder' needs data.val_dir (a folder of held-out samples)")
         val_files = scan_event_folders(cfg.events, cfg.val_dir)
         match_classes(files.class_names, val_files.class_names, cfg.val_dir)
-        return load_event_set(cfg.events, files, params, cache), load_event_set(cfg.events, val_files, params, cache)
+        return (load_event_set(cfg.events, files, train_params, cache),
+                load_event_set(cfg.events, val_files, params, cache))
     if cfg.split == "shared-nmnist":
         if cfg.events != "nmnist":
             raise InputError("data.split", "split 'shared-nmnist' is only defined for nmnist events")
-        split = shared_nmnist_split(cfg.events_dir)
+        split = shared_nmnist_split(cfg.events_dir, cfg.val_fold)
         train_rel, val_rel = list(split.train), list(split.val)
     else:
-        train_rel, val_rel = every_nth_split(files, cfg.val_every)
+        train_rel, val_rel = every_nth_split(files, cfg.val_every, cfg.val_fold)
     full = load_event_set(cfg.events, files, params, cache)
+    full_train = full if train_params == params else load_event_set(cfg.events, files, train_params, cache)
     pos = {p: i for i, p in enumerate(full.paths)}
-    return full.subset([pos[p] for p in train_rel]), full.subset([pos[p] for p in val_rel])
+    return full_train.subset([pos[p] for p in train_rel]), full.subset([pos[p] for p in val_rel])
 
 
 def excluded_image_ids(cfg: DataConfig, val: EventSet) -> set[int]:

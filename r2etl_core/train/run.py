@@ -24,7 +24,7 @@ from r2etl_core.io.modelfile import ModelMeta, load_model, read_meta
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
 from r2etl_core.parse import check_device, cuda_available
 from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
-from r2etl_core.train.config import TrainConfig, check_run_paths
+from r2etl_core.train.config import OFFSET_SUBSLICES, TrainConfig, check_run_paths
 from r2etl_core.train.data import TrainData, build_train_data, excluded_image_ids, prepare_images
 from r2etl_core.train.datasets.events import EventSet, sensor_size
 from r2etl_core.train.diagnostics import ImageProbe
@@ -148,6 +148,8 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
                       cfg.run.eval_every, cfg.run.seed, device, cfg.data.augment_flip, cfg.data.augment_shift,
                       amp, rank, callbacks, augment_noise_hz=cfg.data.augment_noise_hz,
                       slice_s=cfg.data.slice_us / 1e6, diag_every=cfg.run.diag_every,
+                      augment_offset=cfg.data.augment_offset,
+                      offset_sub=OFFSET_SUBSLICES if cfg.data.augment_offset > 0 else 1,
                       probe=image_probe(cfg, data))
     if cfg.run.resume and (out / LAST).exists():
         model.load_state_dict(load_model(out / LAST)[0].state_dict())

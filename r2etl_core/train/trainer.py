@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from r2etl_core.train.datasets.events import EventSet
-from r2etl_core.train.datasets.pairing import add_background_noise, augment_events
+from r2etl_core.train.datasets.pairing import add_background_noise, augment_events, random_offset_windows
 from r2etl_core.train.diagnostics import ImageProbe, grad_shares
 from r2etl_core.train.evaluate import EvalResult, evaluate
 
@@ -56,6 +56,8 @@ class Trainer:
     last_result: EvalResult | None = None
     augment_noise_hz: float = 0.0  # background-activity augmentation, max events/s per pixel
     slice_s: float = 0.03  # the frames' slice length (for the noise counts)
+    augment_offset: float = 0.0  # share of windows at a random phase (training frames are finer)
+    offset_sub: int = 1  # fine slices per model slice in the training frames
     diag_every: int = 0  # steps between gradient-share diagnostics (diagnostics.py); 0 = never
     probe: ImageProbe | None = None  # events-only runs: images to measure EAM/FAM on, at diag steps
 
@@ -70,6 +72,8 @@ class Trainer:
         else:
             (events, labels), images = batch, None
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.state.step)
+        if self.offset_sub > 1:
+            events = random_offset_windows(events, gen, self.offset_sub, self.augment_offset)
         events = augment_events(events, gen, self.augment_flip, self.augment_shift)
         events = add_background_noise(events, gen, self.augment_noise_hz, self.slice_s)
         events = events.transpose(0, 1).contiguous().to(self.device, non_blocking=True)

@@ -84,3 +84,21 @@ def add_background_noise(frames: torch.Tensor, gen: torch.Generator, max_rate_hz
     rates = torch.rand(frames.shape[0], generator=gen) * max_rate_hz
     lam = (rates * slice_s / 2).view(-1, *([1] * (frames.dim() - 1))).expand_as(frames)
     return frames + torch.poisson(lam.contiguous(), generator=gen).to(frames.dtype)
+
+
+def random_offset_windows(fine: torch.Tensor, gen: torch.Generator, sub: int, share: float) -> torch.Tensor:
+    """``[B, T * sub, 2, H, W]`` frames of ``sub`` x finer slices -> ``[B, T, 2, H, W]`` windows.
+
+    For a ``share`` of the samples the window starts at a random phase ``k`` (a multiple of the
+    fine slice, k < T * sub) of the sample repeated back to back, as when a camera sees an object
+    held in view and a window begins anywhere in its motion; the others start at the sample's
+    start, as evaluation does. The sample's period is taken as the window (T slices): N-MNIST
+    recordings span about that, and events past it are dropped by the frames anyway."""
+    b, steps = fine.shape[:2]
+    if steps % sub:
+        raise ValueError(f"{steps} fine slices are not a multiple of {sub}")
+    phase = torch.randint(0, steps, (b,), generator=gen)
+    phase = torch.where(torch.rand(b, generator=gen) < share, phase, torch.zeros_like(phase))
+    index = (torch.arange(steps).view(1, -1) + phase.view(-1, 1)) % steps
+    rolled = torch.take_along_dim(fine, index.view(b, steps, *([1] * (fine.dim() - 2))), dim=1)
+    return rolled.view(b, steps // sub, sub, *fine.shape[2:]).sum(2)

@@ -1,7 +1,8 @@
 """Fixed validation splits. Other parts of the project depend on these exact rules: do not change.
 
 ``shared_nmnist_split``: over ``nmnist/Train`` in ../shared/data, per class folder, sort the
-``.bin`` names; sorted index % 5 == 0 is VALIDATION, the rest TRAIN. N-MNIST sample id N is a
+``.bin`` names; sorted index % 5 == 0 is VALIDATION, the rest TRAIN. Fold k (cross-validation,
+k = 0..4) takes sorted index % 5 == k instead; fold 0 is the fixed split. N-MNIST sample id N is a
 recording of MNIST training image N - 1, so those MNIST images are excluded from image training.
 """
 
@@ -24,12 +25,14 @@ class HoldoutSplit:
     excluded_image_ids: frozenset[int]  # source-image indices that must not be trained on
 
 
-def every_nth_split(files: ClassFiles, every: int = VAL_EVERY) -> tuple[list[str], list[str]]:
-    """Per class (files sorted by name): sorted index % every == 0 -> validation."""
+def every_nth_split(files: ClassFiles, every: int = VAL_EVERY, fold: int = 0) -> tuple[list[str], list[str]]:
+    """Per class (files sorted by name): sorted index % every == fold -> validation."""
+    if not 0 <= fold < every:
+        raise ValueError(f"fold must be in [0, {every}), got {fold}")
     train, val = [], []
     for label in range(len(files.class_names)):
         for k, i in enumerate(files.indices_of(label)):
-            (val if k % every == 0 else train).append(files.relative(i))
+            (val if k % every == fold else train).append(files.relative(i))
     return train, val
 
 
@@ -38,10 +41,11 @@ def nmnist_image_id(rel_path: str) -> int:
     return int(Path(rel_path).stem) - 1
 
 
-def shared_nmnist_split(root: str | Path) -> HoldoutSplit:
-    """The project's fixed N-MNIST train/validation split (see module docstring)."""
+def shared_nmnist_split(root: str | Path, fold: int = 0) -> HoldoutSplit:
+    """The project's fixed N-MNIST train/validation split, or cross-validation fold ``fold``
+    (see module docstring)."""
     files = scan_class_folders(root, (".bin",), "nmnist")
-    train, val = every_nth_split(files)
+    train, val = every_nth_split(files, VAL_EVERY, fold)
     return HoldoutSplit(tuple(train), tuple(val), frozenset(nmnist_image_id(p) for p in val))
 
 
