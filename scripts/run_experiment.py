@@ -36,6 +36,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--modes", nargs="+", default=list(MODES))
     p.add_argument("--workers", type=int, default=2, help="runs in parallel, one CPU thread each")
+    p.add_argument("--folds", type=int, nargs="+", default=[0],
+                   help="validation folds of the 1,000 samples (0-4; fold 0 is the fixed split)")
+    p.add_argument("--pairing", default="class", choices=("class", "instance"),
+                   help="class: an image of the same class; instance: the image the sample was recorded from")
+    p.add_argument("--init-scheme", default="default", choices=("default", "kaiming"),
+                   help="the network's initialisation (kaiming = the authors')")
     p.add_argument("--out", default="runs/experiment")
     p.add_argument("--docs", default="docs", help="where results.md and results.png go")
     p.add_argument("--report-only", action="store_true",
@@ -47,7 +53,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out: str) -> dict:
+VARIANT_DEFAULTS = {"fold": 0, "pairing": "class", "init_scheme": "default"}
+
+
+def cell_key(row: dict) -> tuple:
+    """What identifies a run; rows written before folds/pairing/init existed have the defaults."""
+    return (row["mode"], row["fraction"], row["seed"], row["steps"],
+            *(row.get(k, v) for k, v in VARIANT_DEFAULTS.items()))
+
+
+def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out: str, fold: int = 0,
+            pairing: str = "class", init_scheme: str = "default") -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -56,10 +72,14 @@ def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out:
 
     overrides = [f'loss.mode="{mode}"', f"data.event_fraction={fraction}", f"data.subset_seed={seed}",
                  f"run.seed={seed}", f"optim.steps={steps}", f"run.eval_every={steps}", f'run.out_dir="{out}"',
-                 'run.export=""', "run.threads=1", "run.progress=false"]
+                 'run.export=""', "run.threads=1", "run.progress=false", f"data.val_fold={fold}",
+                 f'data.pairing="{pairing}"', f'model.init_scheme="{init_scheme}"']
     t0 = time.monotonic()
     trainer, _ = train(load_config(config, overrides), "scripts/run_experiment.py")
     return {"mode": mode, "fraction": fraction, "seed": seed, "steps": trainer.state.step,
+            "fold": fold, "pairing": pairing, "init_scheme": init_scheme,
+            "val_correct": int(round(trainer.state.history[-1]["val_accuracy"] * len(trainer.val))),
+            "val_n": len(trainer.val),
             "val_accuracy": trainer.state.history[-1]["val_accuracy"], "wall_s": round(time.monotonic() - t0, 1),
             "event_train": len(trainer.loader.dataset.frames) if mode == "events-only"
             else int(len(set(trainer.loader.dataset.pairs[:, 1].tolist()))), **provenance(torch)}
@@ -83,6 +103,13 @@ def git_commit() -> str:
     return out.stdout.strip()
 
 
+def run_name(mode: str, fraction: float, seed: int, fold: int, args: argparse.Namespace) -> str:
+    name = f"{mode}-f{fraction}-s{seed}-n{args.steps}"
+    name += f"-fold{fold}" if fold else ""
+    name += "-instance" if args.pairing == "instance" else ""
+    return name + ("-kaiming" if args.init_scheme == "kaiming" else "")
+
+
 def load_done(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -92,22 +119,25 @@ def sweep(args: argparse.Namespace) -> tuple[list[dict], float]:
     out.mkdir(parents=True, exist_ok=True)
     results_file = out / "results.jsonl"
     done = load_done(results_file)
-    have = {(r["mode"], r["fraction"], r["seed"], r["steps"]) for r in done}
-    todo = [(m, f, s) for s in args.seeds for f in args.fractions for m in args.modes
-            if (m, f, s, args.steps) not in have and not args.report_only]
+    have = {cell_key(r) for r in done}
+    variant = (args.pairing, args.init_scheme)
+    todo = [(m, f, s, k) for k in args.folds for s in args.seeds for f in args.fractions for m in args.modes
+            if (m, f, s, args.steps, k, *variant) not in have and not args.report_only]
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(run_one, args.config, m, f, s, args.steps, str(out / f"{m}-f{f}-s{s}")): (m, f, s)
-                   for m, f, s in todo}
+        futures = {pool.submit(run_one, args.config, m, f, s, args.steps, str(out / run_name(m, f, s, k, args)),
+                               k, *variant): (m, f, s) for m, f, s, k in todo}
         for fut in as_completed(futures):
             row = fut.result()
             done.append(row)
             with open(results_file, "a") as fh:
                 fh.write(json.dumps(row) + "\n")
             print(f"[{time.monotonic() - t0:7.0f}s] {row['mode']:>15} fraction {row['fraction']:.2f} "
-                  f"seed {row['seed']}: val {row['val_accuracy']:.4f} ({row['wall_s']:.0f}s)", flush=True)
+                  f"seed {row['seed']} fold {row['fold']}: val {row['val_accuracy']:.4f} ({row['wall_s']:.0f}s)",
+                  flush=True)
     rows = [r for r in done if r["steps"] == args.steps and r["mode"] in args.modes
-            and r["fraction"] in args.fractions and r["seed"] in args.seeds]
+            and r["fraction"] in args.fractions and r["seed"] in args.seeds
+            and r.get("fold", 0) in args.folds and cell_key(r)[5:] == variant]
     return rows, time.monotonic() - t0
 
 
