@@ -30,7 +30,7 @@ bench: setup
 	$(BIN)/r2etl bench
 
 experiment: setup
-	$(BIN)/python scripts/run_experiment.py
+	$(BIN)/python scripts/results_report.py --run
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,9 +1,10 @@
-"""The real-data transfer experiment: R2ETL vs events-only vs joint-no-align at several fractions
-of the N-MNIST training events, same network, same optimiser steps, several seeds, evaluated on
-the fixed validation split (r2etl_core/datasets/splits.py). Writes docs/results.md + results.png.
+"""One sweep of the real-data transfer experiment: R2ETL vs joint-no-align vs events-only at
+fractions of the N-MNIST training events, same network, same optimiser steps, several seeds and
+validation folds (r2etl_core/train/datasets/splits.py). Rows go to OUT/results.jsonl, a summary
+table to OUT/summary.md; docs/results.md is written from several sweeps by results_report.py.
 
-    python scripts/run_experiment.py                 # the sweep in docs/results.md (`make experiment`)
     python scripts/run_experiment.py --steps 20 --fractions 0.1 --seeds 0 --out runs/exp-smoke
+    python scripts/results_report.py --run           # every sweep in docs/results.md (`make experiment`)
 
 Runs already in OUT/results.jsonl are skipped, so an interrupted sweep continues where it stopped.
 """
@@ -42,14 +43,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="class: an image of the same class; instance: the image the sample was recorded from")
     p.add_argument("--init-scheme", default="default", choices=("default", "kaiming"),
                    help="the network's initialisation (kaiming = the authors')")
+    p.add_argument("--diag-every", type=int, default=0,
+                   help="log each loss term's gradient share and EAM/FAM every N steps (in each run's "
+                        "steps.jsonl; costs a few extra backward passes on those steps, training is unchanged)")
     p.add_argument("--out", default="runs/experiment")
-    p.add_argument("--docs", default="docs", help="where results.md and results.png go")
+    p.add_argument("--docs", default=None, help="where summary.md goes (default: OUT)")
     p.add_argument("--report-only", action="store_true",
-                   help="train nothing: write the report from the runs already in OUT/results.jsonl")
-    p.add_argument("--extra", nargs="*", default=[], metavar="OUT",
-                   help="also tabulate the runs of other sweeps (their OUT folders) in the report")
-    p.add_argument("--wall-s", type=float, default=None,
-                   help="with --report-only: the sweep's measured wall time, for the report")
+                   help="train nothing: write the summary from the runs already in OUT/results.jsonl")
     return p.parse_args(argv)
 
 
@@ -63,7 +63,7 @@ def cell_key(row: dict) -> tuple:
 
 
 def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out: str, fold: int = 0,
-            pairing: str = "class", init_scheme: str = "default") -> dict:
+            pairing: str = "class", init_scheme: str = "default", diag_every: int = 0) -> dict:
     import torch
 
     torch.set_num_threads(1)
@@ -73,11 +73,11 @@ def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out:
     overrides = [f'loss.mode="{mode}"', f"data.event_fraction={fraction}", f"data.subset_seed={seed}",
                  f"run.seed={seed}", f"optim.steps={steps}", f"run.eval_every={steps}", f'run.out_dir="{out}"',
                  'run.export=""', "run.threads=1", "run.progress=false", f"data.val_fold={fold}",
-                 f'data.pairing="{pairing}"', f'model.init_scheme="{init_scheme}"']
+                 f'data.pairing="{pairing}"', f'model.init_scheme="{init_scheme}"', f"run.diag_every={diag_every}"]
     t0 = time.monotonic()
     trainer, _ = train(load_config(config, overrides), "scripts/run_experiment.py")
     return {"mode": mode, "fraction": fraction, "seed": seed, "steps": trainer.state.step,
-            "fold": fold, "pairing": pairing, "init_scheme": init_scheme,
+            "fold": fold, "pairing": pairing, "init_scheme": init_scheme, "run_dir": out,
             "val_correct": int(round(trainer.state.history[-1]["val_accuracy"] * len(trainer.val))),
             "val_n": len(trainer.val),
             "val_accuracy": trainer.state.history[-1]["val_accuracy"], "wall_s": round(time.monotonic() - t0, 1),
@@ -126,7 +126,7 @@ def sweep(args: argparse.Namespace) -> tuple[list[dict], float]:
     t0 = time.monotonic()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         futures = {pool.submit(run_one, args.config, m, f, s, args.steps, str(out / run_name(m, f, s, k, args)),
-                               k, *variant): (m, f, s) for m, f, s, k in todo}
+                               k, *variant, args.diag_every): (m, f, s) for m, f, s, k in todo}
         for fut in as_completed(futures):
             row = fut.result()
             done.append(row)
@@ -146,15 +146,26 @@ def main(argv: list[str] | None = None) -> int:
     os.chdir(REPO)  # the configs' data paths are relative to the repository root
     for key, value in NUMERICS_ENV.items():  # before any worker imports torch; a user's own value wins
         os.environ.setdefault(key, value)
-    t0 = time.time()
     rows, wall = sweep(args)
-    if args.report_only and args.wall_s is not None:
-        wall = args.wall_s
-    from results_report import write_report
-
-    write_report(rows, args, wall, REPO / args.docs, started=t0, machine=machine())
-    print(f"wrote {args.docs}/results.md and results.png ({wall / 60:.1f} min)")
+    docs = REPO / (args.docs or args.out)
+    docs.mkdir(parents=True, exist_ok=True)
+    (docs / "summary.md").write_text(summary(rows, args, wall))
+    print(f"wrote {docs / 'summary.md'} ({wall / 60:.1f} min)")
     return 0
+
+
+def summary(rows: list[dict], args: argparse.Namespace, wall_s: float) -> str:
+    """Mean [min, max] validation accuracy per mode and fraction over the sweep's seeds and folds."""
+    lines = [f"# Sweep {args.out}: {args.steps} steps, folds {args.folds}, pairing {args.pairing}, "
+             f"init {args.init_scheme}", "", f"Machine: {machine()}; {wall_s / 60:.1f} min of wall time.", "",
+             "| fraction | " + " | ".join(args.modes) + " |", "|---" * (len(args.modes) + 1) + "|"]
+    for f in sorted(args.fractions):
+        cells = []
+        for m in args.modes:
+            acc = [100 * r["val_accuracy"] for r in rows if r["mode"] == m and r["fraction"] == f]
+            cells.append(f"{sum(acc) / len(acc):.1f} [{min(acc):.1f}, {max(acc):.1f}] (n={len(acc)})" if acc else "-")
+        lines.append(f"| {f:g} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def machine() -> str:
@@ -163,10 +174,9 @@ def machine() -> str:
         cpu = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    return (f"{cpu}, {os.cpu_count()} CPU cores shared with other engineers' jobs, no GPU; "
-            f"torch {__import__('torch').__version__}, Python {platform.python_version()}")
+    torch_version = __import__("torch").__version__
+    return f"{cpu}, {os.cpu_count()} CPU cores, torch {torch_version}, Python {platform.python_version()}"
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     sys.exit(main())
