@@ -12,6 +12,7 @@ import os
 import sys
 
 from r2etl_core.cli.main import OneLineParser
+from r2etl_core.cli.stream import DEFAULT_STALL_S
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import check_output_path
 from r2etl_core.parse import check_number, parse_host_port, parse_speed
@@ -73,6 +74,10 @@ def _seconds(text: str) -> float:
     return check_number("--quit-after", text, 0.1, 86_400, "seconds")
 
 
+def _stall_seconds(text: str) -> float:
+    return check_number("--stall-s", text, 0.1, 86_400, "seconds")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog=PROG, description=DESCRIPTION,
                       formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -84,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stream from an attached event camera (the first one, or SERIAL)")
     src.add_argument("--connect", type=_argtype(_host_port_spec), metavar="HOST:PORT",
                      help="receive a network event stream, e.g. from DV software's TCP output")
+    p.add_argument("--stall-s", type=_argtype(_stall_seconds), metavar="S",
+                   help="with --connect: report the stream as lost after S seconds without data "
+                        f"(default: {DEFAULT_STALL_S:g})")
     p.add_argument("--model", metavar="PATH",
                    help="trained .safetensors model (default: the bundled N-MNIST model)")
     p.add_argument("--speed", type=_argtype(parse_speed), default=1.0, metavar="X",

@@ -74,3 +74,18 @@ def test_peer_gone_mid_stream_shows_in_the_status_bar(qtbot, tiny_model, monkeyp
             assert window.errors.last is None  # the status bar, not a dialog over the window
         finally:
             window.close()
+
+
+def test_viewer_command_line_stall_s_reaches_the_network_input(tiny_model, capsys):  # noqa: F811
+    from app.main import build_parser, input_spec
+    from app.startup import build_viewer
+
+    server = SilentServer()
+    args = build_parser().parse_args(["--connect", f"127.0.0.1:{server.port}", "--stall-s", "1.2",
+                                      "--model", str(tiny_model)])
+    try:
+        assert build_viewer(args, input_spec(args)) == 2  # a command-line input that fails: one line, exit 2
+    finally:
+        server.close()
+    err = capsys.readouterr().err
+    assert f"127.0.0.1:{server.port}: connected, no data for 1.2 s" in err and err.count("\n") == 1

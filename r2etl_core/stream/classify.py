@@ -14,6 +14,7 @@ from r2etl_core.stream.pipeline import (
     OpenedInput,
     StreamSettings,
     build_pipeline,
+    core_opener,
     check_labels_fit,
     load_model_file,
     open_input,
@@ -62,21 +63,12 @@ class ClassifyRequest:
     stall_s: float = 10.0  # network input: give up after this long without data
 
 
-def _opener(stall_s: float):
-    """``open_source`` with the request's stall limit (network inputs)."""
-    def open_it(spec: str, speed: float | None, loop: bool):
-        from r2etl_core.stream.sources import open_source
-
-        return open_source(spec, speed=speed, loop=loop, stall_s=stall_s)
-    return open_it
-
-
 def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
     """Classify every slice of ``request.input`` (nothing dropped) and summarise. Ctrl+C while
     a stream is still being waited for also ends with a summary, saying what was waited for."""
     started = time.perf_counter()
     try:  # the input's errors first
-        opened = open_input(request.input, speed=None, loop=False, opener=_opener(request.stall_s))
+        opened = open_input(request.input, speed=None, loop=False, opener=core_opener(request.stall_s))
     except KeyboardInterrupt as exc:
         return _nothing_received(request, time.perf_counter() - started, str(exc))
     try:

@@ -79,6 +79,19 @@ def open_with_core(spec: str, speed: float | None, loop: bool) -> Source:
     return open_source(spec, speed=speed, loop=loop)
 
 
+def core_opener(stall_s: float | None) -> SourceOpener:
+    """``open_with_core`` whose network streams give up after ``stall_s`` seconds without data
+    (None: the default)."""
+    if stall_s is None:
+        return open_with_core
+
+    def open_it(spec: str, speed: float | None, loop: bool) -> Source:
+        from r2etl_core.stream.sources import open_source
+
+        return open_source(spec, speed=speed, loop=loop, stall_s=stall_s)
+    return open_it
+
+
 def read_sidecar(spec: str) -> list:
     """Segments of a recording's ``<name>.labels.csv`` sidecar (empty without one)."""
     sidecar = labels_path_for(spec)
