@@ -83,7 +83,25 @@ def build_viewer(args: argparse.Namespace, spec: str | None,
     if notes:
         window.statusBar().showMessage("  |  ".join(notes))
     window.show()
+    recover_leftovers(window)
     return window
+
+
+def recover_leftovers(window: MainWindow) -> None:
+    """Recordings a killed viewer left unfinished in the recordings folder are saved now, in the
+    background (never lost, never blocking the window); the status bar says what was saved."""
+    from r2etl_core.io.recovery import interrupted_in, recover_folder
+
+    folder = window.recordings_dir
+    if not interrupted_in(folder):
+        return
+
+    def report(found: list) -> None:
+        if found:
+            window.statusBar().showMessage("  |  ".join(r.message for r in found))
+
+    window.session.tasks.run(lambda: recover_folder(folder), report,
+                             lambda msg: window.statusBar().showMessage(f"error: {msg}"), name="r2etl-recover")
 
 
 def run_viewer(args: argparse.Namespace, spec: str | None) -> int:

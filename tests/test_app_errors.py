@@ -178,3 +178,26 @@ def test_input_opened_after_window_closed_is_discarded(qtbot, tiny_model):  # no
     late = opener("late", 1.0, False)  # e.g. a camera that finished opening after the close
     session.start_input(OpenedInput("late", late))
     assert late.closed and session.engine is None and session.source is None
+
+
+def test_viewer_start_saves_recordings_a_killed_viewer_left(qtbot, tiny_model, tmp_path):  # noqa: F811
+    from r2etl_core.io.dv import AedatWriter
+    from r2etl_core.io.dv.writers import part_path_for
+    from r2etl_core.testing import random_events
+
+    from app.session import Session
+    from app.startup import recover_leftovers
+    from app.window import MainWindow
+
+    part = part_path_for(tmp_path / "demo-take.aedat4")
+    writer = AedatWriter(tmp_path / "finished.aedat4", 34, 34)  # a finished file to copy as a leftover
+    writer.write(random_events(2_000, 34, 34, duration_us=500_000, seed=3))
+    writer.close()
+    (tmp_path / "finished.aedat4").rename(part)
+    window = MainWindow(Session(), recordings_dir=tmp_path)
+    qtbot.addWidget(window)
+    recover_leftovers(window)
+    qtbot.waitUntil(lambda: "recovered as demo-take.recovered.aedat4" in window.statusBar().currentMessage(),
+                    timeout=TIMEOUT)
+    assert (tmp_path / "demo-take.recovered.aedat4").exists() and not part.exists()
+    window.close()

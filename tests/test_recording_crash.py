@@ -197,3 +197,17 @@ def test_a_failed_write_leaves_a_recoverable_part(tmp_path, monkeypatch):
     found = recover_interrupted(path)
     assert found is not None and found.events == 1000
     assert_same_events(dvio.read_all_events(found.path), ev.select(slice(0, 1000)))
+
+
+def test_a_folder_scan_recovers_every_killed_recording_and_keeps_unusable_ones(tmp_path):
+    from r2etl_core.io.recovery import interrupted_in, recover_folder
+
+    path, _ = record_and_kill(tmp_path, 0.5)
+    (tmp_path / "bad.part.aedat4").write_bytes(b"#!AER-DAT4.0\r\n" + b"\xff" * 64)
+    assert interrupted_in(tmp_path) == [tmp_path / "bad.aedat4", path]
+    found = recover_folder(tmp_path)
+    assert [f.path for f in found] == [None, tmp_path / "take.recovered.aedat4"]
+    assert "bad.part.aedat4: could not be recovered" in found[0].message
+    assert len(dvio.read_all_events(found[1].path)) == found[1].events > 0
+    assert interrupted_in(tmp_path) == [tmp_path / "bad.aedat4"]  # left for a later try, never deleted
+    assert interrupted_in(tmp_path / "missing") == []

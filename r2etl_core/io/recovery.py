@@ -116,3 +116,26 @@ def recover_interrupted(path: str | Path) -> Recovered | None:
     note = f", {dropped} predictions past its last event dropped" if dropped else ""
     return Recovered(target, events, kept, dropped,
                      f"an interrupted recording holds {events} events: recovered as {target.name}{note}")
+
+
+def interrupted_in(folder: str | Path) -> list[Path]:
+    """The recordings a killed process left unfinished in ``folder`` (their final names)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p.with_name(p.name[: -len(".part.aedat4")] + ".aedat4") for p in folder.glob("*.part.aedat4"))
+
+
+def recover_folder(folder: str | Path) -> list[Recovered]:
+    """Recover every interrupted recording in ``folder``; one that cannot be read stays as it
+    was (its ``.part`` file is kept) and is reported in its ``message``."""
+    out = []
+    for path in interrupted_in(folder):
+        try:
+            found = recover_interrupted(path)
+        except (InputError, OSError) as exc:
+            out.append(Recovered(None, 0, 0, 0, f"{part_path_for(path).name}: could not be recovered ({exc})"))
+            continue
+        if found is not None:
+            out.append(found)
+    return out
