@@ -203,3 +203,22 @@ def test_random_offsets_refuse_count_slicing(tiny_data, tmp_path):
                           "run": {"out_dir": str(tmp_path / "x")}})
     with pytest.raises(InputError, match="data.val_fold"):
         config_from_dict({"data": {"val_fold": 5}, "run": {"out_dir": str(tmp_path / "x")}})
+
+
+LIVE_MODEL = DEFAULT_MODEL_PATH.with_name("nmnist-r2etl-live.safetensors")
+
+
+@pytest.mark.skipif(not LIVE_MODEL.exists(), reason="the live model file is not in this checkout")
+def test_live_model_was_trained_by_its_packaged_recipe():
+    """The packaged config `shared-nmnist-live` is exactly what made the bundled live model
+    (apart from where it wrote, how often it evaluated and the progress bar, which do not change
+    training)."""
+    meta = read_meta(LIVE_MODEL)
+    recorded = meta.training["config"]
+    packaged = load_config("shared-nmnist-live").to_dict()
+    for d in (recorded, packaged):
+        for key in ("out_dir", "eval_every", "progress"):
+            d["run"].pop(key)
+    assert recorded == packaged
+    assert meta.metrics["step"] == meta.training["steps"] == 3000  # the last checkpoint, not a chosen one
+    assert packaged["data"]["augment_noise_hz"] > 0 and packaged["data"]["augment_offset"] > 0
