@@ -110,6 +110,48 @@ def select(rows: list[dict], **kw) -> list[dict]:
 
 # ---------------------------------------------------------------- sections
 
+COMPARISONS = [("r2etl - joint-no-align (the alignment terms)", "r2etl", "main", "joint-no-align", "main"),
+               ("r2etl - events-only, same steps", "r2etl", "main", "events-only", "main"),
+               ("joint-no-align - events-only, same steps", "joint-no-align", "main", "events-only", "main"),
+               ("r2etl - events-only, equal compute", "r2etl", "main", "events-only", "eqc"),
+               ("joint-no-align - events-only, equal compute", "joint-no-align", "main", "events-only", "eqc")]
+
+
+def comparison_diffs(main: list[dict], eqc: list[dict]) -> list[tuple[str, float, list[float]]]:
+    """(comparison name, fraction, per-seed differences) for every comparison of section 1."""
+    sets = {"main": main, "eqc": eqc}
+    out = []
+    for name, ma, ra, mb, rb in COMPARISONS:
+        for f in sorted({r["fraction"] for r in main}):
+            out.append((name, f, paired(select(sets[ra], mode=ma, fraction=f),
+                                        select(sets[rb], mode=mb, fraction=f), "seed")))
+    return out
+
+
+def plot_differences(main: list[dict], eqc: list[dict], path: Path) -> None:
+    """docs/results.png: each paired difference with its 95% interval (a forest plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    items = [(f"{name} @ {100 * f:.0f}%", d) for name, f, d in comparison_diffs(main, eqc) if d]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(items) + 1.2))
+    for i, (label, d) in enumerate(items):
+        m, h = mean_ci(d)
+        y = len(items) - 1 - i
+        ax.errorbar([100 * m], [y], xerr=[[100 * h if h == h else 0]], fmt="o", color="C0", capsize=3)
+        ax.scatter(100 * np.asarray(d), [y] * len(d), s=10, color="grey", alpha=0.6, zorder=3)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(range(len(items)), [lab for lab, _ in reversed(items)], fontsize=8)
+    ax.set_xlabel("paired difference in points (dots: seeds, bars: 95% CI)")
+    ax.set_title("N-MNIST fixed split, 150 steps (equal compute: events-only 300)", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main_section(main: list[dict], eqc: list[dict]) -> str:
     fractions = sorted({r["fraction"] for r in main})
     n_train = {f: sorted({r["event_train"] for r in main if r["fraction"] == f}) for f in fractions}
@@ -122,16 +164,10 @@ def main_section(main: list[dict], eqc: list[dict]) -> str:
     out += ["", "Paired differences in points (same seed: same initialisation, data order and event "
             "samples), and the mean with its 95% t interval over seeds:", "",
             "| comparison | fraction | per seed | mean [95% CI] |", "|---|---|---|---|"]
-    comps = [("r2etl - joint-no-align (the alignment terms)", "r2etl", main, "joint-no-align", main),
-             ("r2etl - events-only, same steps", "r2etl", main, "events-only", main),
-             ("joint-no-align - events-only, same steps", "joint-no-align", main, "events-only", main),
-             ("r2etl - events-only, equal compute", "r2etl", main, "events-only", eqc),
-             ("joint-no-align - events-only, equal compute", "joint-no-align", main, "events-only", eqc)]
-    for name, ma, ra, mb, rb in comps:
-        for f in fractions:
-            each, ci = diff_cell(paired(select(ra, mode=ma, fraction=f), select(rb, mode=mb, fraction=f), "seed"))
-            out.append(f"| {name} | {100 * f:.0f}% | {each} | {ci} |")
-    return "\n".join(out) + "\n"
+    for name, f, diffs in comparison_diffs(main, eqc):
+        each, ci = diff_cell(diffs)
+        out.append(f"| {name} | {100 * f:.0f}% | {each} | {ci} |")
+    return "\n".join(out) + "\n\n![paired differences with 95% intervals](results.png)\n"
 
 
 def folds_section(main: list[dict], folds: list[dict], folds_eqc: list[dict], eqc: list[dict]) -> str:
@@ -318,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.run:
         run_missing()
     args.out.write_text(build(args.out))
+    sweeps = {k: s.rows() for k, s in SWEEPS.items()}
+    plot_differences(sweeps["main"], sweeps["equal_compute"], args.out.with_name("results.png"))
     print(f"wrote {args.out}")
     return 0
 
