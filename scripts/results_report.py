@@ -46,7 +46,6 @@ class Sweep:
 
 
 FIVE = ("--seeds", "0", "1", "2", "3", "4")
-THREE = ("--seeds", "0", "1", "2")  # the variants: 3 seeds fitted the session's CPU time
 SWEEPS = {
     "main": Sweep("runs/exp5", ("--steps", "150", "--fractions", "0.1", "1.0", *FIVE, "--workers", "1")),
     "equal_compute": Sweep("runs/exp5-eqc", ("--steps", "300", "--fractions", "0.1", "1.0", *FIVE,
@@ -58,9 +57,9 @@ SWEEPS = {
                                                          "--workers", "1")),
     "diag": Sweep("runs/exp5-diag", ("--steps", "150", "--fractions", "1.0", "--seeds", "0", "--diag-every", "10",
                                      "--workers", "1")),
-    "instance": Sweep("runs/exp5-instance", ("--steps", "150", "--fractions", "1.0", *THREE, "--modes", "r2etl",
+    "instance": Sweep("runs/exp5-instance", ("--steps", "150", "--fractions", "1.0", *FIVE, "--modes", "r2etl",
                                              "--pairing", "instance", "--workers", "1")),
-    "kaiming": Sweep("runs/exp5-kaiming", ("--steps", "150", "--fractions", "1.0", *THREE, "--modes", "r2etl",
+    "kaiming": Sweep("runs/exp5-kaiming", ("--steps", "150", "--fractions", "1.0", *FIVE, "--modes", "r2etl",
                                            "--init-scheme", "kaiming", "--workers", "1")),
 }
 
