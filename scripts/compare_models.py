@@ -15,16 +15,17 @@ from the sample's start): the number the stream's segment accuracy is compared w
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 
-from r2etl_core.io.modelfile import load_model
+from r2etl_core.io.modelfile import load_model, read_meta
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
 from r2etl_core.stream.pipeline import StreamSettings
 from r2etl_core.train.datasets.events import scan_event_folders
-from r2etl_core.train.evaluate import eval_event_set, evaluate, predict
+from r2etl_core.train.evaluate import eval_event_set, predict
 from r2etl_core.types import Readout, ResetPolicy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,18 +40,21 @@ def stream_samples(stream: Path) -> list[str]:
     return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
 
 
-def per_sample(model_path: Path, samples: list[str] | None) -> float:
-    """Accuracy of ``r2etl eval`` on the model's held-out split, or on the listed samples."""
+@functools.lru_cache(maxsize=4)
+def _all_predictions(model_path: Path) -> tuple[dict[str, int], np.ndarray, np.ndarray]:
+    """(sample path -> row, predictions, labels) of ``r2etl eval`` on every N-MNIST sample, once per model."""
     model, meta = load_model(model_path, "cpu")
-    files = scan_event_folders("nmnist", NMNIST)
+    events = eval_event_set("nmnist", NMNIST, meta, "all", files=scan_event_folders("nmnist", NMNIST))
+    return {p: i for i, p in enumerate(events.paths)}, predict(model, events.frames), events.labels
+
+
+def per_sample(model_path: Path, samples: list[str] | None) -> float:
+    """Accuracy of ``r2etl eval`` on the model's held-out split (None), or on the listed samples."""
+    pos, preds, labels = _all_predictions(model_path)
     if samples is None:
-        events = eval_event_set("nmnist", NMNIST, meta, "val", files=files)
-        return evaluate(model, events.frames, events.labels, meta.class_names).accuracy
-    events = eval_event_set("nmnist", NMNIST, meta, "all", files=files)
-    pos = {p: i for i, p in enumerate(events.paths)}
+        samples = read_meta(model_path).training["holdout"]
     keep = np.asarray([pos[s] for s in samples])
-    preds = predict(model, np.asarray(events.frames)[keep])
-    return float((preds == events.labels[keep]).mean())
+    return float((preds[keep] == labels[keep]).mean())
 
 
 def on_stream(model_path: Path, stream: Path) -> dict:

@@ -279,8 +279,7 @@ def machine(rows: list[dict]) -> str:
     return f"torch {', '.join(torch_v)}, CPU kernels {', '.join(caps)}, 1 thread per run"
 
 
-def build(out_path: Path) -> str:
-    rows = {k: s.rows() for k, s in SWEEPS.items()}
+def build(out_path: Path, rows: dict[str, list[dict]]) -> str:
     cmd = {k: f"`{s.command()}`" for k, s in SWEEPS.items()}
     hand = ""
     if out_path.exists() and HAND_MARK in out_path.read_text():
@@ -352,9 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.run:
         run_missing()
-    args.out.write_text(build(args.out))
-    sweeps = {k: s.rows() for k, s in SWEEPS.items()}
-    plot_differences(sweeps["main"], sweeps["equal_compute"], args.out.with_name("results.png"))
+    rows = {k: s.rows() for k, s in SWEEPS.items()}
+    args.out.write_text(build(args.out, rows))
+    plot_differences(rows["main"], rows["equal_compute"], args.out.with_name("results.png"))
     print(f"wrote {args.out}")
     return 0
 
