@@ -17,6 +17,7 @@ from r2etl_core.train.config import config_from_dict, load_config, packaged_conf
 from r2etl_core.train.datasets.splits import shared_nmnist_split
 from r2etl_core.train.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
 from r2etl_core.train.run import train
+from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.trainer import Callback
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -214,7 +215,7 @@ def test_live_model_was_trained_by_its_packaged_recipe():
     (apart from where it wrote, how often it evaluated and the progress bar, which do not change
     training)."""
     meta = read_meta(LIVE_MODEL)
-    recorded = meta.training["config"]
+    recorded = config_from_dict(meta.training["config"]).to_dict()  # keys added since: their defaults
     packaged = load_config("shared-nmnist-live").to_dict()
     for d in (recorded, packaged):
         for key in ("out_dir", "eval_every", "progress"):
@@ -222,3 +223,59 @@ def test_live_model_was_trained_by_its_packaged_recipe():
     assert recorded == packaged
     assert meta.metrics["step"] == meta.training["steps"] == 3000  # the last checkpoint, not a chosen one
     assert packaged["data"]["augment_noise_hz"] > 0 and packaged["data"]["augment_offset"] > 0
+
+
+def test_weight_average_follows_its_ramped_decay():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    ema = WeightAverage(net, decay=0.9)
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    expected = {k: v.clone() for k, v in start.items() if v.dtype.is_floating_point}
+    for n in range(3):
+        with torch.no_grad():
+            for p in net.parameters():
+                p.add_(torch.randn_like(p))
+        net.train()(torch.randn(8, 3))  # moves the BatchNorm statistics and its counter
+        d = min(0.9, (1 + n) / (10 + n))
+        for k in expected:
+            expected[k] = d * expected[k] + (1 - d) * net.state_dict()[k]
+        ema.update(net)
+    avg = ema.model.state_dict()
+    for k, v in expected.items():
+        torch.testing.assert_close(avg[k], v)
+        assert not torch.equal(avg[k], net.state_dict()[k])  # an average, not a copy
+    assert int(avg["1.num_batches_tracked"]) == 3 and not ema.model.training
+    assert all(not p.requires_grad for p in ema.model.parameters())
+    with pytest.raises(ValueError):
+        WeightAverage(net, decay=1.0)
+
+
+def test_weight_average_run_ships_the_average_and_resumes_exactly(tiny_data, tmp_path):
+    from safetensors.torch import load_file
+
+    def cfg_for(out, steps, resume=False, ema=0.9):
+        cfg = tiny_config(tiny_data, out, eval_every=6, resume=resume)
+        return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, steps=steps, ema_decay=ema))
+
+    straight, _ = train(cfg_for(tmp_path / "a", 12))
+    train(cfg_for(tmp_path / "b", 6))
+    resumed, _ = train(cfg_for(tmp_path / "b", 12, resume=True))
+    last_a, last_b = (load_file(str(tmp_path / r / "last.safetensors")) for r in "ab")
+    assert last_a.keys() == last_b.keys()
+    for k in last_a:
+        torch.testing.assert_close(last_a[k], last_b[k], rtol=0, atol=0)
+    # the model file holds the average; the trained weights live in the training state
+    shipped = load_model(tmp_path / "a" / "last.safetensors")[0].state_dict()
+    for k, v in straight.model.state_dict().items():
+        if v.dtype.is_floating_point and v.numel() > 1:
+            assert torch.equal(shipped[k], straight.ema.model.state_dict()[k].cpu())
+    assert any(not torch.equal(shipped[k], v) for k, v in straight.model.state_dict().items()
+               if v.dtype.is_floating_point)
+    assert resumed.ema.updates == straight.ema.updates == 12
+    rows = (tmp_path / "a" / "metrics.csv").read_text().splitlines()
+    header = rows[0].split(",")
+    assert "val_accuracy_raw" in header and all(r.split(",")[header.index("val_accuracy_raw")] for r in rows[1:])
+    with pytest.raises(InputError, match="weight average"):
+        train(cfg_for(tmp_path / "b", 18, resume=True, ema=0.0))
+    with pytest.raises(InputError, match="optim.ema_decay"):
+        config_from_dict({"optim": {"ema_decay": 0.2}})

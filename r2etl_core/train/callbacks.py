@@ -44,8 +44,8 @@ class MetricsLog(Callback):
     """``steps.jsonl`` (every step) and ``metrics.csv`` (every evaluation, with running train means)."""
 
     FIELDS = ["step", "epoch", "lr", "loss", "train_acc", "tet_evt", "tet_img", "eam", "fam",
-              "val_accuracy", "elapsed_s", "grad_share_tet_evt", "grad_share_tet_img", "grad_share_eam",
-              "grad_share_fam"]
+              "val_accuracy", "val_accuracy_raw", "elapsed_s", "grad_share_tet_evt", "grad_share_tet_img",
+              "grad_share_eam", "grad_share_fam"]
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
@@ -65,7 +65,9 @@ class MetricsLog(Callback):
     def on_eval(self, trainer: Trainer, result: EvalResult, is_best: bool) -> None:
         path = self.out_dir / "metrics.csv"
         row = {k: (float(np.mean(v)) if v else "") for k, v in self._acc.items()}
+        raw = trainer.state.history[-1].get("val_accuracy_raw", "") if trainer.state.history else ""
         row.update(step=trainer.state.step, epoch=trainer.state.epoch, val_accuracy=result.accuracy,
+                   val_accuracy_raw=raw,
                    lr=trainer.optimizer.param_groups[0]["lr"], elapsed_s=round(time.monotonic() - self._t0, 1))
         new = not path.exists()
         with open(path, "a", newline="") as f:
@@ -86,9 +88,10 @@ class Checkpointer(Callback):
     def on_eval(self, trainer: Trainer, result: EvalResult, is_best: bool) -> None:
         meta = self.meta_for(trainer, result)
         if is_best:
-            save_model(trainer.model, meta, self.out_dir / BEST)
-        save_model(trainer.model, meta, self.out_dir / LAST)
-        save_train_state(self.out_dir / STATE, trainer.optimizer, trainer.scheduler, trainer.state)
+            save_model(trainer.eval_model, meta, self.out_dir / BEST)
+        save_model(trainer.eval_model, meta, self.out_dir / LAST)
+        raw = trainer.model if trainer.ema is not None else None  # last.safetensors holds the average
+        save_train_state(self.out_dir / STATE, trainer.optimizer, trainer.scheduler, trainer.state, raw)
 
 
 class Plots(Callback):

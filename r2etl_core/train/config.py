@@ -82,6 +82,7 @@ class OptimConfig:
     scheduler: str = "step"  # step (StepLR per epoch) | cosine (per step) | none
     lr_step: int = 10  # StepLR step size, epochs
     lr_gamma: float = 0.5
+    ema_decay: float = 0.0  # > 0: evaluate, checkpoint and ship an EMA of the weights (train/ema.py)
 
 
 @dataclass(frozen=True)
@@ -307,6 +308,9 @@ def _check_optim(cfg: TrainConfig) -> None:
     check_choice("optim.scheduler", o.scheduler, SCHEDULERS)
     check_whole("optim.lr_step", o.lr_step, 1, MANY)
     check_number("optim.lr_gamma", o.lr_gamma, 1e-6, 1.0)
+    decay = check_number("optim.ema_decay", o.ema_decay, 0.0, 0.99999)
+    if 0 < decay < 0.5:
+        raise InputError("optim.ema_decay", f"must be 0 (off) or between 0.5 and 0.99999, got {o.ema_decay}")
 
 
 def _check_run(cfg: TrainConfig) -> None:

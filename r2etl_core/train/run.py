@@ -28,6 +28,7 @@ from r2etl_core.train.config import OFFSET_SUBSLICES, TrainConfig, check_run_pat
 from r2etl_core.train.data import TrainData, build_train_data, excluded_image_ids, prepare_images
 from r2etl_core.train.datasets.events import EventSet, sensor_size
 from r2etl_core.train.diagnostics import ImageProbe
+from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.evaluate import EvalResult
 from r2etl_core.train.init import init_from
 from r2etl_core.train.objective import Objective
@@ -150,10 +151,16 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
                       slice_s=cfg.data.slice_us / 1e6, diag_every=cfg.run.diag_every,
                       augment_offset=cfg.data.augment_offset,
                       offset_sub=OFFSET_SUBSLICES if cfg.data.augment_offset > 0 else 1,
-                      probe=image_probe(cfg, data))
+                      probe=image_probe(cfg, data),
+                      ema=WeightAverage(model, cfg.optim.ema_decay) if cfg.optim.ema_decay > 0 else None)
     if cfg.run.resume and (out / LAST).exists():
-        model.load_state_dict(load_model(out / LAST)[0].state_dict())
-        trainer.state = load_train_state(out / STATE, optimizer, scheduler)
+        last = load_model(out / LAST)[0].state_dict()
+        if trainer.ema is None:
+            model.load_state_dict(last)
+            trainer.state = load_train_state(out / STATE, optimizer, scheduler)
+        else:  # last.safetensors is the average; the trained weights are in the state file
+            trainer.state = load_train_state(out / STATE, optimizer, scheduler, raw_model=model)
+            trainer.ema.load(last, trainer.state.ema_updates)
     trainer.fit()
     if rank == 0 and cfg.run.export:
         export(out / BEST, Path(cfg.run.export))

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from r2etl_core.train.datasets.events import EventSet
 from r2etl_core.train.datasets.pairing import add_background_noise, augment_events, random_offset_windows
 from r2etl_core.train.diagnostics import ImageProbe, grad_shares
+from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.evaluate import EvalResult, evaluate
 
 
@@ -32,6 +33,7 @@ class TrainState:
     best_accuracy: float = -1.0
     best_step: int = 0
     history: list[dict] = field(default_factory=list)  # one dict per evaluation
+    ema_updates: int = 0  # optimiser steps folded into the weight average (optim.ema_decay)
 
 
 @dataclass
@@ -60,6 +62,12 @@ class Trainer:
     offset_sub: int = 1  # fine slices per model slice in the training frames
     diag_every: int = 0  # steps between gradient-share diagnostics (diagnostics.py); 0 = never
     probe: ImageProbe | None = None  # events-only runs: images to measure EAM/FAM on, at diag steps
+    ema: WeightAverage | None = None  # when set, it is what is evaluated, checkpointed and shipped
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The network evaluations and model files are made of: the weight average when there is one."""
+        return self.ema.model if self.ema is not None else self.model
 
     def _emit(self, hook: str, *args) -> None:
         if self.rank == 0:
@@ -99,6 +107,9 @@ class Trainer:
         else:
             loss.backward()
             self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update(self.model)
+            self.state.ema_updates = self.ema.updates
         if self.scheduler is not None and self.scheduler_per_step:
             self.scheduler.step()
         out = {k: float(v) for k, v in parts.items()}
@@ -109,13 +120,16 @@ class Trainer:
     def run_eval(self) -> None:
         self._last_eval_step = self.state.step  # on every rank: all must meet at the barrier
         if self.rank == 0:
-            result = evaluate(self.model, self.val.frames, self.val.labels, self.val.class_names,
+            result = evaluate(self.eval_model, self.val.frames, self.val.labels, self.val.class_names,
                               device=self.device)
             is_best = result.accuracy > self.state.best_accuracy
             if is_best:
                 self.state.best_accuracy, self.state.best_step = result.accuracy, self.state.step
-            self.state.history.append({"step": self.state.step, "epoch": self.state.epoch,
-                                       "val_accuracy": result.accuracy})
+            entry = {"step": self.state.step, "epoch": self.state.epoch, "val_accuracy": result.accuracy}
+            if self.ema is not None:  # the raw weights too, to see what the average adds
+                entry["val_accuracy_raw"] = evaluate(self.model, self.val.frames, self.val.labels,
+                                                     self.val.class_names, device=self.device).accuracy
+            self.state.history.append(entry)
             self.last_result = result
             self._emit("on_eval", result, is_best)
         if torch.distributed.is_available() and torch.distributed.is_initialized():
