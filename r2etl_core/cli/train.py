@@ -12,8 +12,8 @@ from r2etl_core.errors import InputError
 TRAIN_HELP = """\
 Train an R2ETL spiking network on labelled images + labelled event samples of the same classes.
 
-The config is a TOML file or the name of a packaged one (shared-nmnist, nmnist, cifar10dvs,
-ncaltech101). Any setting can be overridden with --set section.key=value; the common ones have
+The config is a TOML file or the name of a packaged one (shared-nmnist, shared-nmnist-ema,
+shared-nmnist-live, nmnist, cifar10dvs, ncaltech101). Any setting can be overridden with --set section.key=value; the common ones have
 their own flags. Datasets are read from local folders only (nothing is downloaded).
 
 Your own classes (docs/own-classes.md): --data aedat4:DIR takes every .aedat4 under DIR with
@@ -27,14 +27,17 @@ examples:
                                                             teach it your own classes (MODEL: e.g. the
                                                             shipped r2etl_core/models/nmnist-r2etl.safetensors)
   r2etl train --data aedat4:clips --init MODEL --mode events-only --steps 300 --out runs/evt
-  r2etl train --config shared-nmnist                        the shipped default model's recipe
+  r2etl train --config shared-nmnist                        the small-data recipe (clean frames)
+  r2etl train --config shared-nmnist-ema                    the same, longer, shipping the weight average
+  r2etl train --config shared-nmnist-live                   the live-camera model (noise, random phases)
   r2etl train --config shared-nmnist --mode events-only --steps 500 --out runs/evt
   r2etl train --config my.toml --set optim.lr=2e-4 --set data.event_fraction=0.25
   r2etl train --config shared-nmnist --out runs/x --resume  continue runs/x/last.safetensors
   torchrun --nproc_per_node 2 -m r2etl_core.cli.main train ...   data-parallel (gloo on CPU)
 
 writes to the --out folder: best.safetensors, last.safetensors (+ last-state for --resume),
-metrics.csv, steps.jsonl, curves.png, confusion.png
+metrics.csv, steps.jsonl, curves.png, confusion.png. With --ema the model files hold the
+weight average (what is evaluated); metrics.csv also scores the raw weights (val_accuracy_raw).
 """
 
 EVAL_HELP = """\
@@ -75,6 +78,8 @@ SHORTCUTS = [  # (flag, config key, type, help)
                                                    "pixel to training frames (live cameras never go silent)"),
     ("--random-offsets", "data.augment_offset", float, "share (0-1) of training windows that start at a random "
                                                        "10 ms phase of their sample, held (for live streams)"),
+    ("--ema", "optim.ema_decay", float, "keep an exponential moving average of the weights with this decay "
+                                        "(e.g. 0.999; 0 = off); the average is evaluated and saved"),
     ("--val-fold", "data.val_fold", int, "cross-validation fold (0-4 with the default split; 0 = the fixed split)"),
 ]
 
