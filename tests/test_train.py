@@ -274,6 +274,8 @@ def test_weight_average_run_ships_the_average_and_resumes_exactly(tiny_data, tmp
     assert any(not torch.equal(shipped[k], v) for k, v in straight.model.state_dict().items()
                if v.dtype.is_floating_point)
     assert resumed.ema.updates == straight.ema.updates == 12
+    metrics = read_meta(tmp_path / "a" / "last.safetensors").metrics
+    assert metrics["weights"] == "ema 0.9" and 0 <= metrics["val_accuracy_raw"] <= 1
     rows = (tmp_path / "a" / "metrics.csv").read_text().splitlines()
     header = rows[0].split(",")
     assert "val_accuracy_raw" in header and all(r.split(",")[header.index("val_accuracy_raw")] for r in rows[1:])

@@ -140,6 +140,9 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
         meta = with_metrics(meta0, val_accuracy=result.accuracy, val_n=result.n,
                             best_val_accuracy=max(trainer.state.best_accuracy, result.accuracy),
                             step=trainer.state.step, train_seconds=round(time.monotonic() - t0, 1))
+        if trainer.ema is not None:  # the file holds the weight average; what the raw weights scored
+            meta = with_metrics(meta, weights=f"ema {trainer.ema.decay}",
+                                val_accuracy_raw=trainer.state.history[-1].get("val_accuracy_raw"))
         return dataclasses.replace(meta, training={**meta.training, "steps_done": trainer.state.step})
 
     amp = cfg.run.amp == "on" or (cfg.run.amp == "auto" and device.type == "cuda")
