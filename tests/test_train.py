@@ -16,8 +16,8 @@ from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model, read_meta
 from r2etl_core.train.config import config_from_dict, load_config, packaged_configs
 from r2etl_core.train.datasets.splits import shared_nmnist_split
 from r2etl_core.train.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
-from r2etl_core.train.run import train
 from r2etl_core.train.ema import WeightAverage
+from r2etl_core.train.run import train
 from r2etl_core.train.trainer import Callback
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -125,8 +125,8 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def test_packaged_configs_hold_the_recipes():
-    assert set(packaged_configs()) >= {"shared-nmnist", "shared-nmnist-ema", "shared-nmnist-live", "nmnist", "cifar10dvs",
-                                      "ncaltech101"}
+    assert set(packaged_configs()) >= {"shared-nmnist", "shared-nmnist-ema", "shared-nmnist-live", "nmnist",
+                                      "cifar10dvs", "ncaltech101"}
     assert load_config("shared-nmnist-ema").optim.ema_decay == 0.999
     shared = load_config("shared-nmnist", ["optim.lr=3e-4"])
     d = shared.data

@@ -28,7 +28,7 @@ examples:
                                                             shipped r2etl_core/models/nmnist-r2etl.safetensors)
   r2etl train --data aedat4:clips --init MODEL --mode events-only --steps 300 --out runs/evt
   r2etl train --config shared-nmnist                        the small-data recipe (clean frames)
-  r2etl train --config shared-nmnist-ema                    the same, longer, shipping the weight average
+  r2etl train --config shared-nmnist-ema                    the same, longer, with a weight average
   r2etl train --config shared-nmnist-live                   the live-camera model (noise, random phases)
   r2etl train --config shared-nmnist --mode events-only --steps 500 --out runs/evt
   r2etl train --config my.toml --set optim.lr=2e-4 --set data.event_fraction=0.25

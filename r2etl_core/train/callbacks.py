@@ -113,7 +113,12 @@ class Plots(Callback):
             a1.plot([r["step"] for r in rows], [r["loss"] for r in rows], lw=0.7)
         a1.set(xlabel="step", ylabel="training loss", title="loss")
         hist = trainer.state.history
-        a2.plot([h["step"] for h in hist], [h["val_accuracy"] for h in hist], marker="o")
+        a2.plot([h["step"] for h in hist], [h["val_accuracy"] for h in hist], marker="o",
+                label="weight average" if trainer.ema is not None else None)
+        if trainer.ema is not None:
+            a2.plot([h["step"] for h in hist], [h.get("val_accuracy_raw") for h in hist], marker=".", ls="--",
+                    label="raw weights")
+            a2.legend()
         a2.set(xlabel="step", ylabel="validation accuracy", title="event-branch accuracy")
         fig.tight_layout()
         fig.savefig(self.out_dir / "curves.png", dpi=100)
