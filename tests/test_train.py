@@ -125,9 +125,12 @@ def test_config_errors_name_the_key(tmp_path):
 
 
 def test_packaged_configs_hold_the_recipes():
-    assert set(packaged_configs()) >= {"shared-nmnist", "shared-nmnist-ema", "shared-nmnist-live", "nmnist",
-                                      "cifar10dvs", "ncaltech101"}
+    assert set(packaged_configs()) >= {"shared-nmnist", "shared-nmnist-ema", "shared-nmnist-wide",
+                                      "shared-nmnist-live", "nmnist", "cifar10dvs", "ncaltech101"}
     assert load_config("shared-nmnist-ema").optim.ema_decay == 0.999
+    wide, ema = load_config("shared-nmnist-wide"), load_config("shared-nmnist-ema")
+    assert (wide.model.width, wide.optim.steps, wide.optim.ema_decay) == (0.25, 2000, 0.999)
+    assert (wide.data, wide.loss, wide.optim.lr) == (ema.data, ema.loss, ema.optim.lr)  # only width and length differ
     shared = load_config("shared-nmnist", ["optim.lr=3e-4"])
     d = shared.data
     assert (d.frame_mode, d.slice_us, d.time_origin, d.time_steps, d.input_size) == ("time", 30_000, "zero", 10, 34)

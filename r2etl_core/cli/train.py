@@ -13,7 +13,7 @@ TRAIN_HELP = """\
 Train an R2ETL spiking network on labelled images + labelled event samples of the same classes.
 
 The config is a TOML file or the name of a packaged one (shared-nmnist, shared-nmnist-ema,
-shared-nmnist-live, nmnist, cifar10dvs, ncaltech101). Any setting can be overridden with
+shared-nmnist-wide, shared-nmnist-live, nmnist, cifar10dvs, ncaltech101). Any setting can be overridden with
 --set section.key=value; the common ones have their own flags. Datasets are read from local
 folders only (nothing is downloaded).
 
@@ -30,6 +30,7 @@ examples:
   r2etl train --data aedat4:clips --init MODEL --mode events-only --steps 300 --out runs/evt
   r2etl train --config shared-nmnist                        the small-data recipe (clean frames)
   r2etl train --config shared-nmnist-ema                    the same, longer, with a weight average
+  r2etl train --config shared-nmnist-wide                   the weight average, twice the channels
   r2etl train --config shared-nmnist-live                   the live-camera model (noise, random phases)
   r2etl train --config shared-nmnist --mode events-only --steps 500 --out runs/evt
   r2etl train --config my.toml --set optim.lr=2e-4 --set data.event_fraction=0.25
