@@ -55,3 +55,27 @@ def test_fold_comparisons_average_seeds_within_a_fold_before_the_interval():
     assert "+2.0, +2.0, +2.0" in line and "+2.0 [+2.0, +2.0]" in line
     assert "| 0 (the fixed split) | 70.0, 74.0 | 69.0, 71.0 |" in text  # seed 2 left out
     assert "| all folds pooled (each sample validated once per seed) | 73.3 (880/1200) |" in text
+
+
+def test_candidate_plot_and_training_loss_rule(tmp_path, capsys):
+    """scripts/plot_default_candidates.py: the pre-registered candidate rule (mean training loss
+    over a step range, from steps.jsonl) and the curves figure, on two synthetic runs."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("plot_candidates", REPO / "scripts" / "plot_default_candidates.py")
+    plot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plot)
+    for name, scale in (("a", 1.0), ("b", 2.0)):
+        run = tmp_path / name
+        run.mkdir()
+        run.joinpath("steps.jsonl").write_text(
+            "".join(json.dumps({"step": s, "loss": scale * s}) + "\n" for s in range(1, 11)))
+        run.joinpath("metrics.csv").write_text("step,val_accuracy\n5,0.95\n10,0.97\n")
+    assert plot.mean_training_loss(tmp_path / "a", 7, 10) == pytest.approx(8.5)
+    assert plot.main(["--loss-steps", "7", "10", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert capsys.readouterr().out.splitlines()[1].endswith("over steps 7-10: 17.0000")
+    with pytest.raises(SystemExit, match="has 4 of the 5 steps 7-11"):
+        plot.mean_training_loss(tmp_path / "a", 7, 11)
+    out = tmp_path / "curves.png"
+    assert plot.main(["--out", str(out), str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
