@@ -135,7 +135,8 @@ def test_packaged_configs_hold_the_recipes():
     d = shared.data
     assert (d.frame_mode, d.slice_us, d.time_origin, d.time_steps, d.input_size) == ("time", 30_000, "zero", 10, 34)
     assert shared.optim.lr == 3e-4 and shared.loss.mode == "r2etl"
-    for name, lr, epochs, step in (("nmnist", 1e-4, 80, 10), ("cifar10dvs", 2e-4, 150, 30), ("ncaltech101", 2e-4, 150, 50)):
+    recipes = (("nmnist", 1e-4, 80, 10), ("cifar10dvs", 2e-4, 150, 30), ("ncaltech101", 2e-4, 150, 50))
+    for name, lr, epochs, step in recipes:
         c = load_config(name)
         assert (c.optim.batch_size, c.data.time_steps, c.data.input_size, c.model.width) == (32, 10, 48, 1.0)
         assert (c.optim.lr, c.optim.epochs, c.optim.lr_step, c.optim.lr_gamma) == (lr, epochs, step, 0.5)
