@@ -25,6 +25,7 @@ run: setup
 test: setup
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	$(BIN)/lint-imports
+	$(BIN)/ruff check --quiet .
 
 bench: setup
 	$(BIN)/r2etl bench

@@ -304,7 +304,8 @@ def build(out_path: Path, rows: dict[str, list[dict]]) -> str:
     return f"""# Transfer experiment on the real data in ../shared/data
 
 Written by `python scripts/results_report.py` from the sweeps' rows in `runs/` (not committed;
-`python scripts/results_report.py --run` makes any that are missing: about 4.4 h of one CPU core, the sum of the rows' run times).
+`python scripts/results_report.py --run` makes any that are missing: about 4.4 h of one CPU core,
+the sum of the rows' run times).
 
 ## Shipped model
 {shipped_model_line()}

@@ -27,8 +27,8 @@ def test_core_never_imports_qt_or_app():
 
 
 def test_only_io_talks_to_dv_processing():
-    users = sorted(str(p.relative_to(ROOT)) for p in list((ROOT / "r2etl_core").rglob("*.py")) + list((ROOT / "app").rglob("*.py"))
-                   if "dv_processing" in imported_roots(p))
+    sources = list((ROOT / "r2etl_core").rglob("*.py")) + list((ROOT / "app").rglob("*.py"))
+    users = sorted(str(p.relative_to(ROOT)) for p in sources if "dv_processing" in imported_roots(p))
     assert users and all(u.startswith("r2etl_core/io/") for u in users), users
 
 

@@ -91,7 +91,8 @@ def test_bad_recordings_give_one_line_and_exit_2(capsys, tmp_path, model_file, c
 
 
 def test_aedat2_is_named_unsupported(capsys, shared_data, model_file):
-    code, _, err = run_cli(capsys, "classify", shared_data / "recordings" / "aedat2-header-only.aedat", "--model", model_file)
+    header_only = shared_data / "recordings" / "aedat2-header-only.aedat"
+    code, _, err = run_cli(capsys, "classify", header_only, "--model", model_file)
     assert code == 2 and "AEDAT 2.0" in err and len(err.strip().splitlines()) == 1
 
 
@@ -140,7 +141,8 @@ def test_cli_process_exit_code_and_help():
     r = subprocess.run([sys.executable, "-m", "r2etl_core.cli.main", "classify", "/no/such/file.aedat4"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "/no/such/file.aedat4" in r.stderr
-    r = subprocess.run([sys.executable, "-m", "r2etl_core.cli.main", "--help"], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([sys.executable, "-m", "r2etl_core.cli.main", "--help"],
+                       capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "classify" in r.stdout and "train" in r.stdout
 
 

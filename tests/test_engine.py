@@ -38,7 +38,8 @@ def run(engine, source, timeout=60):
 def test_streaming_equals_multistep_over_each_window(net):
     model, meta = net
     events = random_events(6000, duration_us=200_000, seed=5)
-    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False, reset=ResetPolicy("window", window_slices=10)))
+    engine = StreamEngine(model, meta,
+                          EngineConfig(drop_when_busy=False, reset=ResetPolicy("window", window_slices=10)))
     outs = run(engine, ArraySource(events, chunk=500))
     assert len(outs) == 20
     slicer = StreamSlicer(SliceByTime(10_000))
@@ -85,7 +86,8 @@ def test_silence_policy_resets_after_a_gap(net):
     a = random_events(500, duration_us=50_000, seed=2)
     b = random_events(500, duration_us=50_000, t0_us=200_000, seed=3)
     events = EventBatch.concat([a, b], 34, 34)
-    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False, reset=ResetPolicy("silence", silence_us=40_000)))
+    engine = StreamEngine(model, meta,
+                          EngineConfig(drop_when_busy=False, reset=ResetPolicy("silence", silence_us=40_000)))
     outs = run(engine, ArraySource(events))
     resets = [o.prediction.t_start_us for o in outs if o.prediction.reset_before]
     assert resets == [0, 200_000]
@@ -109,7 +111,8 @@ def test_roi_and_sensor_size(net):
     assert engine.roi == FrameSpec(10, 20, 100, 34)
     sl = StreamSlicer(SliceByTime(10_000))
     first = (sl.push(events) + sl.flush())[0]
-    np.testing.assert_allclose(outs[0].model_frame, bin_events_numpy(first.events, FrameSpec(10, 20, 100, 34)), rtol=1e-6)
+    expected = bin_events_numpy(first.events, FrameSpec(10, 20, 100, 34))
+    np.testing.assert_allclose(outs[0].model_frame, expected, rtol=1e-6)
     assert outs[0].sensor_frame.shape == (2, 260, 346)
     # a smaller sensor clamps the ROI inside it
     run(engine, ArraySource(random_events(100, seed=1)))

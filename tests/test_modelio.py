@@ -82,7 +82,8 @@ def test_other_architecture_rejected(tmp_path):
     path = tmp_path / "arch.safetensors"
     bad = json.loads(meta.to_json())
     bad["model"]["arch"] = "resnet-snn"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata={"r2etl": json.dumps(bad)})
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(path), metadata={"r2etl": json.dumps(bad)})
     with pytest.raises(ModelError, match="unknown architecture"):
         load_model(path)
 
@@ -92,6 +93,7 @@ def test_class_names_must_match_class_count(tmp_path):
     bad = json.loads(meta.to_json())
     bad["class_names"] = ["a", "b"]
     path = tmp_path / "names.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata={"r2etl": json.dumps(bad)})
+    weights = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(path), metadata={"r2etl": json.dumps(bad)})
     with pytest.raises(ModelError, match="2 class names for 10 classes"):
         read_meta(path)

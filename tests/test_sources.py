@@ -74,7 +74,8 @@ def test_unpaced_file_source_replays_every_event_exactly():
     src = FileSource(LAB, speed=None)
     info = src.info
     assert (info.kind, info.width, info.height, info.camera) == ("file", 346, 260, "DAVIS346_00000104")
-    assert (info.duration_us, info.t_start_us, info.event_count, info.seekable) == (129_999, 1633953690975950, 117_667, True)
+    assert (info.duration_us, info.t_start_us, info.event_count, info.seekable) == (
+        129_999, 1633953690975950, 117_667, True)
     batches = list(src.batches())
     assert all((b.width, b.height) == (346, 260) for b in batches)
     assert_same_events(concat(batches), dvio.read_all_events(LAB))
@@ -306,7 +307,8 @@ def test_network_source_ends_when_the_writer_goes_away(free_port):
         reader.start()
         reader.join(20)
         assert not reader.is_alive() and reader.error is None
-        assert src.end_reason is not None and src.end_reason.startswith(f"connection to 127.0.0.1:{free_port} lost after")
+        lost = f"connection to 127.0.0.1:{free_port} lost after"
+        assert src.end_reason is not None and src.end_reason.startswith(lost)
         assert_same_events(concat(reader.got), random_events(1000, 34, 34, seed=11))
     finally:
         proc.kill()

@@ -156,7 +156,8 @@ def run_all(model_path: str | None = None, recording: str | None = None, quick: 
         r = bench_model_step(model_path, dev, steps=100 if quick else 400, threads=threads)
         key = f"model_step_{dev}" + (f"_{threads}threads" if dev == "cpu" else "")
         out[key] = r
-        say(f"model step ({dev}{f', {threads} threads' if dev == 'cpu' else ''}): p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms; multi-step "
+        where = f"{dev}, {threads} threads" if dev == "cpu" else dev
+        say(f"model step ({where}): p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms; multi-step "
             f"{r['multistep_per_step_ms']:.2f} ms/step; budget {r['budget_ms']:.0f} ms/slice -> "
             f"{r['headroom_x']:.1f}x headroom at p99")
     if rec.exists():

@@ -40,9 +40,9 @@ def linear_cka(x: torch.Tensor, y: torch.Tensor, eps: float = CKA_EPS) -> torch.
         raise ValueError(f"CKA needs the same batch size, got {x.shape[0]} and {y.shape[0]}")
     # float32 even under AMP: Gram entries of wide spike-count features overflow float16
     with torch.autocast(x.device.type, enabled=False):
-        k, l = _centred_gram(x), _centred_gram(y)
-        num = (k * l).sum()
-        den = torch.linalg.norm(k) * torch.linalg.norm(l) + eps
+        kx, ky = _centred_gram(x), _centred_gram(y)
+        num = (kx * ky).sum()
+        den = torch.linalg.norm(kx) * torch.linalg.norm(ky) + eps
         return num / den
 
 

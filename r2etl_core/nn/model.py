@@ -18,8 +18,8 @@ import torch
 # spikingjelly probes for Triton on import; on a CPU-only install torch logs a harmless
 # "Triton not available" warning for every probe. Keep the user's terminal clean.
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
-from spikingjelly.activation_based import base, functional, layer, neuron, surrogate
-from torch import nn
+from spikingjelly.activation_based import base, functional, layer, neuron, surrogate  # noqa: E402 (after the logger)
+from torch import nn  # noqa: E402
 
 ARCH_NAME = "r2etl-vgg11"
 # (out_channels at width 1, stride) of the shared trunk after the 64-channel stem.
