@@ -28,16 +28,22 @@ def test_two_short_runs_with_the_same_seed_give_the_same_accuracy(tmp_path):
     assert rows[0]["numerics_env"]["ATEN_CPU_CAPABILITY"] == "avx2" and rows[0]["threads"] == 1
 
 
-def test_fold_comparisons_average_seeds_within_a_fold_before_the_interval():
+def load_script(name: str):
+    """Import scripts/<name>.py as a module (scripts/ is not a package)."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("results_report", REPO / "scripts" / "results_report.py")
-    report = importlib.util.module_from_spec(spec)
-    sys.modules["results_report"] = report  # its dataclasses look their module up
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the class is built
     try:
-        spec.loader.exec_module(report)
+        spec.loader.exec_module(module)
     finally:
-        del sys.modules["results_report"]
+        del sys.modules[name]
+    return module
+
+
+def test_fold_comparisons_average_seeds_within_a_fold_before_the_interval():
+    report = load_script("results_report")
 
     def row(mode, fold, seed, acc, steps=150):
         return {"mode": mode, "fold": fold, "seed": seed, "fraction": 1.0, "steps": steps,
@@ -60,11 +66,7 @@ def test_fold_comparisons_average_seeds_within_a_fold_before_the_interval():
 def test_candidate_plot_and_training_loss_rule(tmp_path, capsys):
     """scripts/plot_default_candidates.py: the pre-registered candidate rule (mean training loss
     over a step range, from steps.jsonl) and the curves figure, on two synthetic runs."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("plot_candidates", REPO / "scripts" / "plot_default_candidates.py")
-    plot = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(plot)
+    plot = load_script("plot_default_candidates")
     for name, scale in (("a", 1.0), ("b", 2.0)):
         run = tmp_path / name
         run.mkdir()

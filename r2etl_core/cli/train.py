@@ -13,9 +13,9 @@ TRAIN_HELP = """\
 Train an R2ETL spiking network on labelled images + labelled event samples of the same classes.
 
 The config is a TOML file or the name of a packaged one (shared-nmnist, shared-nmnist-ema,
-shared-nmnist-wide, shared-nmnist-live, nmnist, cifar10dvs, ncaltech101). Any setting can be overridden with
---set section.key=value; the common ones have their own flags. Datasets are read from local
-folders only (nothing is downloaded).
+shared-nmnist-wide, shared-nmnist-live, nmnist, cifar10dvs, ncaltech101). Any setting can be
+overridden with --set section.key=value; the common ones have their own flags. Datasets are
+read from local folders only (nothing is downloaded).
 
 Your own classes (docs/own-classes.md): --data aedat4:DIR takes every .aedat4 under DIR with
 its labels sidecar (<name>.labels.csv), cut into windows of T slices inside each labelled
