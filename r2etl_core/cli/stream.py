@@ -20,14 +20,18 @@ folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with C
 summary still comes; a stream that sends nothing for --stall-s seconds ends with input_lost).
 If INPUT has a labels sidecar (<name>.labels.csv: start_us,end_us,label) the summary
 includes segment_accuracy: the fraction of labelled segments whose majority prediction is right
-("no decision" is wrong on an object and right on an "idle" segment), settle_ms_p50 (from a
-segment's start until the answer stays right) and abstain_rate (slices with no decision).
+("no decision" is wrong on an object; on an "idle" segment "nothing there" is right, on an
+"unknown" segment "unknown" is), settle_ms_p50 (from a segment's start until the answer stays
+right) and abstain_rate (slices with no decision), split into abstain_unknown_rate (answered
+"unknown": something that is none of the model's classes) and abstain_nothing_rate (nothing but
+background noise in the square).
 
 examples:
   r2etl classify recordings/nmnist-demo.aedat4
   r2etl classify recordings/nmnist-demo.aedat4 --out preds.jsonl --json
   r2etl classify my.aedat4 --model runs/exp1/best.safetensors --slice-us 20000
   r2etl classify my.aedat4 --readout staggered --copies 5      the training condition, 5x the cost
+  r2etl classify my.aedat4 --unknown-threshold off            always name a class when active
 """
 
 
@@ -58,6 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-margin", type=float, default=None,
                    help="say 'no decision' when the top two class probabilities differ by less "
                         f"(default {Readout().min_margin:g}; 0 never abstains on margin)")
+    p.add_argument("--unknown-threshold", default=None, metavar="auto|off|D",
+                   help="say 'unknown' (not one of the model's classes) when the network's features are "
+                        "further than D from every class (the 'unknown_score' of each JSONL line); auto "
+                        "(default): the threshold calibrated into the model file; off: never")
     p.add_argument("--min-activity", type=float, default=None,
                    help="say 'no decision' when the region shows fewer events per slice above the "
                         "noise floor (default: automatic, from the stream's own noise)")
@@ -116,7 +124,17 @@ def readout_from(args: argparse.Namespace) -> Readout:
                    window_slices=pick(args.readout_slices, "--readout-slices", d.window_slices, 1, 1000),
                    copies=pick(args.copies, "--copies", d.copies, 1, 64),
                    min_margin=pick(args.min_margin, "--min-margin", d.min_margin, 0, 1),
-                   min_activity=pick(args.min_activity, "--min-activity", d.min_activity, 0, 1e9, "events"))
+                   min_activity=pick(args.min_activity, "--min-activity", d.min_activity, 0, 1e9, "events"),
+                   unknown_threshold=unknown_threshold(getattr(args, "unknown_threshold", None)))
+
+
+def unknown_threshold(value: str | None) -> float:
+    """``--unknown-threshold``: auto (the model's, 0), off (inf) or a positive distance."""
+    if value is None or value.strip().lower() == "auto":
+        return Readout().unknown_threshold
+    if value.strip().lower() == "off":
+        return float("inf")
+    return check_number("--unknown-threshold", value, 1e-6, 1e12)
 
 
 def print_result(result: dict, as_json: bool) -> None:

@@ -22,6 +22,9 @@ its labels sidecar (<name>.labels.csv), cut into windows of T slices inside each
 segment, binned as the viewer bins; whole recordings are held out for validation.
 --images imagefolder:DIR adds images (DIR/<class>/*.png|jpg, classes named as the labels).
 With --init MODEL and no --config, the model's width, T, input size and slice length are used.
+Stretches labelled "unknown" or "none" in a sidecar are not a class: with --negatives DIR
+(recordings of none of the classes) they calibrate the model's "unknown" answer, which every
+run on nmnist or aedat4 data gets at its end (see r2etl calibrate --help).
 
 examples:
   r2etl train --data aedat4:clips --images imagefolder:pictures --init MODEL --steps 300 --out runs/mine
@@ -102,6 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override one config value (repeatable), e.g. optim.lr=1e-3")
     for flag, _, typ, text in SHORTCUTS:
         p.add_argument(flag, type=typ, default=None, help=text)
+    p.add_argument("--negatives", default=None, metavar="DIR",
+                   help="recordings (.aedat4) of none of the classes: used to calibrate the 'unknown' answer")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
@@ -215,7 +220,24 @@ def run_train(args: argparse.Namespace) -> int:
         s = trainer.state
         print(f"best validation accuracy {s.best_accuracy:.4f} at step {s.best_step} of {s.step}; "
               f"model: {best}")
+        calibrate_unknown(cfg, best, args.negatives)
     return 0
+
+
+def calibrate_unknown(cfg, best: Path, negatives: str | None) -> None:
+    """Give the run's model files their "unknown" answer (r2etl calibrate), when the data allows."""
+    from r2etl_core.cli.calibrate import describe, negatives_dir
+    from r2etl_core.train.calibrate import calibrate
+
+    if cfg.data.events not in ("nmnist", "aedat4"):
+        print(f"'unknown' not calibrated: needs nmnist or aedat4 data, not {cfg.data.events}")
+        return
+    for path in (best, best.with_name("last.safetensors")):
+        if path.exists():
+            try:
+                print(describe(*calibrate(path, None, negatives_dir(negatives))))
+            except InputError as exc:  # the model is saved and usable; it only cannot say "unknown"
+                print(f"'unknown' not calibrated for {path}: {exc.problem}")
 
 
 def check_eval_args(args: argparse.Namespace) -> tuple[str, Path]:

@@ -91,6 +91,8 @@ class InferenceCore:
         detector = meta.unknown_detector()
         self.detector = detector
         self._scorer = detector.torch_scorer(device) if detector is not None else None
+        self.keep_features = False  # calibration (train.calibrate): keep every slice's smoothed features
+        self.feature_log: list[np.ndarray] = []
         self.readout = ReadoutState(readout, meta.config.time_steps)
         self._pending_reset = True
         self._last_event_us: int | None = None
@@ -258,6 +260,8 @@ class InferenceCore:
             activity.append(act)
         chosen = torch.stack(chosen)
         classes = self.meta.config.num_classes
+        if self.keep_features:
+            self.feature_log.append(chosen[:, classes:].cpu().numpy())
         probs = torch.softmax(chosen[:, :classes], dim=1)
         scores = (self._scorer(chosen[:, classes:]) if self._scorer is not None
                   else torch.full((len(run),), float("nan"), device=chosen.device))

@@ -51,8 +51,8 @@ class UnknownDetector:
         return TorchScorer(self, device)
 
     def to_dict(self) -> dict:
-        return {"feature": FEATURE, "means": np.round(self.means, 6).tolist(),
-                "precision": np.round(self.precision, 6).tolist(), "threshold": round(float(self.threshold), 4),
+        return {"feature": FEATURE, "means": self.means.tolist(),
+                "precision": self.precision.tolist(), "threshold": float(self.threshold),
                 "calibration": self.calibration}
 
     @staticmethod
@@ -101,9 +101,11 @@ class TorchScorer:
 
 
 def fit_detector(features: np.ndarray, labels: np.ndarray, num_classes: int, quantile: float,
-                 negatives: np.ndarray | None = None, calibration: dict | None = None) -> UnknownDetector:
+                 negatives: np.ndarray | None = None, calibration: dict | None = None,
+                 threshold_features: np.ndarray | None = None) -> UnknownDetector:
     """Class means and shared covariance of ``features`` [N, D] (``labels`` [N] in 0..C-1); the
-    threshold is the ``quantile`` of the classes' own scores. With ``negatives`` (scores of
+    threshold is the ``quantile`` of the classes' own scores on ``threshold_features`` (held-out
+    slices of the classes; default: ``features``). With ``negatives`` (scores of
     slices known to be none of the classes), the threshold moves up to halfway (in log) towards
     their 10th percentile when that is higher, so fewer class slices are called unknown
     without losing more than ~10% of the negatives."""
@@ -113,12 +115,17 @@ def fit_detector(features: np.ndarray, labels: np.ndarray, num_classes: int, qua
     means = np.stack([features[labels == c].mean(0) for c in range(num_classes)])
     centred = features - means[labels]
     cov = centred.T @ centred / len(features)
-    cov += SHRINKAGE * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+    spread = float(np.trace(cov)) / len(cov)
+    if not spread > 1e-9:
+        raise ValueError("the network's features do not vary over the calibration slices (is it trained?)")
+    cov += SHRINKAGE * spread * np.eye(len(cov))
     precision = np.linalg.inv(cov)
     provisional = UnknownDetector(means, precision, 1.0)
-    own = provisional.scores(features)
+    held = features if threshold_features is None or not len(threshold_features) else threshold_features
+    own = provisional.scores(held)
     threshold = float(np.quantile(own, quantile))
     info = dict(calibration or {}, quantile=quantile, class_slices=int(len(features)),
+                threshold_slices=int(len(held)),
                 own_score_quantiles={str(q): round(float(np.quantile(own, q)), 3) for q in (0.5, 0.9, 0.99)})
     if negatives is not None and len(negatives):
         neg = provisional.scores(negatives)

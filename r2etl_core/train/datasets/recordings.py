@@ -18,7 +18,7 @@ from pathlib import Path
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.dv import recording_info
-from r2etl_core.io.labels import IDLE_LABEL, SUFFIX, LabelSegment, labels_path_for, read_labels
+from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS, SUFFIX, LabelSegment, labels_path_for, read_labels
 from r2etl_core.train.datasets.folders import check_case, class_sort_key, list_folder
 
 RECORDING_SUFFIX = ".aedat4"
@@ -37,6 +37,7 @@ class Recording:
     segments: tuple[LabelSegment, ...]
     width: int
     height: int
+    negatives: tuple[LabelSegment, ...] = ()  # stretches labelled "unknown"/"none": none of the classes
 
     @property
     def labels(self) -> frozenset[str]:
@@ -90,9 +91,10 @@ def read_recording(path: Path, root: Path) -> Recording:
             raise InputError(sidecar, f"segment '{seg.label}' [{seg.start_us}, {seg.end_us}) lies outside the "
                                       f"recording's events [{info.t_first_us}, {info.t_last_us}]: label times are "
                                       "absolute event timestamps, not offsets from the start")
-    labelled = tuple(seg for seg in segments if seg.label != IDLE_LABEL)
+    labelled = tuple(seg for seg in segments if seg.label != IDLE_LABEL and seg.label not in NEGATIVE_LABELS)
+    negatives = tuple(seg for seg in segments if seg.label in NEGATIVE_LABELS)
     check_case(sorted({seg.label for seg in labelled}), sidecar)
-    return Recording(path, path.relative_to(root).as_posix(), sidecar, labelled, info.width, info.height)
+    return Recording(path, path.relative_to(root).as_posix(), sidecar, labelled, info.width, info.height, negatives)
 
 
 def scan_recordings(root: str | Path) -> RecordingSet:
