@@ -119,7 +119,8 @@ def open_input(spec: str, speed: float | None = 1.0, loop: bool = False, strict_
 
 def labels_problem(segments: Sequence[LabelledSpan], model: LoadedModel) -> str | None:
     """Why a recording's labels cannot be scored with ``model`` (None when they can)."""
-    unknown = sorted({str(seg.label) for seg in segments} - set(model.meta.class_names) - {IDLE_LABEL, *NEGATIVE_LABELS})
+    known = {*model.meta.class_names, IDLE_LABEL, *NEGATIVE_LABELS}
+    unknown = sorted({str(seg.label) for seg in segments} - known)
     if not unknown:
         return None
     return (f"model classes {list(model.meta.class_names)} do not include the recording's labels "
