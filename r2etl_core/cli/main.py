@@ -21,6 +21,8 @@ common tasks:
   r2etl train --config shared-nmnist                train a model (images + events)
   r2etl eval --data nmnist:DIR --split val          accuracy of a model on N-MNIST folders
   r2etl bench                                       throughput and latency on this machine
+  r2etl export MODEL --nir OUT.nir                  the network as a NIR graph, verified
+  r2etl doctor                                      is this machine ready for a demo?
 """
 
 
@@ -49,6 +51,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         cli_stream.register(sub)
     cli_train.register(sub)
+    from r2etl_core.cli import doctor as cli_doctor, export as cli_export
+
+    cli_export.register(sub)
+    cli_doctor.register(sub)
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Exports of a trained network for other simulators and neuromorphic hardware (NIR)."""
