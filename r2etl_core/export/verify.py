@@ -9,6 +9,7 @@ and the spikes of every layer are compared slice by slice.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -100,8 +101,25 @@ class _ModelStepper:
         self.model.reset_state()
 
 
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """One torch thread for the replay: one step of this small network is too little work to
+    share, and on a busy machine two spinning threads made it 10x slower (measured)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def compare(model: R2ETLNet, graph: nir.NIRGraph, frames: Iterator[torch.Tensor]) -> VerifyReport:
     """Step both through ``frames`` and count every difference."""
+    with one_thread():
+        return _compare(model, graph, frames)
+
+
+def _compare(model: R2ETLNet, graph: nir.NIRGraph, frames: Iterator[torch.Tensor]) -> VerifyReport:
     reference, runner = _ModelStepper(model), NIRRunner(graph)
     output = next(iter(graph.outputs))
     n = agree = mismatches = spikes = 0
