@@ -270,8 +270,8 @@ def run_checks(recordings: str | Path, model: str | Path | None = None, device: 
         model_check, loaded = check_model(model)
         checks += [model_check, check_smoke(loaded, device)]
     except BaseException:
-        if probe is not None:
+        if display is None:
             probe.kill()
             probe.communicate()
         raise
-    return checks + (finish_qt_probe(probe) if probe is not None else display())
+    return checks + (display() if display is not None else finish_qt_probe(probe))
