@@ -54,7 +54,7 @@ def test_shipped_model_exports_and_verifies(capsys, tmp_path, model_path):
 
     graph = nir.read(str(out))  # type-checked by nir on the way in
     model, meta = load_model(model_path)
-    assert graph.metadata["dt"] == pytest.approx(meta.slicing.slice_us * 1e-6)
+    assert graph.metadata["dt"] == result["dt"] == 1e-4  # what snnTorch's importer assumes
     assert int(graph.metadata["slice_us"]) == 30_000 and int(graph.metadata["input_size"]) == 34
     assert "channel 0: ON" in graph.metadata["input_channels"] and "centred" in graph.metadata["crop"]
     lifs = [n for n in graph.nodes.values() if isinstance(n, nir.LIF)]
@@ -122,6 +122,15 @@ def test_cli_mismatch_exits_1_with_one_line_and_keeps_no_file(capsys, tmp_path, 
     assert code == 1
     assert len(err.strip().splitlines()) == 1 and "does not match" in err and "not written" in err
     assert list(tmp_path.iterdir()) == []  # neither the file nor a temporary one
+
+
+def test_another_dt_scales_tau_and_still_verifies(capsys, tmp_path):
+    out = tmp_path / "slow.nir"
+    code, stdout, err = run_cli(capsys, "export", MODELS[0], "--nir", out, "--dt", "0.03", "--slices", 20, "--json")
+    assert code == 0, err
+    graph = nir.read(str(out))
+    assert graph.metadata["dt"] == 0.03
+    np.testing.assert_array_equal(graph.nodes["bottleneck"].tau, 2 * np.float32(0.03))
 
 
 def test_no_verify_still_writes_a_readable_file(capsys, tmp_path):

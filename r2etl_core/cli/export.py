@@ -42,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--recording", help=f"recording to verify on (default: {DEMO_RECORDING.name})")
     p.add_argument("--slices", type=float, default=None,
                    help="verify on the first N slices only (default: the whole recording)")
+    p.add_argument("--dt", type=float, default=None, metavar="S",
+                   help="NIR time step per slice in seconds (default 1e-4, what snnTorch's importer assumes; "
+                        "tau is written as 2 dt)")
     p.add_argument("--no-verify", action="store_true", help="write without replaying a recording")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
     p.set_defaults(func=cmd_export)
@@ -55,19 +58,20 @@ def _recording(args: argparse.Namespace) -> Path:
 
 
 def export_nir(model_path: str | Path, out: str | Path, recording: Path | None,
-               max_slices: int | None = None) -> dict:
+               max_slices: int | None = None, dt: float | None = None) -> dict:
     """Build, write and (with ``recording``) verify; ExportMismatch leaves ``out`` untouched."""
     import nir
 
-    from r2etl_core.export.nir_graph import build_nir_graph
+    from r2etl_core.export.nir_graph import DEFAULT_DT, build_nir_graph
     from r2etl_core.export.verify import verify_file
     from r2etl_core.io.files import atomic_write, check_output_path
     from r2etl_core.stream.pipeline import load_model_file
 
     out = check_output_path(out, "NIR file")
     loaded = load_model_file(model_path)
-    graph = build_nir_graph(loaded.model, loaded.meta, loaded.path)
-    result = {"model": str(loaded.path), "nir": str(out), "nodes": len(graph.nodes), "verified": False}
+    graph = build_nir_graph(loaded.model, loaded.meta, loaded.path, DEFAULT_DT if dt is None else dt)
+    result = {"model": str(loaded.path), "nir": str(out), "nodes": len(graph.nodes),
+              "dt": graph.metadata["dt"], "verified": False}
     with atomic_write(out) as tmp:
         nir.write(tmp, graph)
         if recording is not None:
@@ -80,9 +84,10 @@ def export_nir(model_path: str | Path, out: str | Path, recording: Path | None,
 
 def cmd_export(args: argparse.Namespace) -> int:
     slices = None if args.slices is None else int(check_number("--slices", args.slices, 1, 10_000_000))
+    dt = None if args.dt is None else check_number("--dt", args.dt, 1e-9, 1e3, "s")
     recording = None if args.no_verify else _recording(args)
     try:
-        result = export_nir(args.model, args.nir, recording, slices)
+        result = export_nir(args.model, args.nir, recording, slices, dt)
     except ExportMismatch as exc:
         print(f"r2etl export: error: {args.nir}: {exc} (not written)", file=sys.stderr)
         return 1

@@ -8,8 +8,11 @@ spikingjelly's discrete update with ``decay_input=False`` and a hard reset to ``
 
 is NIR's ``tau dv/dt = (v_leak - v) + r I`` under a forward-Euler step of ``dt``:
 ``v += dt / tau_nir * (v_leak - v + r I)``, which is the same update with ``tau_nir = tau dt``,
-``r = tau`` and ``v_leak = v_reset``. ``dt`` is one time slice (the model's ``slice_us``), in
-seconds. One difference NIR cannot express: spikingjelly fires at ``v >= v_threshold``, NIR at
+``r = tau`` and ``v_leak = v_reset``. One step of ``dt`` is one time slice of events (the
+model's ``slice_us``); only ``tau_nir / dt`` matters to the dynamics, so ``dt`` defaults to
+1e-4 s, the step snnTorch's importer assumes (hard-coded) and spikingjelly's importer and the
+NIR paper's examples default to: any other ``dt`` is as right, but then that consumer rescales
+the leak and the input. One difference NIR cannot express: spikingjelly fires at ``v >= v_threshold``, NIR at
 ``v > v_threshold``; the verifier counts the ties (a potential exactly at threshold).
 """
 
@@ -29,6 +32,7 @@ from r2etl_core.io.files import atomic_write, file_sha256
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.model import PreResetLIF, R2ETLNet
 
+DEFAULT_DT = 1e-4  # seconds of NIR time per slice (see the module docstring)
 FORMAT_NAME = "r2etl-nir"
 FORMAT_VERSION = 1
 PRE_RESET_TAU = 2.0  # PreResetLIF's leak: h = 0.5 v + x (r2etl_core/nn/model.py)
@@ -107,13 +111,14 @@ def event_branch_nodes(model: R2ETLNet, dt: float) -> list[tuple[str, nir.NIRNod
     return nodes
 
 
-def graph_metadata(meta: ModelMeta, model_path: str | Path | None) -> dict:
+def graph_metadata(meta: ModelMeta, model_path: str | Path | None, dt: float = DEFAULT_DT) -> dict:
     """Flat metadata (NIR's reader reads one level): what a consumer needs to feed the graph."""
     s = meta.slicing
     return {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "r2etl_version": __version__,
-        "dt": s.slice_us * 1e-6 if s.mode == "time" else 1.0,
-        "dt_unit": "s" if s.mode == "time" else "one slice of events_per_slice events",
+        "dt": float(dt),
+        "dt_meaning": "seconds of NIR time per step; one step is one slice of events (slice_us of real time "
+                      "or events_per_slice events); run the graph with this dt",
         "slicing_mode": s.mode, "slice_us": int(s.slice_us), "events_per_slice": int(s.events_per_slice),
         "input_size": int(meta.config.input_size), "input_shape": "2 x input_size x input_size (C, H, W)",
         "input_channels": CHANNELS, "crop": CROP_RULE,
@@ -127,11 +132,14 @@ def graph_metadata(meta: ModelMeta, model_path: str | Path | None) -> dict:
     }
 
 
-def build_nir_graph(model: R2ETLNet, meta: ModelMeta, model_path: str | Path | None = None) -> nir.NIRGraph:
+def build_nir_graph(model: R2ETLNet, meta: ModelMeta, model_path: str | Path | None = None,
+                    dt: float = DEFAULT_DT) -> nir.NIRGraph:
     """The event branch as a sequential NIR graph with the slicing in its metadata."""
+    if not dt > 0:
+        raise ValueError(f"dt must be positive, got {dt}")
     model = model.eval()
-    metadata = graph_metadata(meta, model_path)
-    named = event_branch_nodes(model.cpu(), float(metadata["dt"]))
+    metadata = graph_metadata(meta, model_path, dt)
+    named = event_branch_nodes(model.cpu(), dt)
     size = meta.config.input_size
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array([2, size, size])})}
     nodes.update(named)
