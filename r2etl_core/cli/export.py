@@ -62,8 +62,8 @@ def export_nir(model_path: str | Path, out: str | Path, recording: Path | None,
     """Build, write and (with ``recording``) verify; ExportMismatch leaves ``out`` untouched."""
     import nir
 
-    from r2etl_core.export.nir_graph import DEFAULT_DT, build_nir_graph
-    from r2etl_core.export.verify import verify_file
+    from r2etl_core.nn.nir_export import DEFAULT_DT, build_nir_graph
+    from r2etl_core.stream.nir_check import verify_file
     from r2etl_core.io.files import atomic_write, check_output_path
     from r2etl_core.stream.pipeline import load_model_file
 

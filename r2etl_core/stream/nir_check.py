@@ -18,7 +18,7 @@ import nir
 import torch
 
 from r2etl_core.errors import InputError
-from r2etl_core.export.nir_runner import NIRRunner
+from r2etl_core.nn.nir_runner import NIRRunner
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.stream.pipeline import model_slicing

@@ -13,6 +13,7 @@ like the model it is compared with; a batch dimension is added in front of every
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import nir
 import numpy as np
@@ -56,7 +57,7 @@ def _conv(node: nir.Conv2d):
     return lambda x: F.conv2d(x, weight, bias, stride, padding, dilation, int(node.groups))
 
 
-def _affine(node) -> callable:
+def _affine(node: nir.Affine | nir.Linear) -> Callable[[torch.Tensor], torch.Tensor]:
     weight = _tensor(node.weight)
     bias = _tensor(node.bias) if isinstance(node, nir.Affine) else None
     return lambda x: F.linear(x, weight, bias)

@@ -1,1 +1,0 @@
-"""Exports of a trained network for other simulators and neuromorphic hardware (NIR)."""
