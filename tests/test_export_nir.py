@@ -3,6 +3,7 @@ interpreter on the demo; a wrong export (unfolded batch norm, wrong leak) is cau
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def test_shipped_model_exports_and_verifies(capsys, tmp_path, model_path):
     assert graph.metadata["dt"] == result["dt"] == 1e-4  # what snnTorch's importer assumes
     assert int(graph.metadata["slice_us"]) == 30_000 and int(graph.metadata["input_size"]) == 34
     assert "channel 0: ON" in graph.metadata["input_channels"] and "centred" in graph.metadata["crop"]
+    assert json.loads(graph.metadata["class_names"]) == list(meta.class_names)
+    assert graph.metadata["source_sha256"] == hashlib.sha256(model_path.read_bytes()).hexdigest()
     lifs = [n for n in graph.nodes.values() if isinstance(n, nir.LIF)]
     convs = [n for n in graph.nodes.values() if isinstance(n, nir.Conv2d)]
     assert len(lifs) == len(model.spiking_layers()) == 9 and len(convs) == 8

@@ -18,6 +18,7 @@ the leak and the input. One difference NIR cannot express: spikingjelly fires at
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nir
@@ -123,7 +124,8 @@ def graph_metadata(meta: ModelMeta, model_path: str | Path | None, dt: float = D
         "input_size": int(meta.config.input_size), "input_shape": "2 x input_size x input_size (C, H, W)",
         "input_channels": CHANNELS, "crop": CROP_RULE,
         "sensor_width": int(s.sensor_width), "sensor_height": int(s.sensor_height),
-        "class_names": list(meta.class_names), "time_steps_trained": int(meta.config.time_steps),
+        # a JSON list: nir reads a list of strings back as an array of bytes
+        "class_names": json.dumps(list(meta.class_names)), "time_steps_trained": int(meta.config.time_steps),
         "neuron": "LIF, forward Euler with dt: v = (1 - dt/tau) v + dt/tau r I = 0.5 v + I; hard reset to v_reset",
         "threshold_rule": "the source model fires at v >= v_threshold (spikingjelly); NIR says v > v_threshold",
         "output": "classifier: logits per time step (no output neuron); the prediction is a readout over steps",
