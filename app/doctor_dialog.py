@@ -48,7 +48,7 @@ class DoctorReport(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(self.view)
         layout.addWidget(buttons)
-        self.resize(900, 360)
+        self.resize(1150, 340)  # the longest fix fits without scrolling at the usual font size
 
     def text(self) -> str:
         return self.view.toPlainText()
