@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.controls import SettingsPanel, TransportBar
+from app.doctor_dialog import DoctorMenu
 from app.label_bar import LabelBar
 from app.labelling import RECORD, Labeller, recording_time_of
 from app.session import Session
@@ -65,6 +66,7 @@ class MainWindow(QMainWindow):
         self._live_frame_t: int | None = None  # newest live camera frame shown
         self._build_layout()
         self._build_toolbar()
+        self.doctor = DoctorMenu(self, lambda: self.recordings_dir, lambda: self.session.model_path)  # Help menu
         self.source_label = QLabel("no input")
         self.statusBar().addPermanentWidget(self.source_label)
         self._connect()

@@ -22,6 +22,8 @@ common tasks:
   r2etl eval --data nmnist:DIR --split val          accuracy of a model on N-MNIST folders
   r2etl calibrate MODEL                             teach a model to say "unknown" to other things
   r2etl bench                                       throughput and latency on this machine
+  r2etl export MODEL --nir OUT.nir                  the network as a NIR graph, verified
+  r2etl doctor                                      is this machine ready for a demo?
 """
 
 
@@ -52,6 +54,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         cli_stream.register(sub)
     cli_train.register(sub)
     cli_calibrate.register(sub)
+    from r2etl_core.cli import doctor as cli_doctor, export as cli_export
+
+    cli_export.register(sub)
+    cli_doctor.register(sub)
     return parser
 
 
