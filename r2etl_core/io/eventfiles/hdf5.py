@@ -44,7 +44,8 @@ class Hdf5Reader(EventFileReader):
         self.format_name = f"HDF5 ({where})"
         offset = self._file.get("t_offset")
         self._t_offset = int(offset[()]) if isinstance(offset, h5py.Dataset) and offset.shape == () else 0
-        for attrs in (self._file.attrs, self._file[where.split("/")[0]].attrs if "/" in where else {}):
+        found = self._file[where]
+        for attrs in (self._file.attrs, found.parent.attrs, found.attrs):
             for w, h in (("width", "height"), ("sensor_width", "sensor_height")):
                 if w in attrs and h in attrs:
                     self._size = (int(attrs[w]), int(attrs[h]))
@@ -53,7 +54,7 @@ class Hdf5Reader(EventFileReader):
     def _find_layout(self):
         """({t,x,y,p: 1-D dataset} or None, table dataset or None, where it was found)."""
         for where in ("events", ""):
-            group = self._file[where] if where else self._file
+            group = self._file.get(where) if where else self._file
             if not isinstance(group, h5py.Group):
                 continue
             t, p = _pick(group, _T), _pick(group, _P)
