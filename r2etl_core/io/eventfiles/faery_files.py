@@ -24,6 +24,7 @@ import faery
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.eventfiles._base import EventFileReader, make_batch
+from r2etl_core.parse import shown
 from r2etl_core.types import EventBatch
 
 _ANY_SIZE = (65535, 65535)  # decode without a size limit; the sensor is then inferred
@@ -147,7 +148,7 @@ def _csv_columns(first_line: str, path: Path) -> tuple[bool, dict[str, int], tup
     for key, options in _CSV_NAMES.items():
         found = [i for i, name in enumerate(names) if name in options]
         if not found:
-            raise InputError(path, f"CSV header {first_line.strip()[:60]!r} has no {key} column "
+            raise InputError(path, f"CSV header {shown(first_line.strip(), 50)} has no {key} column "
                                    "(expected t,x,y,p with t in us and p 1 = ON, 0 = OFF)")
         columns[key] = found[0]
     sizes = [c.split("@")[1] for c in cells if "@" in c]
