@@ -11,7 +11,8 @@ faery 0.7.1 facts this module works around (checked by tests/test_eventfiles.py)
   are CD events by another name: those are read with its low-level ``dat.Decoder``.
 - It cannot start a file in the middle: ``batches(start_us)`` decodes from the beginning.
 - On EVT 3 it nudges timestamps that go backwards forward (<= 11 us seen on a real file) to keep
-  them monotonic.
+  them monotonic; in a CSV file an earlier timestamp becomes the previous one. Such files play
+  (slightly retimed) instead of being refused by the time-order check of ``_base``.
 """
 
 from __future__ import annotations
