@@ -323,7 +323,7 @@ def test_open_source_dispatch(tmp_path):
     assert isinstance(open_source(str(tmp_path / "nm")), NMNISTSource)
 
 
-@pytest.mark.parametrize("name,problem", [("a.raw", "Prophesee RAW with event format 'none'"),
+@pytest.mark.parametrize("name,problem", [("a.raw", "not a Prophesee RAW file"),
                                           ("a.dat", "corrupt or unreadable Prophesee DAT file"),
                                           ("a.es", "corrupt or unreadable Event Stream (.es) file"),
                                           ("a.aedat", "not an AEDAT file"), ("a.h5", "corrupt or unreadable HDF5"),

@@ -60,8 +60,11 @@ def _raw_version(fields: dict[str, str], path: Path) -> str:
         return "evt2"
     if fmt == "EVT3" or evt == "3.0":
         return "evt3"
-    shown = fmt or evt or "none"
-    raise InputError(path, f"Prophesee RAW with event format {shown!r}: only EVT 2.0 and 3.0 are supported")
+    if not (fmt or evt):
+        raise InputError(path, "not a Prophesee RAW file: its header names no event format ('% evt 2.0' "
+                               "or '% format EVT3;...')")
+    raise InputError(path, f"Prophesee RAW with event format {shown(fmt or evt, 30)}: only EVT 2.0 and 3.0 "
+                           "are supported")
 
 
 def _raw_size(fields: dict[str, str]) -> tuple[int, int] | None:
@@ -164,8 +167,12 @@ class CsvReader(EventFileReader):
     format_name = "CSV"
 
     def _open(self) -> None:
-        with open(self.path, "r", encoding="utf-8", errors="replace") as f:
-            first = f.readline()
+        with open(self.path, "rb") as f:
+            head = f.readline(4096)
+        try:
+            first = head.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(self.path, "not a CSV text file (its first line is not UTF-8 text)") from None
         self._header, self._columns, self._size = _csv_columns(first, self.path)
 
     def _decode(self, start_us: int | None) -> Iterator[EventBatch]:
