@@ -81,6 +81,21 @@ def test_sizes_come_from_the_file(tmp_path):
         == (640, False)
 
 
+def test_csv_stating_its_size_opens_without_a_scan_and_checks_while_reading(tmp_path):
+    rows = syn.encode_csv(EVENTS, header=False).splitlines(keepends=True)
+    path = tmp_path / "sized.csv"
+    path.write_bytes(b"t,x@346,y@260,p\n" + b"".join(rows))
+    info = event_file_info(path)
+    assert (info.t_first_us, info.t_last_us, info.event_count, info.size_inferred) == \
+        (EVENTS.t_first_us, EVENTS.t_last_us, None, False)
+    assert same_events(read_event_file(path), EVENTS)
+    rows[3000] = b"%d,400,7,1\n" % EVENTS.t[3000]  # beyond the stated 346 columns
+    path.write_bytes(b"t,x@346,y@260,p\n" + b"".join(rows))
+    reader = open_event_file(path)  # opens: the damage is found while reading, as in a damaged .aedat4
+    with pytest.raises(InputError, match=r"sized.csv: corrupt or unreadable CSV event file \(x overflow \(x=400"):
+        list(reader.batches())
+
+
 def test_aedat31_timestamps_past_2_31_us_use_the_packet_overflow(tmp_path):
     late = random_events(3000, width=346, height=260, duration_us=4_000_000, t0_us=(1 << 31) - 2_000_000, seed=3)
     path = tmp_path / "late.aedat"

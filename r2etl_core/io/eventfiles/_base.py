@@ -109,11 +109,20 @@ class EventFileReader:
         """Chunks from ``start_us`` (or earlier) to the end; width/height of the chunks unused."""
         raise NotImplementedError
 
+    def _time_span(self) -> tuple[int, int] | None:
+        """(first, last timestamp) read without decoding the file, where the format allows it
+        and the file states its size: then opening skips the scan (event count unknown)."""
+        return None
+
     def close(self) -> None:
         """Free what the reader holds open."""
 
     # -- shared ------------------------------------------------------------------------------------
     def _scan(self) -> EventFileInfo:
+        span = self._time_span() if self._size is not None else None
+        if span is not None:
+            return EventFileInfo(self.path, self._camera, self._size[0], self._size[1], span[0], span[1], None,
+                                 self.format_name, False)
         count, first, last, max_x, max_y = 0, None, 0, 0, 0
         for batch in self._checked(None, check_size=False):
             if not len(batch):

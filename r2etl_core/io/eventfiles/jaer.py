@@ -34,10 +34,11 @@ PACKET_HEADER = np.dtype([("type", "<i2"), ("source", "<i2"), ("size", "<i4"), (
 POLARITY_EVENT = 1
 _RECORD = np.dtype([("address", ">u4"), ("t", ">i4")])  # one AEDAT 2.0 event
 _HEADER_MAX = 1 << 24
-# jAER chip classes / cAER source names -> (layout, sensor size)
+# jAER chip classes / cAER source names -> (AEDAT 2.0 address layout, sensor size); a DVXplorer
+# appears as a 3.1 source only (its size is all that is used there)
 _CHIPS = (("dvs128", "dvs128", (128, 128)), ("tmpdiff128", "dvs128", (128, 128)),
           ("davis346", "davis", (346, 260)), ("davis240", "davis", (240, 180)),
-          ("davis640", "davis", (640, 480)), ("dvxplorer", "davis", (640, 480)))
+          ("davis640", "davis", (640, 480)), ("dvxplorer", "", (640, 480)))
 
 
 def read_hash_header(path: Path) -> tuple[list[str], int]:
@@ -74,7 +75,7 @@ class Aedat2Reader(EventFileReader):
         lines, self._data_start = read_hash_header(self.path)
         chips = [line.split(":", 1)[1].strip() for line in lines if line.strip().startswith("AEChip:")]
         chip = _chip(chips[0]) if chips else None
-        if chip is None:
+        if chip is None or not chip[0]:
             named = f"AEChip {chips[0]!r}" if chips else "no '# AEChip:' header line"
             raise InputError(self.path, f"{named}: only DVS128 and DAVIS recordings are supported")
         self._layout, self._size = chip

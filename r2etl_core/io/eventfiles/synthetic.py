@@ -105,11 +105,12 @@ def _packet(kind: int, data: np.ndarray, overflow: int) -> bytes:
     return head.tobytes() + data.astype("<u4").tobytes()
 
 
-def encode_aedat31(ev: EventBatch, per_packet: int = 100) -> bytes:
-    """cAER AEDAT 3.1 from a DAVIS346: polarity packets of ``per_packet`` events (a packet never
-    spans a timestamp overflow), each followed by an empty special-event packet to skip."""
+def encode_aedat31(ev: EventBatch, per_packet: int = 100, source: str = "DAVIS346B") -> bytes:
+    """cAER AEDAT 3.1 (``source``: DAVIS346B 346x260, DVXplorer 640x480): polarity packets of
+    ``per_packet`` events (a packet never spans a timestamp overflow), each followed by a
+    special-event packet to skip."""
     t, x, y, p = _cols(ev)
-    head = ("#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DAVIS346B\r\n"
+    head = (f"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: {source}\r\n"
             "#Start-Time: 2024-01-01 00:00:00 (TZ+0000)\r\n#!END-HEADER\r\n").encode()
     out = [head]
     overflow = t >> 31
