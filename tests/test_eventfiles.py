@@ -211,3 +211,23 @@ def test_unsupported_suffixes_still_named(tmp_path):
     (tmp_path / "a.npy").write_bytes(bytes(10))
     with pytest.raises(InputError, match="NumPy .npy files are not supported"):
         open_source(str(tmp_path / "a.npy"))
+
+
+def test_info_and_classify_from_the_cli(tmp_path, capsys):
+    """``r2etl info`` describes a file of any format; ``r2etl classify`` replays one through the
+    model (the bundled one: the viewer's and classify's path through ``open_source``)."""
+    import json
+
+    from r2etl_core.cli.main import main
+
+    es = write(tmp_path, "dvs.es")
+    (tmp_path / "dvs.labels.csv").write_text(f"start_us,end_us,label\n{EVENTS.t_first_us},{EVENTS.t_last_us},3\n")
+    assert main(["info", str(es), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["kind"], info["resolution"], info["events"]) == ("Event Stream (DVS) recording", "346x260", 4000)
+    assert info["t_start_us"] == EVENTS.t_first_us and info["labels"].startswith("dvs.labels.csv: 1 segments")
+    assert main(["classify", str(es), "--json", "--out", str(tmp_path / "p.jsonl")]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    lines = (tmp_path / "p.jsonl").read_text().splitlines()
+    assert summary["slices"] == len(lines) >= (EVENTS.t_last_us - EVENTS.t_first_us) // 30_000
+    assert sum(json.loads(line)["events"] for line in lines) == 4000
