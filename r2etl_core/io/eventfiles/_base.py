@@ -167,17 +167,14 @@ class EventFileReader:
         if check_size and (int(batch.x.max()) >= self.info.width or int(batch.y.max()) >= self.info.height):
             raise InputError(self.path, f"corrupt {self.what}: an event near event {seen:,} lies outside the "
                                         f"{self.info.width}x{self.info.height} sensor")
-        steps = np.diff(batch.t)
-        back = int(np.argmax(steps < 0)) if len(steps) and steps.min() < 0 else -1
-        if previous is not None and batch.t_first_us < previous:
-            back = 0
-            before = previous
-        elif back >= 0:
-            before = int(batch.t[back])
-            back += 1
-        if back >= 0:
-            raise InputError(self.path, f"timestamps go backwards at event {seen + back:,} "
-                                        f"({int(batch.t[back])} us after {before} us): sort the events by time")
+        # the chunk's times, preceded by the previous chunk's last: one diff covers the seam
+        times = batch.t if previous is None else np.concatenate(([previous], batch.t))
+        steps = np.diff(times)
+        if len(steps) and steps.min() < 0:
+            at = int(np.argmax(steps < 0))  # times[at + 1] is earlier than times[at]
+            index = seen + at + (1 if previous is None else 0)
+            raise InputError(self.path, f"timestamps go backwards at event {index:,} ({int(times[at + 1])} us "
+                                        f"after {int(times[at])} us): sort the events by time")
 
     def read_all(self) -> EventBatch:
         return EventBatch.concat(list(self.batches()), self.info.width, self.info.height)
