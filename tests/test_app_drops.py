@@ -66,3 +66,17 @@ def test_an_event_stream_file_dropped_on_the_viewer_replays(qtbot, tmp_path, tin
     qtbot.waitUntil(lambda: window.event_view.image.image.shape[:2] == (48, 64), timeout=30_000)
     qtbot.waitUntil(lambda: window.session.source.position_us > 0, timeout=30_000)
     window.close()
+
+
+def test_labels_of_any_replayed_event_file_can_be_edited(tmp_path):
+    from types import SimpleNamespace
+
+    from app.labelling import editable_file
+
+    def session(spec: str, kind: str = "file"):
+        return SimpleNamespace(source=SimpleNamespace(info=SimpleNamespace(kind=kind)), playback=object(), spec=spec)
+
+    for name in ("a.aedat4", "a.raw", "a.es", "a.h5", "a.aedat", "a.csv"):
+        assert editable_file(session(str(tmp_path / name))) == tmp_path / name
+    assert editable_file(session(str(tmp_path / "a.labels.csv"))) is None
+    assert editable_file(session("camera:DXA00093", kind="camera")) is None
