@@ -70,6 +70,20 @@ def test_train_and_eval_from_the_cli_on_other_formats(clips, tmp_path, capsys):
     assert result["n"] == meta.metrics["val_n"] > 0
 
 
+def test_csv_files_without_a_sidecar_are_not_recordings(clips, tmp_path):
+    """A run's metrics.csv inside the data folder (the tutorial trains into clips/runs/) is
+    skipped; an event file of another format without its sidecar is still named."""
+    _, other = clips
+    folder = tmp_path / "with-run"
+    shutil.copytree(other, folder)
+    (folder / "runs" / "mine").mkdir(parents=True)
+    (folder / "runs" / "mine" / "metrics.csv").write_text("step,loss\n1,0.5\n")
+    assert len(scan_recordings(folder).recordings) == len(scan_recordings(other).recordings)
+    (folder / "runs" / "mine" / "stray.raw").write_bytes((other / "rec-000.raw").read_bytes())
+    with pytest.raises(InputError, match="stray.raw: no labels sidecar stray.labels.csv"):
+        scan_recordings(folder)
+
+
 def test_a_damaged_recording_in_the_folder_is_named(clips, tmp_path):
     _, other = clips
     broken = tmp_path / "broken"

@@ -61,16 +61,24 @@ class RecordingSet:
         return RecordingSet(self.root, tuple(by_rel[rel] for rel in rels), self.class_names, self.sensor)
 
 
+def _is_recording(path: Path) -> bool:
+    """An event file; a ``.csv`` only with its labels sidecar: training writes other CSV files
+    (``runs/*/metrics.csv``) that often end up inside the data folder."""
+    if not (is_event_file(path) and path.is_file()):
+        return False
+    return path.suffix.lower() != ".csv" or labels_path_for(path) is not None
+
+
 def find_recordings(root: Path) -> list[Path]:
-    """Event files under ``root``, sorted; hidden folders (``.git``, ...) and labels sidecars are
-    skipped."""
+    """Event files under ``root``, sorted; hidden folders (``.git``, ...), labels sidecars and
+    CSV files without a sidecar are skipped."""
     found: list[Path] = []
     for entry in sorted(list_folder(root)):
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
             found += find_recordings(entry)
-        elif is_event_file(entry) and entry.is_file():
+        elif _is_recording(entry):
             found.append(entry)
     return found
 
