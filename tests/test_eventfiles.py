@@ -96,6 +96,19 @@ def test_csv_stating_its_size_opens_without_a_scan_and_checks_while_reading(tmp_
         list(reader.batches())
 
 
+def test_csv_without_a_size_is_parsed_once(tmp_path):
+    """The opening scan's rows are kept on disk (spill.py): reads and seeks never parse the text
+    again, so a file replaced after opening still replays what was opened."""
+    path = write(tmp_path, "plain.csv")
+    reader = open_event_file(path)
+    path.write_bytes(b"t,x,y,p\n1,2,3,1\n")
+    assert same_events(EventBatch.concat(list(reader.batches()), 346, 260), EVENTS)
+    start = int(EVENTS.t[1234])
+    assert same_events(EventBatch.concat(list(reader.batches(start)), 346, 260), EVENTS.select(EVENTS.t >= start))
+    reader.close()
+    assert reader._spill._file.closed
+
+
 def test_aedat31_timestamps_past_2_31_us_use_the_packet_overflow(tmp_path):
     late = random_events(3000, width=346, height=260, duration_us=4_000_000, t0_us=(1 << 31) - 2_000_000, seed=3)
     path = tmp_path / "late.aedat"

@@ -25,6 +25,7 @@ import faery
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.eventfiles._base import EventFileReader, make_batch, native_guard
+from r2etl_core.io.eventfiles.spill import Spill
 from r2etl_core.parse import shown
 from r2etl_core.types import EventBatch
 
@@ -161,7 +162,11 @@ def _csv_columns(first_line: str, path: Path) -> tuple[bool, dict[str, int], tup
 
 
 class CsvReader(EventFileReader):
-    """``.csv`` of ``t,x,y,p`` rows (t in us; p 1 = ON, 0 = OFF), with or without a header."""
+    """``.csv`` of ``t,x,y,p`` rows (t in us; p 1 = ON, 0 = OFF), with or without a header.
+
+    Text is the slowest format to decode: a file stating its size (faery's ``x@W,y@H`` header)
+    opens from its first and last lines; any other is decoded once at open into a ``Spill``
+    that every later read and seek uses."""
 
     what = "CSV event file"
     format_name = "CSV"
@@ -174,6 +179,8 @@ class CsvReader(EventFileReader):
         except UnicodeDecodeError:
             raise InputError(self.path, "not a CSV text file (its first line is not UTF-8 text)") from None
         self._header, self._columns, self._size = _csv_columns(first, self.path)
+        # without a stated size, the opening scan decodes every row: keep them (spill.py)
+        self._spill = Spill() if self._size is None else None
 
     def _time_span(self) -> tuple[int, int] | None:
         """The first data row's and the last row's t: a CSV file with faery's ``x@W,y@H`` header
@@ -189,6 +196,22 @@ class CsvReader(EventFileReader):
         return (first, last) if first <= last else None
 
     def _decode(self, start_us: int | None) -> Iterator[EventBatch]:
+        spill = self._spill
+        if spill is not None and spill.complete:
+            yield from spill.batches(start_us)
+            return
+        for batch in self._parse():
+            if spill is not None:  # only the opening scan gets here with a spill
+                spill.append(batch)
+            yield batch
+        if spill is not None:
+            spill.finish()
+
+    def close(self) -> None:
+        if getattr(self, "_spill", None) is not None:
+            self._spill.close()
+
+    def _parse(self) -> Iterator[EventBatch]:
         c = self._columns
         props = faery.CsvProperties(has_header=self._header, separator=b",", t_index=c["t"], x_index=c["x"],
                                     y_index=c["y"], on_index=c["p"], t_scale=0.0, on_value=b"1",
