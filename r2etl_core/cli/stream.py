@@ -15,8 +15,9 @@ DEFAULT_STALL_S = 10.0  # r2etl_core.io.dv.DEFAULT_STALL_S (not imported: it loa
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->
 spiking network with state carried across slices) and print one summary. Every slice is
-classified (nothing is dropped). INPUT is an .aedat4 recording, an N-MNIST .bin file or
-folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with Ctrl+C: the
+classified (nothing is dropped). INPUT is an event recording (.aedat4, Prophesee .raw EVT
+2.0/3.0 or .dat, Event Stream .es, .csv t,x,y,p, HDF5 .h5/.hdf5, jAER .aedat 2.0/3.1), an
+N-MNIST .bin file or folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with Ctrl+C: the
 summary still comes; a stream that sends nothing for --stall-s seconds ends with input_lost).
 If INPUT has a labels sidecar (<name>.labels.csv: start_us,end_us,label) the summary
 includes segment_accuracy: the fraction of labelled segments whose majority prediction is right
@@ -38,7 +39,8 @@ examples:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classify", help="classify a recording or stream slice by slice",
                        description=CLASSIFY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="recording (.aedat4), N-MNIST .bin file/folder, camera[:SERIAL] or HOST:PORT")
+    p.add_argument("input", help="event recording (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat), N-MNIST .bin "
+                                 "file/folder, camera[:SERIAL] or HOST:PORT")
     p.add_argument("--model", help="model file (.safetensors); default: the bundled N-MNIST model")
     p.add_argument("--out", help="write one JSON line per slice to this file (written atomically)")
     p.add_argument("--slice-us", type=float, help="slice length in microseconds (default: the model's)")
@@ -82,7 +84,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show what a recording or model file holds",
                        description="Print what FILE holds: a recording's camera, resolution, duration and "
                                    "event count, or a model's architecture, classes, slicing and metrics.")
-    p.add_argument("file", help=".aedat4 recording, .bin sample or .safetensors model")
+    p.add_argument("file", help="event recording (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat), .bin sample "
+                                "or .safetensors model")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_info)
 

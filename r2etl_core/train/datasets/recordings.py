@@ -1,6 +1,7 @@
-"""Labelled ``.aedat4`` recordings — a lab's own camera clips — scanned, checked and split.
+"""Labelled recordings — a lab's own camera clips — scanned, checked and split.
 
-Every ``.aedat4`` under a folder (sub-folders included) must have its labels sidecar
+Every event file under a folder (sub-folders included; ``.aedat4`` and every other format
+``io.eventfiles`` reads: ``.raw``, ``.dat``, ``.es``, ``.csv``, HDF5, ``.aedat``) must have its labels sidecar
 ``<stem>.labels.csv`` (``r2etl_core.io.labels``: absolute timestamps, ``idle`` for stretches
 with nothing to learn). Problems a user can fix are one line naming the file: a recording
 without labels, labels that differ only in case, segments outside the recording's time span
@@ -17,14 +18,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.dv import recording_info
+from r2etl_core.io.eventfiles import EVENT_FILE_SUFFIXES, event_file_info, is_event_file
 from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS, SUFFIX, LabelSegment, labels_path_for, read_labels
 from r2etl_core.train.datasets.folders import check_case, class_sort_key, list_folder
 
-RECORDING_SUFFIX = ".aedat4"
+RECORDING_SUFFIX = ".aedat4"  # what the viewer records
 PART_SUFFIX = ".part.aedat4"  # what a recorder writes to until it stops (AedatWriter)
-LAYOUT = ("DIR/**/<name>.aedat4, each beside its <name>.labels.csv (start_us,end_us,label with the "
-          "recording's absolute timestamps; 'idle' rows are skipped)")
+LAYOUT = (f"DIR/**/<name>.aedat4 (or {', '.join(EVENT_FILE_SUFFIXES[1:])}), each beside its "
+          "<name>.labels.csv (start_us,end_us,label with the recording's absolute timestamps; 'idle' rows "
+          "are skipped)")
 
 
 @dataclass(frozen=True)
@@ -60,15 +62,24 @@ class RecordingSet:
         return RecordingSet(self.root, tuple(by_rel[rel] for rel in rels), self.class_names, self.sensor)
 
 
+def _is_recording(path: Path) -> bool:
+    """An event file; a ``.csv`` only with its labels sidecar: training writes other CSV files
+    (``runs/*/metrics.csv``) that often end up inside the data folder."""
+    if not (is_event_file(path) and path.is_file()):
+        return False
+    return path.suffix.lower() != ".csv" or labels_path_for(path) is not None
+
+
 def find_recordings(root: Path) -> list[Path]:
-    """``.aedat4`` files under ``root``, sorted; hidden folders (``.git``, ...) are skipped."""
+    """Event files under ``root``, sorted; hidden folders (``.git``, ...), labels sidecars and
+    CSV files without a sidecar are skipped."""
     found: list[Path] = []
     for entry in sorted(list_folder(root)):
         if entry.name.startswith("."):
             continue
         if entry.is_dir():
             found += find_recordings(entry)
-        elif entry.suffix.lower() == RECORDING_SUFFIX and entry.is_file():
+        elif _is_recording(entry):
             found.append(entry)
     return found
 
@@ -85,7 +96,7 @@ def read_recording(path: Path, root: Path) -> Recording:
                                "(in the viewer, press the class's number key while recording) or move it "
                                "out of this folder")
     segments = read_labels(sidecar)  # overlapping and inverted segments are its one-line errors
-    info = recording_info(path)
+    info = event_file_info(path)
     for seg in segments:
         if seg.end_us <= info.t_first_us or seg.start_us > info.t_last_us:
             raise InputError(sidecar, f"segment '{seg.label}' [{seg.start_us}, {seg.end_us}) lies outside the "
@@ -105,7 +116,7 @@ def scan_recordings(root: str | Path) -> RecordingSet:
                                f"of labelled recordings: {LAYOUT}")
     paths = find_recordings(root)
     if not paths:
-        raise InputError(root, f"no .aedat4 recordings found. Expected layout: {LAYOUT}")
+        raise InputError(root, f"no event recordings found. Expected layout: {LAYOUT}")
     recordings = tuple(read_recording(p, root) for p in paths)
     first = recordings[0]
     for rec in recordings[1:]:
