@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.dv import read_all_events
+from r2etl_core.io.eventfiles import read_event_file as read_all_events
 from r2etl_core.io.labels import LabelSegment, segment_index
 from r2etl_core.io.modelfile import ModelMeta, load_model, save_model
 from r2etl_core.io.nmnist import read_bin
@@ -133,7 +133,7 @@ def negative_streams(folder: str | Path) -> list[Labelled]:
 
     paths = find_recordings(Path(folder))
     if not paths:
-        raise InputError(folder, "no .aedat4 recordings found for --negatives")
+        raise InputError(folder, "no event recordings (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat) found for --negatives")
     return [Labelled(read_all_events(p), (), (), all_negative=True) for p in paths]
 
 
