@@ -135,7 +135,8 @@ def negative_streams(folder: str | Path) -> list[Labelled]:
 
     paths = find_recordings(Path(folder))
     if not paths:
-        raise InputError(folder, "no event recordings (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat) found for --negatives")
+        raise InputError(folder, "no event recordings (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat) found "
+                                 "for --negatives")
     return [Labelled(read_all_events(p), (), (), all_negative=True) for p in paths]
 
 
