@@ -101,24 +101,30 @@ def check_torch() -> list[Check]:
     return checks
 
 
-def check_spikingjelly() -> Check:
-    version = package_version("spikingjelly")
+def _check_import(label: str, load, fix: str) -> Check:
+    """``label``'s installed version, and whether r2etl's module that imports it loads."""
+    version = package_version(label)
     try:
-        from r2etl_core.nn import model  # noqa: F401 (imports spikingjelly's layers)
+        load()
     except Exception as exc:
-        return Check("spikingjelly", FAIL, f"{version or 'not installed'}: {user_message(exc)}",
-                     "make setup (installs spikingjelly==2.0.0 --no-deps)")
-    return Check("spikingjelly", OK, version or "?")
+        return Check(label, FAIL, f"{version or 'not installed'}: {user_message(exc)}", fix)
+    return Check(label, OK, version or "?")
+
+
+def _load_model_module() -> None:
+    from r2etl_core.nn import model  # noqa: F401 (imports spikingjelly's layers)
+
+
+def _load_dv() -> None:
+    import r2etl_core.io.dv  # noqa: F401 (imports dv-processing)
+
+
+def check_spikingjelly() -> Check:
+    return _check_import("spikingjelly", _load_model_module, "make setup (installs spikingjelly==2.0.0 --no-deps)")
 
 
 def check_dv() -> Check:
-    version = package_version("dv-processing")
-    try:
-        import r2etl_core.io.dv  # noqa: F401 (imports dv-processing)
-    except Exception as exc:
-        return Check("dv-processing", FAIL, f"{version or 'not installed'}: {user_message(exc)}",
-                     "make setup (reinstalls dv-processing==2.0.4)")
-    return Check("dv-processing", OK, version or "?")
+    return _check_import("dv-processing", _load_dv, "make setup (reinstalls dv-processing==2.0.4)")
 
 
 # -- camera, folder --------------------------------------------------------------------------
