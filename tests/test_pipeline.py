@@ -73,7 +73,7 @@ def test_a_broken_sidecar_is_an_error_for_the_cli_and_a_warning_for_the_viewer(t
 
 def test_loaded_model_is_the_shipped_one_by_default():
     model = load_model_file()
-    assert isinstance(model, LoadedModel) and model.path.name == "nmnist-r2etl.safetensors"
+    assert isinstance(model, LoadedModel) and model.path.name == "nmnist-r2etl-live-tuned.safetensors"
 
 
 def test_model_process_gives_the_same_predictions_as_in_process():
