@@ -122,26 +122,41 @@ def run_viewer(args: argparse.Namespace, spec: str | None) -> int:
 
 
 def write_stats(window: MainWindow, path: str) -> None:
-    """The engine's final statistics, for comparing the viewer with headless runs."""
+    """The engine's final statistics, for comparing the viewer with headless runs (written
+    atomically: a full disk leaves no half file; the null device is written in place)."""
     import dataclasses
     import json
 
+    from r2etl_core.io.files import atomic_write
+
     stats = window.session.engine.stats() if window.session.engine is not None else None
-    Path(path).write_text(json.dumps(dataclasses.asdict(stats) if stats else {}, default=str))
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(json.dumps(dataclasses.asdict(stats) if stats else {}, default=str))
 
 
 def finish(window: MainWindow, screenshot: str | None, result: dict, stats_json: str | None = None) -> None:
-    """Scripted end: save the picture, close the window (which finishes any recording), quit."""
-    if screenshot:
-        window.refresh()
-        path = Path(screenshot)
-        if not window.grab().save(str(path)):
-            print(f"{PROG}: error: could not write screenshot {path}", file=sys.stderr)
-            result["code"] = 1
-    if stats_json:
-        write_stats(window, stats_json)
-    window.close()
-    QApplication.instance().quit()
+    """Scripted end: save the picture, close the window (which finishes any recording), quit.
+    A failure to write either is one line on stderr and exit 2, and never keeps the viewer open
+    (an exception escaping a Qt slot is printed and the slot's work simply stops)."""
+    try:
+        if screenshot:
+            window.refresh()
+            path = Path(screenshot)
+            if not window.grab().save(str(path)):
+                print(f"{PROG}: error: could not write screenshot {path}", file=sys.stderr)
+                result["code"] = 1
+        if stats_json:
+            write_stats(window, stats_json)
+    except OSError as exc:
+        print(f"{PROG}: error: --stats-json {stats_json}: cannot write ({exc.strerror or exc})",
+              file=sys.stderr)
+        result["code"] = 2
+    except R2ETLError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        result["code"] = 2
+    finally:
+        window.close()
+        QApplication.instance().quit()
 
 
 def install_sigint_quit(window: MainWindow) -> None:

@@ -70,6 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         message = " ".join(str(exc).splitlines())  # one line, whatever a library put in it
         print(f"r2etl {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except PermissionError as exc:  # a path below one the checks saw (a folder without x permission)
+        print(f"r2etl {args.command}: error: {exc.filename or 'a file'}: permission denied", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"r2etl {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -61,12 +61,26 @@ class ClassifyRequest:
     settings: StreamSettings = StreamSettings()
     device: str | None = None
     stall_s: float = 10.0  # network input: give up after this long without data
+    force: bool = False  # --out may replace a file that is not a previous prediction log
+
+    def files_read(self) -> tuple[Path, ...]:
+        """The files this run reads (the input, its labels sidecar, the model): ``--out`` must
+        never name one of them, whatever ``force`` says."""
+        from r2etl_core.io.labels import SUFFIX
+        from r2etl_core.stream.pipeline import DEFAULT_MODEL_PATH
+
+        path = Path(self.input)
+        sidecar = (path.with_name(path.name[: -len(path.suffix)] + SUFFIX),) if path.suffix else ()
+        return (path, *sidecar, Path(self.model) if self.model else DEFAULT_MODEL_PATH)
 
 
 def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
     """Classify every slice of ``request.input`` (nothing dropped) and summarise. Ctrl+C while
     a stream is still being waited for also ends with a summary, saying what was waited for."""
     started = time.perf_counter()
+    if request.out:  # before anything is opened: a wrong --out costs nothing and loses nothing
+        check_output_path(request.out, "predictions file (--out)", inputs=request.files_read(),
+                          kind="jsonl", force=request.force)
     try:  # the input's errors first
         opened = open_input(request.input, speed=None, loop=False, opener=core_opener(request.stall_s))
     except KeyboardInterrupt as exc:

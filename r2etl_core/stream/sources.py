@@ -13,6 +13,8 @@ a source. Only ``dvio`` talks to dv-processing.
 
 from __future__ import annotations
 
+import re
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -24,9 +26,10 @@ import numpy as np
 from r2etl_core.errors import InputError
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.aps_frames import CameraFrames
+from r2etl_core.io.files import check_input_file, path_stat
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.io.nmnist import NMNIST_SIZE, read_bin
-from r2etl_core.parse import check_speed, looks_like_host_port, parse_host_port
+from r2etl_core.parse import check_speed, parse_host_port
 from r2etl_core.types import EventBatch, SourceInfo
 
 PACED_CHUNK_US = 4_000  # event time per batch when paced at 1x: smooth without per-event cost
@@ -259,9 +262,11 @@ def find_nmnist_samples(path: str | Path) -> list[tuple[Path, str]]:
     """``(file, label)`` of one .bin, a folder of them, or a folder of class folders. The label
     is the class folder's name (a digit); samples are ordered by file name, mixing classes."""
     path = Path(path)
-    if not path.exists():
+    found = path_stat(path, "N-MNIST input")
+    if found is None:
         raise InputError(path, "not found")
-    if path.is_file():
+    if not stat.S_ISDIR(found.st_mode):  # a pipe named x.bin is named as such, never opened
+        check_input_file(path, "event sample (.bin)")
         return [(path, path.parent.name if path.parent.name.isdigit() else "")]
     files = [*path.glob("*.bin"), *path.glob("*/*.bin")]  # not deeper: a home folder is big
     found = [(f, f.parent.name if f.parent != path or path.name.isdigit() else "")
@@ -360,23 +365,29 @@ class NetworkSource(_LiveSource):
 
 def _open_path(path: Path, speed: float | None, loop: bool):
     suffix = path.suffix.lower()
-    if suffix == ".aedat" and path.is_file():
+    if suffix in UNSUPPORTED_FORMATS:
+        raise InputError(path, f"{UNSUPPORTED_FORMATS[suffix]} files are not supported: open an "
+                               "AEDAT 4 recording (.aedat4) or N-MNIST .bin samples")
+    found = path_stat(path, "input")  # a folder on the way without x permission: one line
+    if found is None:
+        raise InputError(path, "file not found")
+    if suffix == ".aedat" and stat.S_ISREG(found.st_mode):
         with open(path, "rb") as f:
             head = f.read(16)
         if head.startswith(b"#!AER-DAT"):  # name the version it really is
             raise InputError(path, dvio.aedat_header_problem(head)
                              or "an AEDAT 4 file named .aedat: rename it to .aedat4")
-    if suffix in UNSUPPORTED_FORMATS:
-        raise InputError(path, f"{UNSUPPORTED_FORMATS[suffix]} files are not supported: open an "
-                               "AEDAT 4 recording (.aedat4) or N-MNIST .bin samples")
-    if not path.exists():
-        raise InputError(path, "file not found")
-    if path.is_dir() or suffix == ".bin":
-        return NMNISTSource(path, speed=speed, loop=loop)
-    if suffix == ".aedat4":
+    if suffix == ".aedat4":  # a folder or pipe of that name is named as such, not searched for .bin
+        check_input_file(path, "recording")
         return FileSource(path, speed=speed, loop=loop)
+    if stat.S_ISDIR(found.st_mode) or suffix == ".bin":
+        return NMNISTSource(path, speed=speed, loop=loop)
     raise InputError(path, f"unknown file type {suffix or '(no extension)'}: expected .aedat4, "
                            ".bin or a folder of .bin samples")
+
+
+# Something with a colon and no slash was meant as HOST:PORT (127.0.0.1:abc), not a file name.
+_MEANT_AS_HOST_PORT = re.compile(r"^[^/\\]+:[^/\\]*$")
 
 
 def open_source(spec: str, speed: float | None = 1.0, loop: bool = False,
@@ -387,9 +398,12 @@ def open_source(spec: str, speed: float | None = 1.0, loop: bool = False,
     spec = str(spec).strip()
     if spec == "camera" or spec.startswith("camera:"):
         return CameraSource(spec.partition(":")[2] or None)
+    if not spec:
+        raise InputError("INPUT", "is empty: name a recording, a folder of .bin samples, camera or HOST:PORT")
     path = Path(spec)
-    if spec.startswith("tcp://") or (not path.exists() and looks_like_host_port(spec)):
+    exists = path_stat(path, "input") is not None
+    if spec.startswith("tcp://") or (not exists and _MEANT_AS_HOST_PORT.match(spec)):
         return NetworkSource(*parse_host_port(spec), stall_s=stall_s)
-    if not path.exists() and not path.suffix:
+    if not exists and not path.suffix:
         raise InputError(spec, "not a file, folder, camera[:SERIAL] or HOST:PORT")
     return _open_path(path, speed, loop)
