@@ -84,15 +84,23 @@ def build_viewer(args: argparse.Namespace, spec: str | None,
         window.statusBar().showMessage("  |  ".join(notes))
     window.show()
     recover_leftovers(window)
+    follow_recording_folders(window)
     return window
 
 
-def recover_leftovers(window: MainWindow) -> None:
-    """Recordings a killed viewer left unfinished in the recordings folder are saved now, in the
-    background (never lost, never blocking the window); the status bar says what was saved."""
+def follow_recording_folders(window: MainWindow) -> None:
+    """A recording saved outside the recordings folder: what killed recordings left in its
+    folder is recovered too, when recording there starts."""
+    window.session.recordingChanged.connect(lambda p: p and recover_leftovers(window, Path(p).parent))
+
+
+def recover_leftovers(window: MainWindow, folder: Path | None = None) -> None:
+    """Recordings a killed viewer left unfinished in ``folder`` are saved now, in the background
+    (never lost, never blocking the window; a recording still being made is locked and left
+    alone); the status bar says what was saved."""
     from r2etl_core.io.recovery import interrupted_in, recover_folder
 
-    folder = window.recordings_dir
+    folder = window.recordings_dir if folder is None else folder
     if not interrupted_in(folder):
         return
 

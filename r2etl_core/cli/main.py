@@ -21,6 +21,7 @@ common tasks:
   r2etl train --config shared-nmnist                train a model (images + events)
   r2etl eval --data nmnist:DIR --split val          accuracy of a model on N-MNIST folders
   r2etl bench                                       throughput and latency on this machine
+  r2etl recover FOLDER                              save what killed recordings left there
 """
 
 
@@ -42,6 +43,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(prog="r2etl", description=DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from r2etl_core.cli import recover as cli_recover
     from r2etl_core.cli import train as cli_train
 
     if command not in TRAIN_COMMANDS:
@@ -49,6 +51,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         cli_stream.register(sub)
     cli_train.register(sub)
+    cli_recover.register(sub)
     return parser
 
 
