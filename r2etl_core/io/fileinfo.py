@@ -51,6 +51,26 @@ def describe_bin(path: Path) -> dict:
             "on_fraction": round(float(ev.p.mean()), 4) if len(ev) else 0.0}
 
 
+GAP_NOTE_S = 60.0  # a pause longer than this is worth saying: a stopped camera, a bad clock
+
+
+def gap_report(t_us) -> dict:
+    """The longest stretch without events, and a ``gap`` line when it is longer than
+    ``GAP_NOTE_S`` (slicing skips it: at most a few empty slices are classified)."""
+    import numpy as np
+
+    if len(t_us) < 2:
+        return {}
+    steps = np.diff(np.asarray(t_us, dtype=np.int64))
+    i = int(np.argmax(steps))
+    longest = int(steps[i])
+    out = {"longest_gap_s": round(longest / 1e6, 6)}
+    if longest > GAP_NOTE_S * 1e6:
+        out["gap"] = (f"no events for {longest / 1e6:,.1f} s ({longest / 86_400e6:.1f} days) after t={int(t_us[i])} us "
+                      "(a stopped camera or a damaged timestamp?); classify skips it")
+    return out
+
+
 def describe_recording(path: Path) -> dict:
     from r2etl_core.io.dv import read_all_events, recording_info
 
@@ -61,6 +81,7 @@ def describe_recording(path: Path) -> dict:
            "resolution": f"{info.width}x{info.height}", "events": len(events),
            "duration_s": round(duration / 1e6, 6), "t_start_us": events.t_first_us,
            "events_per_s": round(len(events) / (duration / 1e6), 1) if duration else 0.0}
+    out.update(gap_report(events.t))
     from r2etl_core.io.labels import labels_path_for, read_labels
 
     labels = labels_path_for(path)

@@ -14,7 +14,10 @@ errors. dv-processing 2.0.4 facts this module works around (checked by tests/tes
 
 from __future__ import annotations
 
+import bisect
+
 import collections
+import itertools
 import threading
 import time
 from dataclasses import dataclass
@@ -115,6 +118,7 @@ class AedatReader:
         # raised (as a fresh copy) once the events before the damage are read
         self.damage = self._checked.damage if self._checked is not None else None
         dv_path = self._checked.dv_path if self._checked is not None else self.path
+        self._packet_ends: list[int] | None = None
         try:
             self._rec = _open_recording(self.path, dv_path)
             self.info = self._read_info()
@@ -203,13 +207,40 @@ class AedatReader:
     def _batches_by_table(self, start: int) -> Iterator[EventBatch]:
         info, t = self.info, start
         while t <= info.t_last_us:
-            try:
-                store = self._rec.getEventsTimeRange(t, t + _WINDOW_US)
-            except (RuntimeError, IndexError) as exc:
-                raise InputError(self.path, f"corrupt event data ({_dv_reason(exc)})") from None
+            store = self._events_between(t, t + _WINDOW_US)
             if store is not None and len(store):
                 yield from_event_store(store, info.width, info.height)
-            t += _WINDOW_US
+                t += _WINDOW_US
+                continue
+            # an empty window: jump to the one holding the next event (a gap of days, or a
+            # timestamp with a flipped high bit, is one step, not millions of empty reads)
+            after = self._next_event_time(t + _WINDOW_US)
+            if after is None:
+                return
+            t += _WINDOW_US * (1 + (after - t - _WINDOW_US) // _WINDOW_US)
+
+    def _events_between(self, start: int, end: int):
+        try:
+            return self._rec.getEventsTimeRange(start, end)
+        except (RuntimeError, IndexError) as exc:
+            raise InputError(self.path, f"corrupt event data ({_dv_reason(exc)})") from None
+
+    def _next_event_time(self, t: int) -> int | None:
+        """The time of the first event at or after ``t`` (None: there is none), from the event
+        packets' time spans the guard found; without them, ``t`` itself (step on)."""
+        spans = self._checked.event_times if self._checked is not None else []
+        if not spans:
+            return t if t <= self.info.t_last_us else None
+        if self._packet_ends is None:  # running maximum: bisect needs them sorted
+            self._packet_ends = list(itertools.accumulate((last for _, last in spans), max))
+        i = bisect.bisect_left(self._packet_ends, t)  # the first packet that ends at or after t
+        if i == len(spans):
+            return None
+        first, last = spans[i]
+        if first >= t:
+            return first
+        store = self._events_between(t, last + 1)  # a packet spanning the gap: its own events
+        return int(store.getLowestTime()) if store is not None and len(store) else last
 
     def read_all(self) -> EventBatch:
         return EventBatch.concat(list(self.batches()), self.info.width, self.info.height)
