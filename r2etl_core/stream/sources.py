@@ -365,18 +365,18 @@ class NetworkSource(_LiveSource):
 
 def _open_path(path: Path, speed: float | None, loop: bool):
     suffix = path.suffix.lower()
-    if suffix in UNSUPPORTED_FORMATS:
-        raise InputError(path, f"{UNSUPPORTED_FORMATS[suffix]} files are not supported: open an "
-                               "AEDAT 4 recording (.aedat4) or N-MNIST .bin samples")
     found = path_stat(path, "input")  # a folder on the way without x permission: one line
-    if found is None:
-        raise InputError(path, "file not found")
-    if suffix == ".aedat" and stat.S_ISREG(found.st_mode):
+    if suffix == ".aedat" and found is not None and stat.S_ISREG(found.st_mode):
         with open(path, "rb") as f:
             head = f.read(16)
         if head.startswith(b"#!AER-DAT"):  # name the version it really is
             raise InputError(path, dvio.aedat_header_problem(head)
                              or "an AEDAT 4 file named .aedat: rename it to .aedat4")
+    if suffix in UNSUPPORTED_FORMATS:
+        raise InputError(path, f"{UNSUPPORTED_FORMATS[suffix]} files are not supported: open an "
+                               "AEDAT 4 recording (.aedat4) or N-MNIST .bin samples")
+    if found is None:
+        raise InputError(path, "file not found")
     if suffix == ".aedat4":  # a folder or pipe of that name is named as such, not searched for .bin
         check_input_file(path, "recording")
         return FileSource(path, speed=speed, loop=loop)
