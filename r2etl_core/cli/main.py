@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from r2etl_core.errors import R2ETLError
+from r2etl_core.errors import R2ETLError, R2ETLWarning
 
 DESCRIPTION = """\
 r2etl: spiking neural networks for event cameras, trained with R2ETL
@@ -60,6 +60,21 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def show_warnings_as_lines(command: str) -> None:
+    """r2etl's own warnings as one line each, like its errors (other libraries' keep their form)."""
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, R2ETLWarning):
+            print(f"r2etl {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command(argv))
@@ -67,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    show_warnings_as_lines(args.command)
     try:
         return int(args.func(args) or 0)
     except R2ETLError as exc:

@@ -13,6 +13,7 @@ a source. Only ``dvio`` talks to dv-processing.
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 import threading
@@ -269,6 +270,8 @@ def find_nmnist_samples(path: str | Path) -> list[tuple[Path, str]]:
         check_input_file(path, "event sample (.bin)")
         return [(path, path.parent.name if path.parent.name.isdigit() else "")]
     files = [*path.glob("*.bin"), *path.glob("*/*.bin")]  # not deeper: a home folder is big
+    seen: set[str] = set()  # a link loop (again -> .) lists a file twice: keep it once
+    files = [f for f in files if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]
     found = [(f, f.parent.name if f.parent != path or path.name.isdigit() else "")
              for f in files if f.is_file()]
     if not found:

@@ -1,0 +1,82 @@
+"""Labelled-recording training sets as a busy lab makes them: a label running far past the last
+event (to 2**63-1) is clipped to the events and reported, a symlink loop in the clips folder
+reads each recording once, and --val-fold picks other held-out recordings."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+from r2etl_core.errors import R2ETLWarning
+from r2etl_core.io.labels import LabelSegment
+from r2etl_core.train.datasets.recordings import find_recordings, scan_recordings, split_by_recording
+from r2etl_core.train.datasets.standin import write_recording
+from r2etl_core.train.datasets.windows import WindowParams, load_windows
+from r2etl_core.types import EventBatch
+
+T0, T1 = 1_000_000, 2_000_000  # the events of every test recording
+
+
+def recording(path, segments, seed=0):
+    rng = np.random.default_rng(seed)
+    n = 5000
+    t = np.sort(rng.integers(T0, T1, n)).astype(np.int64)
+    events = EventBatch(t, rng.integers(0, 34, n).astype(np.int16), rng.integers(0, 34, n).astype(np.int16),
+                        rng.integers(0, 2, n).astype(np.int8), 34, 34)
+    return write_recording(path, events, segments)
+
+
+PARAMS = WindowParams(time_steps=4, slice_us=50_000, stride_slices=4, out_size=16)
+
+
+@pytest.mark.parametrize("end_us", [2**63 - 1, T1 + 1_000 * 10**6], ids=["int64-max", "1000-s-past"])
+def test_a_label_past_the_last_event_is_clipped_and_reported(tmp_path, end_us):
+    recording(tmp_path / "a.aedat4", [LabelSegment(T0, 1_400_000, "x"), LabelSegment(1_400_000, end_us, "y")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recordings = scan_recordings(tmp_path)
+    notes = [str(w.message) for w in caught if issubclass(w.category, R2ETLWarning)]
+    assert len(notes) == 1 and "a.labels.csv: segment 'y'" in notes[0] and "mostly outside" in notes[0]
+    y = recordings.recordings[0].segments[1]
+    assert (y.start_us, y.label) == (1_400_000, "y") and y.end_us <= T1 + 1
+    windows = load_windows(recordings, PARAMS, cache_dir=None)
+    # x: 7 grid slices after its first event -> 1 window; y: 11 up to the last event -> 2 (unclipped: millions)
+    assert len(windows) == 1 + 2
+
+
+def test_the_cli_shows_r2etl_warnings_as_one_line(monkeypatch, capsys):
+    from r2etl_core.cli.main import show_warnings_as_lines
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored afterwards
+    show_warnings_as_lines("train")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.warn(R2ETLWarning("a.labels.csv: segment 'y'\nlies mostly outside"))
+        warnings.warn("someone else's", DeprecationWarning)
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "r2etl train: warning: a.labels.csv: segment 'y' lies mostly outside"
+    assert not any("someone else's" in line for line in err if line.startswith("r2etl"))
+
+
+def test_a_symlink_loop_reads_each_recording_once(tmp_path):
+    for k in range(3):
+        recording(tmp_path / f"{k}.aedat4", [LabelSegment(T0, T1, "x")], k)
+    (tmp_path / "sub").mkdir()
+    recording(tmp_path / "sub" / "s.aedat4", [LabelSegment(T0, T1, "x")], 9)
+    os.symlink(".", tmp_path / "again")  # the loop
+    os.symlink("..", tmp_path / "sub" / "up")
+    os.symlink(tmp_path / "0.aedat4", tmp_path / "sub" / "copy-of-0.aedat4")  # a training clip again
+    found = find_recordings(tmp_path)
+    assert [p.relative_to(tmp_path).as_posix() for p in found] == ["0.aedat4", "1.aedat4", "2.aedat4", "sub/s.aedat4"]
+
+
+def test_val_fold_holds_out_other_recordings(tmp_path):
+    for k in range(10):
+        recording(tmp_path / f"{k:02d}.aedat4", [LabelSegment(T0, 1_500_000, "x"), LabelSegment(1_500_000, T1, "y")], k)
+    recordings = scan_recordings(tmp_path)
+    folds = [set(split_by_recording(recordings, 5, fold)[1]) for fold in range(5)]
+    assert folds[0] == {"00.aedat4", "05.aedat4"} and folds[3] == {"03.aedat4", "08.aedat4"}
+    assert all(a.isdisjoint(b) for i, a in enumerate(folds) for b in folds[i + 1:])
