@@ -71,6 +71,21 @@ CASES: list[Case] = [
     _case("classify-fifo", "classify {c}/fifo.bin", "fifo.bin"),
     _case("classify-fifo-aedat4", "classify {c}/fifo.aedat4", "fifo.aedat4", spawn=False, reason=PIPE),
     _case("classify-aedat2", "classify {shared}/recordings/aedat2-header-only.aedat", "aedat2-header-only", "shared"),
+    # outputs: never over an input of the run, a device, a pipe, or another file without --force
+    _case("classify-out-is-input", "classify {c}/good.aedat4 --out {c}/good.aedat4 --force", "good.aedat4",
+          reason="is an input of this run"),
+    _case("classify-out-is-labels", "classify {c}/labels/overlap.aedat4 --out {c}/labels/overlap.labels.csv",
+          "overlap.labels.csv", spawn=False, reason="is an input of this run"),
+    _case("classify-out-device", "classify {c}/good.aedat4 --out /dev/full", "/dev/full", spawn=False,
+          reason="not a regular file"),
+    _case("classify-out-fifo", "classify {c}/good.aedat4 --out {c}/fifo.bin", "fifo.bin", spawn=False,
+          reason="not a regular file"),
+    _case("classify-out-other-file", "classify {c}/good.aedat4 --out {c}/a-file", "a-file", spawn=False,
+          reason="--force"),
+    _case("classify-folder-aedat4", "classify {c}/folder.aedat4", "folder.aedat4", spawn=False, reason="is a folder"),
+    _case("classify-host-port-not-a-port", "classify 127.0.0.1:abc", "127.0.0.1:abc", spawn=False,
+          reason="HOST:PORT"),
+    _case("recover-nothing-there", "recover {c}/good.aedat4", "good.part.aedat4", spawn=False, reason="not found"),
     # model files
     _case("model-empty", "info {c}/models/empty.safetensors", "empty.safetensors", spawn=False),
     _case("model-random", "info {c}/models/random.safetensors", "random.safetensors", spawn=False),
@@ -105,6 +120,8 @@ CASES: list[Case] = [
     _case("config-table-is-list", "train --config {c}/configs/table-is-list.toml", "table-is-list.toml"),
     _case("config-zero-time-steps", "train --config {c}/configs/zero-time-steps.toml", "data.time_steps"),
     _case("config-huge-number", "train --config {c}/configs/huge-number.toml", "huge-number.toml"),
+    _case("config-nested-deep", "train --config {c}/configs/nested-deep.toml", "nested-deep.toml", spawn=False,
+          reason="nested too deeply"),
     _case("train-slice-zero", "train --set data.slice_us=0", "data.slice_us"),
     _case("train-time-steps-zero", "train --set data.time_steps=0", "data.time_steps"),
     _case("train-input-size-zero", "train --set data.input_size=0", "data.input_size"),
@@ -229,6 +246,7 @@ def _configs(c: Path, rng: np.random.Generator) -> None:
         "table-is-list": "data = [1, 2]\n",
         "zero-time-steps": "[data]\ntime_steps = 0\n",
         "huge-number": "[optim]\nsteps = " + "9" * 5000 + "\n",
+        "nested-deep": "[data]\nroi = " + "[" * 5000 + "]" * 5000 + "\n",
     }
     for name, text in texts.items():
         (folder / f"{name}.toml").write_text(text)

@@ -80,3 +80,55 @@ def test_val_fold_holds_out_other_recordings(tmp_path):
     folds = [set(split_by_recording(recordings, 5, fold)[1]) for fold in range(5)]
     assert folds[0] == {"00.aedat4", "05.aedat4"} and folds[3] == {"03.aedat4", "08.aedat4"}
     assert all(a.isdisjoint(b) for i, a in enumerate(folds) for b in folds[i + 1:])
+
+
+def write_image_folder_with(tmp_path, name: str, data: bytes):
+    import cv2
+
+    root = tmp_path / "pictures"
+    for cls in ("x", "y"):
+        (root / cls).mkdir(parents=True)
+        cv2.imwrite(str(root / cls / "ok.png"), np.full((20, 20, 3), 100, np.uint8))
+    (root / "y" / name).write_bytes(data)
+    return root
+
+
+def huge_png() -> bytes:
+    """A valid PNG signature and IHDR saying 65535 x 65535 (the rest is not needed to refuse it)."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", 65535, 65535, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk + bytes(100)
+
+
+def cut_jpeg() -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    return data.tobytes()[:-200]
+
+
+@pytest.mark.parametrize("name,data,problem", [
+    ("huge.png", huge_png(), "the image header says 65535x65535 pixels"),
+    ("cut.jpg", cut_jpeg(), "truncated JPEG"),
+], ids=["65535-square-png", "truncated-jpeg"])
+def test_an_image_folder_refuses_oversize_headers_and_cut_jpegs(tmp_path, name, data, problem):
+    from r2etl_core.errors import InputError
+    from r2etl_core.train.datasets.images import read_image_folder
+
+    root = write_image_folder_with(tmp_path, name, data)
+    with pytest.raises(InputError) as err:
+        read_image_folder(root, 16)
+    assert str(err.value).startswith(str(root / "y" / name)) and problem in str(err.value)
+
+
+def test_an_image_folder_of_good_images_reads(tmp_path):
+    import cv2
+
+    from r2etl_core.train.datasets.images import read_image_folder
+
+    ok, good = cv2.imencode(".jpg", np.full((30, 40, 3), 7, np.uint8))
+    images = read_image_folder(write_image_folder_with(tmp_path, "good.jpg", good.tobytes()), 16)
+    assert images.images.shape == (3, 16, 16, 3)

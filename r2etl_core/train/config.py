@@ -174,7 +174,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     section, key = path.strip().split(".", 1)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except ValueError:  # not a TOML value (TOMLDecodeError) or too many digits: a plain string
+    except (ValueError, RecursionError):  # not a TOML value (TOMLDecodeError) or too many digits: a plain string
         value = raw
     return section, key, value
 
@@ -189,6 +189,8 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             d = tomllib.loads(text)
         except ValueError as exc:  # TOMLDecodeError, or an integer with too many digits
             raise InputError(where, f"invalid TOML ({brief(exc)})") from None
+        except RecursionError:  # arrays or tables nested thousands deep: no config looks like that
+            raise InputError(where, "invalid TOML (nested too deeply)") from None
     overridden = set()
     for item in overrides:
         section, key, value = parse_override(item)
