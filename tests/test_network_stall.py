@@ -176,10 +176,18 @@ def test_lost_after_is_when_it_was_lost(free_port):
 
 # ---------------------------------------------------------------- r2etl classify
 
-def classify(port: int, *flags: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "r2etl_core.cli.main", "classify", f"127.0.0.1:{port}",
-                             "--device", "cpu", "--json", *flags], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def default_sigint() -> None:
+    """In the child before exec: Ctrl+C as a terminal delivers it. A test run as a background
+    job of a script starts with SIGINT ignored, and a child inherits that: it would never see
+    the SIGINT these tests send (test_cli_ctrl_c_* then timed out under `nohup make test &`)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def classify(port: int, *flags: str, argv: list[str] | None = None) -> subprocess.Popen:
+    command = argv or [sys.executable, "-m", "r2etl_core.cli.main"]
+    return subprocess.Popen([*command, "classify", f"127.0.0.1:{port}", "--device", "cpu", "--json", *flags],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
 
 
 def finish(proc: subprocess.Popen, timeout_s: float = CLI_TIMEOUT_S) -> tuple[int, str, str]:
@@ -211,6 +219,41 @@ def test_cli_ctrl_c_while_waiting_prints_the_summary(silent):
     summary = summary_of(out)
     assert code == 0 and summary["interrupted"] is True and summary["slices"] == 0
     assert summary["input_lost"].startswith(f"connected to 127.0.0.1:{silent.port}, no data for")
+
+
+# r2etl's main(), saying 'up' when it starts loading the commands (torch: seconds), so the
+# SIGINT lands while they load, not in this harness before main() is called
+STARTING = ("import sys; from r2etl_core.cli import main as m; load = m.build_parser; "
+            "m.build_parser = lambda c: print('up', flush=True) or load(c); sys.exit(m.main(sys.argv[1:]))")
+
+
+def test_cli_ctrl_c_while_it_starts_prints_the_summary(silent):
+    """Ctrl+C as soon as main() runs (r2etl is importing torch): the summary, not a
+    traceback. The child starts with SIGINT ignored, as under `nohup ... &`, and the test sets
+    it back to default, as it must for any child it interrupts."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = classify(silent.port, "--stall-s", "120", argv=[sys.executable, "-c", STARTING])
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert proc.stdout.readline() == "up\n"
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc, 60)
+    summary = summary_of(out)
+    assert code == 0 and summary["interrupted"] is True and summary["slices"] == 0, err
+    assert summary["input"] == f"127.0.0.1:{silent.port}"
+
+
+def test_interrupted_while_loading_is_a_summary_in_process(monkeypatch, capsys):
+    from r2etl_core.cli import main as cli
+
+    def slow_import(command):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "build_parser", slow_import)
+    assert cli.main(["classify", "rec.aedat4", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["interrupted"] is True and json.loads(out)["input"] == "rec.aedat4" and err == ""
+    assert cli.main(["info", "x"]) == 130 and capsys.readouterr().err == "r2etl info: interrupted\n"
 
 
 def test_cli_summary_says_the_peer_was_killed(free_port):

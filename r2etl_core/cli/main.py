@@ -75,9 +75,30 @@ def show_warnings_as_lines(command: str) -> None:
     warnings.showwarning = show
 
 
+def interrupted_at_start(command: str | None, argv: list[str]) -> int:
+    """Ctrl+C while the commands load (importing torch takes seconds): ``classify`` still ends
+    with its summary (as when interrupted later), the others with one line."""
+    if command != "classify":
+        print(f"r2etl {command or ''}: interrupted".replace("  ", " "), file=sys.stderr)
+        return 130
+    rest = argv[argv.index("classify") + 1:]
+    summary = {"input": rest[0] if rest and not rest[0].startswith("-") else "?", "slices": 0, "events": 0,
+               "interrupted": True, "input_lost": "interrupted while r2etl was starting"}
+    if "--json" in argv:
+        import json
+
+        print(json.dumps(summary))
+    else:
+        print("\n".join(f"{key:>11}: {value}" for key, value in summary.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_command(argv))
+    try:
+        parser = build_parser(_command(argv))
+    except KeyboardInterrupt:
+        return interrupted_at_start(_command(argv), argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
