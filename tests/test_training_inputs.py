@@ -132,3 +132,51 @@ def test_an_image_folder_of_good_images_reads(tmp_path):
     ok, good = cv2.imencode(".jpg", np.full((30, 40, 3), 7, np.uint8))
     images = read_image_folder(write_image_folder_with(tmp_path, "good.jpg", good.tobytes()), 16)
     assert images.images.shape == (3, 16, 16, 3)
+
+
+class DataWasRead(Exception):
+    pass
+
+
+def init_model(tmp_path, **config):
+    from r2etl_core.io.modelfile import ModelMeta, save_model
+    from r2etl_core.nn.model import ModelConfig, build_model
+
+    model = build_model(ModelConfig(width=0.0625, **config))
+    return save_model(model, ModelMeta(model.config, tuple(str(i) for i in range(10))), tmp_path / "init.safetensors")
+
+
+def run_config(tmp_path, init, **data):
+    from r2etl_core.train.config import config_from_dict
+
+    return config_from_dict({"data": {"events_dir": str(tmp_path), "time_steps": 4, **data},
+                             "model": {"width": 0.0625, "init": str(init)},
+                             "run": {"out_dir": str(tmp_path / "run"), "progress": False}})
+
+
+def test_an_init_model_that_does_not_fit_fails_before_the_data_is_read(tmp_path, monkeypatch):
+    from r2etl_core.errors import ModelError
+    from r2etl_core.train import run
+
+    def read_data(*a, **k):
+        raise DataWasRead
+    monkeypatch.setattr(run, "build_train_data", read_data)
+    init = init_model(tmp_path, input_size=64, time_steps=4)
+    with pytest.raises(ModelError, match="init.safetensors: --init model has input size 64, this run 34"):
+        run.train(run_config(tmp_path, init))
+    init = init_model(tmp_path, time_steps=10)  # fits; another step count is said, then data is read
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(DataWasRead):
+        warnings.simplefilter("always")
+        run.train(run_config(tmp_path, init))
+    notes = [str(w.message) for w in caught if issubclass(w.category, R2ETLWarning)]
+    assert len(notes) == 1 and "trained on 10 steps" in notes[0] and "this run uses 4" in notes[0]
+
+
+def test_frames_that_would_not_fit_in_memory_are_refused_up_front(tmp_path, monkeypatch):
+    from r2etl_core import limits
+    from r2etl_core.errors import InputError
+
+    recording(tmp_path / "a.aedat4", [LabelSegment(T0, T1, "x")])
+    monkeypatch.setattr(limits, "physical_memory_bytes", lambda: 16 * 1024)  # 32 KiB of frames do not fit
+    with pytest.raises(InputError, match=r"data.input_size: 4 training windows .* at 16x16 pixels need"):
+        load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=None)

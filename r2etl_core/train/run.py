@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from r2etl_core import __version__
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import atomic_write
-from r2etl_core.io.modelfile import ModelMeta, load_model, read_meta
+from r2etl_core.io.modelfile import ModelMeta, load_model
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
 from r2etl_core.parse import check_device, cuda_available
 from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
@@ -30,7 +30,7 @@ from r2etl_core.train.datasets.events import EventSet, sensor_size
 from r2etl_core.train.diagnostics import ImageProbe
 from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.evaluate import EvalResult
-from r2etl_core.train.init import init_from
+from r2etl_core.train.init import check_init_fits, init_from
 from r2etl_core.train.objective import Objective
 from r2etl_core.train.state import load_train_state
 from r2etl_core.train.trainer import Callback, Trainer, seed_everything
@@ -108,8 +108,9 @@ def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command
 def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] = ()) -> tuple[Trainer, Path]:
     """Train; returns the trainer and the path of the best model file."""
     check_run_paths(cfg)
-    if cfg.model.init:
-        read_meta(cfg.model.init)  # a bad --init fails now, not after the data is loaded
+    if cfg.model.init:  # a bad or unfitting --init fails now, not after the data is loaded
+        check_init_fits(cfg.model.init, cfg.data.input_size, cfg.model.width,
+                        cfg.data.slice_us if cfg.data.frame_mode == "time" else None, cfg.data.time_steps)
     device = pick_device(cfg.run.device)
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)

@@ -27,6 +27,7 @@ from r2etl_core.errors import InputError
 from r2etl_core.io.dv import AedatReader
 from r2etl_core.io.files import atomic_write
 from r2etl_core.io.labels import LabelSegment
+from r2etl_core.limits import check_frames_fit
 from r2etl_core.stream.slicing import bin_to_device
 from r2etl_core.train.datasets.events import EventSet
 from r2etl_core.train.datasets.recordings import Recording, RecordingSet
@@ -155,6 +156,7 @@ def load_windows(recordings: RecordingSet, params: WindowParams, cache_dir: str 
     if cached is not None and cached.exists():
         frames = np.load(cached, mmap_mode="r")
     else:
+        check_frames_fit(len(paths), params.time_steps, params.out_size, 4, "training windows")
         parts = [recording_frames(rec, s, params) for rec, s in zip(recordings.recordings, starts) if s]
         shape = (0, params.time_steps, 2, params.out_size, params.out_size)
         frames = np.concatenate(parts) if parts else np.zeros(shape, np.float32)
