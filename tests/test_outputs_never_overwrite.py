@@ -143,3 +143,20 @@ def test_unsearchable_folder_is_one_line_for_inputs_and_outputs(tmp_path, monkey
         check_output_path(locked / "out.jsonl")
     with pytest.raises(InputError, match="not searchable"):
         check_output_path(locked / "sub" / "out.jsonl")
+
+
+def test_classify_warns_when_the_labels_miss_the_recording(rec, tmp_path, capsys, monkeypatch):
+    """Labels written from 0 on a recording that starts at 1 s: said as training says it
+    (training refuses the file), instead of a silent segment accuracy of 0 over 0 segments."""
+    import warnings
+
+    from r2etl_core.cli import main as cli
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)
+    (tmp_path / "rec.labels.csv").write_text("start_us,end_us,label\n0,200000,3\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert cli.main(["classify", str(rec)]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith(f"r2etl classify: warning: {tmp_path / 'rec.labels.csv'}: ")
+    assert "lies outside the recording's events" in err[0] and "not offsets from the start" in err[0]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from r2etl_core.errors import InputError, R2ETLWarning
 from r2etl_core.io.dv import recording_info
-from r2etl_core.io.labels import IDLE_LABEL, SUFFIX, LabelSegment, labels_path_for, read_labels
+from r2etl_core.io.labels import IDLE_LABEL, SUFFIX, LabelSegment, labels_path_for, outside_events, read_labels
 from r2etl_core.train.datasets.folders import check_case, class_sort_key, list_folder
 
 RECORDING_SUFFIX = ".aedat4"
@@ -96,11 +96,9 @@ def read_recording(path: Path, root: Path) -> Recording:
                                "out of this folder")
     segments = read_labels(sidecar)  # overlapping and inverted segments are its one-line errors
     info = recording_info(path)
-    for seg in segments:
-        if seg.end_us <= info.t_first_us or seg.start_us > info.t_last_us:
-            raise InputError(sidecar, f"segment '{seg.label}' [{seg.start_us}, {seg.end_us}) lies outside the "
-                                      f"recording's events [{info.t_first_us}, {info.t_last_us}]: label times are "
-                                      "absolute event timestamps, not offsets from the start")
+    problem = outside_events(segments, info.t_first_us, info.t_last_us)
+    if problem:
+        raise InputError(sidecar, problem)
     segments = clip_to_events(segments, info.t_first_us, info.t_last_us + 1, sidecar)
     labelled = tuple(seg for seg in segments if seg.label != IDLE_LABEL)
     check_case(sorted({seg.label for seg in labelled}), sidecar)
