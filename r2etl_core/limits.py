@@ -19,6 +19,7 @@ EVENTS_PER_SLICE = (1, 100_000_000)  # count slicing
 SENSOR_SIDE = (1, 65_535)  # sensor width / height in pixels
 FRAME_MODES = ("time", "count")
 TIME_ORIGINS = ("zero", "first")
+WEIGHT_ABS_MAX = 1e6  # shipped models stay below 1.5; x1e37 (a corrupt file) overflows every forward
 
 # Training frames are held in memory (or a memory-mapped cache): a combination of legal values
 # (input size 512, 1000 time steps, a folder of 100,000 clips) can ask for more than the machine

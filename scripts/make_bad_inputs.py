@@ -100,6 +100,8 @@ CASES: list[Case] = [
     _case("model-zero-count", "info {c}/models/zero-count.safetensors", "zero-count.safetensors"),
     _case("model-nan", "info {c}/models/nan.safetensors", "nan.safetensors"),
     _case("model-inf", "info {c}/models/inf.safetensors", "inf.safetensors", spawn=False),
+    _case("model-absurd", "info {c}/models/absurd.safetensors", "absurd.safetensors", spawn=False,
+          reason="beyond 1e+06"),
     _case("classify-model-nan", "classify {c}/good.bin --model {c}/models/nan.safetensors", "nan.safetensors",
           spawn=False),
     _case("eval-model-huge", "eval --data nmnist:{c}/nmnist --model {c}/models/huge-input.safetensors",
@@ -212,6 +214,7 @@ def _models(c: Path, rng: np.random.Generator) -> None:
         bad = {k: v.clone() for k, v in tensors.items()}
         bad["fc1.weight"].view(-1)[7] = value
         variant(name, json.dumps(d), bad)
+    variant("absurd", json.dumps(d), {k: v * 1e37 if v.is_floating_point() else v for k, v in tensors.items()})
     (m / "empty.safetensors").write_bytes(b"")
     (m / "random.safetensors").write_bytes(rng.bytes(3000))
     raw = good.read_bytes()

@@ -106,7 +106,7 @@ def read_labels(path: str | Path) -> list[LabelSegment]:
     messages are those of the row-by-row reader."""
     path = check_input_file(path, "labels file", allow_empty=True)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheet programs start UTF-8 with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read labels file ({exc.__class__.__name__})") from None
     columns = _fast_columns(text)
