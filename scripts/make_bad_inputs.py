@@ -134,6 +134,8 @@ CASES: list[Case] = [
     _case("train-negative-steps", "train --steps -1", "--steps"),
     _case("train-steps-not-a-number", "train --steps many", "--steps"),
     _case("train-bad-override", "train --set optim", "optim"),
+    _case("train-unknown-override-key", "train --set optim.foo=1", "--set optim.foo", spawn=False,
+          reason="unknown config key"),
     _case("train-unknown-device", "train --device foo", "--device"),
     _case("train-cuda-missing", "train --device cuda", "--device", "no-cuda"),
     _case("train-amp-on-cpu", "train --set run.amp=\"on\" --device cpu", "run.amp"),

@@ -180,3 +180,25 @@ def test_frames_that_would_not_fit_in_memory_are_refused_up_front(tmp_path, monk
     monkeypatch.setattr(limits, "physical_memory_bytes", lambda: 16 * 1024)  # 32 KiB of frames do not fit
     with pytest.raises(InputError, match=r"data.input_size: 4 training windows .* at 16x16 pixels need"):
         load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=None)
+
+
+def test_resume_without_a_checkpoint_and_a_single_class_are_said(tmp_path, monkeypatch):
+    from r2etl_core.train import run
+    from r2etl_core.train.config import config_from_dict
+
+    class OneClass:
+        class_names = ("x",)
+
+    def stop(*a, **k):
+        raise DataWasRead
+    monkeypatch.setattr(run, "build_train_data", lambda *a, **k: OneClass())
+    monkeypatch.setattr(run, "build_model", stop)  # what comes after the data: not needed here
+    cfg = config_from_dict({"data": {"events_dir": str(tmp_path)},
+                            "run": {"out_dir": str(tmp_path / "run"), "resume": True, "progress": False}})
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(DataWasRead):
+        warnings.simplefilter("always")
+        run.train(cfg)
+    notes = [str(w.message) for w in caught if issubclass(w.category, R2ETLWarning)]
+    assert len(notes) == 2
+    assert notes[0].startswith("--resume: no checkpoint") and "starts at step 0" in notes[0]
+    assert notes[1].startswith("only one class ('x')") and "means nothing" in notes[1]

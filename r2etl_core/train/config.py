@@ -149,6 +149,15 @@ def config_from_dict(d: dict, where: str = "config", overridden: frozenset[str] 
     return cfg
 
 
+def check_known_key(section: str, key: str, where: str) -> None:
+    """InputError naming ``where`` when ``section.key`` is not a config key."""
+    if section not in SECTIONS:
+        raise InputError(where, f"unknown config section '{section}' (known: {', '.join(SECTIONS)})")
+    known = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    if key not in known:
+        raise InputError(where, f"unknown config key '{section}.{key}' (known in [{section}]: {', '.join(known)})")
+
+
 def _build(d: dict, where: str) -> TrainConfig:
     sections = {}
     for name, value in d.items():
@@ -194,6 +203,7 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
     overridden = set()
     for item in overrides:
         section, key, value = parse_override(item)
+        check_known_key(section, key, f"--set {section}.{key}")  # the flag is at fault, not the recipe file
         if not isinstance(d.setdefault(section, {}), dict):
             raise InputError(where, f"'{section}' must be a [{section}] table")
         d[section][key] = value

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from r2etl_core import __version__
-from r2etl_core.errors import InputError
+from r2etl_core.errors import InputError, R2ETLWarning
 from r2etl_core.io.files import atomic_write
 from r2etl_core.io.modelfile import ModelMeta, load_model
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
@@ -118,7 +119,14 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     seed_everything(cfg.run.seed)
+    if cfg.run.resume and not (Path(cfg.run.out_dir) / LAST).exists():
+        warnings.warn(R2ETLWarning(f"--resume: no checkpoint {Path(cfg.run.out_dir) / LAST} to resume from: "
+                                   "training starts at step 0"), stacklevel=2)
     data = build_train_data(cfg.data, events_only=cfg.loss.mode == "events-only")
+    if len(data.class_names) == 1:
+        warnings.warn(R2ETLWarning(f"only one class ('{data.class_names[0]}') in the training data: every "
+                                   "answer is that class, so validation accuracy is 1.0 and means nothing "
+                                   "(add a second class)"), stacklevel=2)
     model_cfg = ModelConfig(len(data.class_names), cfg.data.input_size, cfg.model.width, cfg.data.time_steps)
     model = apply_init_scheme(build_model(model_cfg), cfg.model.init_scheme)
     init = init_from(model, cfg.model.init, data.class_names) if cfg.model.init else {}
