@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import dv_processing as dv
 import numpy as np
@@ -312,8 +312,13 @@ class LiveReader:
     ``stopped_at`` is when it stopped (``time.monotonic()``).
     """
 
-    def __init__(self, dv_input, where: str, stall_s: float | None = None):
+    def __init__(self, dv_input, where: str, stall_s: float | None = None,
+                 damage: Callable[[], InputError | None] | None = None,
+                 on_close: Callable[[], None] | None = None):
+        """``damage``: why a network stream ended, asked when it disconnects (the relay's
+        report: raised like a damaged file's); ``on_close``: run once reading has ended."""
         self._input, self.where, self.stall_s = dv_input, where, stall_s
+        self._damage, self._on_close = damage, on_close
         self.camera = str(dv_input.getCameraName())
         size = dv_input.getEventResolution() or sensor_size_for(self.camera)
         if size is None:
@@ -353,12 +358,19 @@ class LiveReader:
         finally:
             self.stopped_at = time.monotonic()
             self._input = None  # released by the reading thread: dv inputs are not thread-safe
+            if self._on_close is not None:
+                self._on_close()
+        damage = self._damage() if self._damage is not None and self.stopped_reason == "disconnected" else None
+        if damage is not None:
+            self.stopped_reason = f"error: {damage.problem}"
+            raise damage
 
     def _poll(self, poll_s: float) -> Iterator[EventBatch]:
         last_data = time.monotonic()
         while not self._stop.is_set() and self._input is not None:
             try:
                 if not self._input.isRunning():
+                    yield from self._queued()  # what arrived before the connection closed
                     self.stopped_reason = "disconnected"
                     return
                 store = self._input.getNextEventBatch()
@@ -378,11 +390,25 @@ class LiveReader:
             yield from_event_store(store, self.width, self.height)
         self.stopped_reason = "closed"
 
+    def _queued(self) -> Iterator[EventBatch]:
+        """Packets dv had received when the input stopped (a peer that sends and closes at once)."""
+        for _ in range(100_000):
+            try:
+                store = self._input.getNextEventBatch()
+            except (RuntimeError, IndexError):
+                return
+            if store is None:
+                return
+            if len(store):
+                yield from_event_store(store, self.width, self.height)
+
     def close(self) -> None:
         """Safe from any thread: a running ``batches`` returns (and releases) at its next poll."""
         self._stop.set()
         if not self._reading:
             self._input = None
+            if self._on_close is not None:
+                self._on_close()
 
 
 def open_camera(serial: str | None = None) -> LiveReader:
