@@ -120,6 +120,7 @@ def run_viewer(args: argparse.Namespace, spec: str | None) -> int:
     if isinstance(window, int):
         return window
     install_sigint_quit(window)
+    install_slot_errors(window)
     result = {"code": 0}
     if args.screenshot or args.quit_after:
         seconds = args.quit_after or DEFAULT_SCREENSHOT_S
@@ -165,6 +166,23 @@ def finish(window: MainWindow, screenshot: str | None, result: dict, stats_json:
     finally:
         window.close()
         QApplication.instance().quit()
+
+
+def install_slot_errors(window: MainWindow) -> None:
+    """An exception escaping a Qt slot (a bug, or an OSError nobody caught) is shown in the
+    status bar, not only as a traceback on a terminal the user may not watch; PySide then
+    carries on, so timers such as --quit-after still fire. The traceback is still printed:
+    it is what a bug report needs."""
+    from r2etl_core.errors import user_message
+
+    previous = sys.excepthook
+
+    def hook(kind, exc, tb):
+        previous(kind, exc, tb)
+        if not issubclass(kind, KeyboardInterrupt):
+            window.show_error(user_message(exc), dialog=False)
+
+    sys.excepthook = hook
 
 
 def install_sigint_quit(window: MainWindow) -> None:

@@ -160,3 +160,50 @@ def test_classify_warns_when_the_labels_miss_the_recording(rec, tmp_path, capsys
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith(f"r2etl classify: warning: {tmp_path / 'rec.labels.csv'}: ")
     assert "lies outside the recording's events" in err[0] and "not offsets from the start" in err[0]
+
+
+def test_viewer_stats_json_on_a_full_disk_is_one_line_and_the_viewer_still_quits(qtbot, capsys, monkeypatch):
+    """The write fails inside the --quit-after slot: one line, exit 2, and the window closes
+    and the event loop quits anyway (it used to stay open after a traceback)."""
+    import errno
+
+    from PySide6.QtWidgets import QApplication
+
+    from app import startup
+
+    class Window:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    def full_disk(window, path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    monkeypatch.setattr(startup, "write_stats", full_disk)
+    quits = []
+    monkeypatch.setattr(QApplication.instance(), "quit", lambda: quits.append(True))
+    result, window = {"code": 0}, Window()
+    startup.finish(window, None, result, "/tmp/stats.json")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert result["code"] == 2 and window.closed and quits == [True]
+    assert err == ["r2etl-viewer: error: --stats-json /tmp/stats.json: cannot write (No space left on device)"]
+
+
+def test_an_error_escaping_a_qt_slot_is_shown_in_the_status_bar(qtbot, monkeypatch):
+    import sys
+
+    from app import startup
+
+    shown = []
+
+    class Window:
+        def show_error(self, message, dialog=True):
+            shown.append((message, dialog))
+
+    monkeypatch.setattr(sys, "excepthook", lambda *a: None)  # the traceback printer it keeps
+    startup.install_slot_errors(Window())
+    try:
+        raise PermissionError(13, "Permission denied", "/x/stats.json")
+    except PermissionError:
+        sys.excepthook(*sys.exc_info())
+    assert shown == [("PermissionError: [Errno 13] Permission denied: '/x/stats.json'", False)]
