@@ -145,6 +145,32 @@ def test_unsearchable_folder_is_one_line_for_inputs_and_outputs(tmp_path, monkey
         check_output_path(locked / "sub" / "out.jsonl")
 
 
+@pytest.mark.parametrize("argv", [
+    ["info", "{locked}/x.aedat4"],
+    ["classify", "{locked}/x.aedat4"],
+    ["classify", "{rec}", "--out", "{locked}/out.jsonl"],
+    ["train", "--config", "{locked}/x.toml"],
+    ["eval", "--data", "nmnist:{locked}/data"],
+    ["eval", "--data", "nmnist:{tmp}", "--confusion-png", "{locked}/c.png"],
+], ids=["info", "classify", "classify-out", "train-config", "eval-data", "eval-confusion-png"])
+def test_a_path_in_an_unsearchable_folder_is_one_line_for_every_command(rec, tmp_path, monkeypatch, capsys, argv):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_stat = pathlib.Path.stat
+
+    def stat_(self, *a, **k):
+        if str(self).startswith(str(locked) + os.sep):
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *a, **k)
+
+    monkeypatch.setattr(pathlib.Path, "stat", stat_)
+    code = main([a.format(locked=locked, rec=rec, tmp=tmp_path) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    assert str(locked) in lines[0] and "ermission denied" in lines[0], lines[0]
+
+
 def test_classify_warns_when_the_labels_miss_the_recording(rec, tmp_path, capsys, monkeypatch):
     """Labels written from 0 on a recording that starts at 1 s: said as training says it
     (training refuses the file), instead of a silent segment accuracy of 0 over 0 segments."""
