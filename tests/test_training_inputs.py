@@ -73,6 +73,18 @@ def test_a_symlink_loop_reads_each_recording_once(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in found] == ["0.aedat4", "1.aedat4", "2.aedat4", "sub/s.aedat4"]
 
 
+def test_an_nmnist_folder_with_a_link_loop_lists_each_sample_once(tmp_path):
+    from r2etl_core.io.nmnist import find_nmnist_samples, write_bin
+    from r2etl_core.testing import random_events
+
+    (tmp_path / "3").mkdir()
+    for name in ("00001.bin", "00002.bin"):
+        write_bin(tmp_path / "3" / name, random_events(50, seed=1))
+    os.symlink(".", tmp_path / "3" / "again")
+    os.symlink("3", tmp_path / "three")
+    assert [(f.name, label) for f, label in find_nmnist_samples(tmp_path)] == [("00001.bin", "3"), ("00002.bin", "3")]
+
+
 def test_val_fold_holds_out_other_recordings(tmp_path):
     for k in range(10):
         recording(tmp_path / f"{k:02d}.aedat4", [LabelSegment(T0, 1_500_000, "x"), LabelSegment(1_500_000, T1, "y")], k)

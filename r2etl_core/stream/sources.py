@@ -13,7 +13,6 @@ a source. Only ``dvio`` talks to dv-processing.
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 import threading
@@ -29,7 +28,7 @@ from r2etl_core.io import dv as dvio
 from r2etl_core.io.aps_frames import CameraFrames
 from r2etl_core.io.files import check_input_file, path_stat
 from r2etl_core.io.labels import LabelSegment
-from r2etl_core.io.nmnist import NMNIST_SIZE, read_bin
+from r2etl_core.io.nmnist import NMNIST_SIZE, find_nmnist_samples, read_bin
 from r2etl_core.parse import check_speed, parse_host_port
 from r2etl_core.types import EventBatch, SourceInfo
 
@@ -257,26 +256,6 @@ class NMNISTLayout:
     @property
     def slot_us(self) -> int:
         return self.sample_us + self.gap_us
-
-
-def find_nmnist_samples(path: str | Path) -> list[tuple[Path, str]]:
-    """``(file, label)`` of one .bin, a folder of them, or a folder of class folders. The label
-    is the class folder's name (a digit); samples are ordered by file name, mixing classes."""
-    path = Path(path)
-    found = path_stat(path, "N-MNIST input")
-    if found is None:
-        raise InputError(path, "not found")
-    if not stat.S_ISDIR(found.st_mode):  # a pipe named x.bin is named as such, never opened
-        check_input_file(path, "event sample (.bin)")
-        return [(path, path.parent.name if path.parent.name.isdigit() else "")]
-    files = [*path.glob("*.bin"), *path.glob("*/*.bin")]  # not deeper: a home folder is big
-    seen: set[str] = set()  # a link loop (again -> .) lists a file twice: keep it once
-    files = [f for f in files if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]
-    found = [(f, f.parent.name if f.parent != path or path.name.isdigit() else "")
-             for f in files if f.is_file()]
-    if not found:
-        raise InputError(path, "no .bin event samples in this folder (expected N-MNIST files)")
-    return sorted(found, key=lambda item: (item[0].name, item[1]))
 
 
 class NMNISTSource(ReplaySource):
