@@ -4,6 +4,8 @@ it to the session. Continuous inputs (seek slider, slice spin box) are debounced
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -182,7 +184,12 @@ class SettingsPanel(QWidget):
         self.readout.setToolTip("How the per-slice outputs become the prediction on a stream that "
                                 "never goes silent (see docs/benchmarks.md). '—' means no decision: "
                                 "no more activity than background noise in the square")
-        self.readout.currentIndexChanged.connect(lambda _i: self.readoutChanged.emit(self.readout.currentData()))
+        self.readout.currentIndexChanged.connect(lambda _i: self.readoutChanged.emit(self.current_readout()))
+        self.unknown = QCheckBox("say '?' for other things")
+        self.unknown.setChecked(True)
+        self.unknown.setToolTip("'?' (unknown): the square shows something that is none of the model's "
+                                "classes (a hand, a face, the room). Off: always name the closest class")
+        self.unknown.toggled.connect(lambda _on: self.readoutChanged.emit(self.current_readout()))
         self.denoise = QCheckBox("filter noise (2 ms)")
         self.denoise.setToolTip("dv-processing background-activity filter: drop events with no "
                                 "neighbour active in the 2 ms before them (recordings keep every event)")
@@ -198,6 +205,7 @@ class SettingsPanel(QWidget):
         form = QFormLayout()
         form.addRow("slice length", self.slice_ms)
         form.addRow("readout", self.readout)
+        form.addRow("unknown", self.unknown)
         form.addRow("reset state", self.policy)
         form.addRow("events", self.denoise)
         layout = QVBoxLayout(self)
@@ -226,6 +234,10 @@ class SettingsPanel(QWidget):
         self.record_button.blockSignals(False)
         self.record_button.setText("Stop recording" if path else "Record...")
         self.record_button.setStyleSheet("background: #a32020; color: white;" if path else "")
+
+    def current_readout(self) -> Readout:
+        chosen = self.readout.currentData()
+        return chosen if self.unknown.isChecked() else replace(chosen, unknown_threshold=float("inf"))
 
     def current_policy(self) -> ResetPolicy:
         return ResetPolicy(self.policy.currentData(), window_slices=self._window_slices)

@@ -8,9 +8,14 @@ from pathlib import Path
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.eventfiles import EVENT_FILE_FORMATS
 from r2etl_core.parse import parse_host_port
 
-RECORDING_FILTER = "Event recordings (*.aedat4 *.bin);;AEDAT4 (*.aedat4);;N-MNIST sample (*.bin);;All files (*)"
+RECORDING_FILTER = ";;".join([
+    "Event recordings (" + " ".join(f"*{s}" for s in (*EVENT_FILE_FORMATS, ".bin")) + ")",
+    *(f"{name} (" + " ".join(f"*{s}" for s, n in EVENT_FILE_FORMATS.items() if n == name) + ")"
+      for name in dict.fromkeys(EVENT_FILE_FORMATS.values())),
+    "N-MNIST sample (*.bin)", "All files (*)"])
 MODEL_FILTER = "r2etl models (*.safetensors);;All files (*)"
 
 

@@ -27,6 +27,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from app.label_bar import LabelBar
 from app.session import Session
 from r2etl_core.errors import InputError
+from r2etl_core.io.eventfiles import is_event_file
 from r2etl_core.io.label_editing import LabelEditor, sidecar_path, write_sidecar
 from r2etl_core.io.labels import read_labels
 from r2etl_core.protocols import Playback
@@ -34,7 +35,7 @@ from r2etl_core.types import EngineOutput, Prediction
 
 SAVE_EVERY_MS = 500
 OFF, RECORD, REPLAY = "off", "record", "replay"
-HINT_OFF = "Record... a camera or stream, or open an .aedat4 recording, to label it"
+HINT_OFF = "Record... a camera or stream, or open an event recording, to label it"
 
 
 def recording_time_of(pred: Prediction, playback: Playback | None) -> int:
@@ -47,12 +48,13 @@ def recording_time_of(pred: Prediction, playback: Playback | None) -> int:
 
 
 def editable_file(session: Session) -> Path | None:
-    """The .aedat4 file being replayed, whose sidecar may be edited (None for other inputs)."""
+    """The event file being replayed (any format: the sidecar is a file of its own), whose
+    sidecar may be edited (None for other inputs)."""
     info = session.source.info if session.source is not None else None
     if info is None or info.kind != "file" or session.playback is None or not session.spec:
         return None
     path = Path(session.spec)
-    return path if path.suffix.lower() == ".aedat4" else None
+    return path if is_event_file(path) else None
 
 
 class Labeller(QObject):

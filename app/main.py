@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                       formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group()
     src.add_argument("recording", nargs="?", metavar="RECORDING",
-                     help="event file (.aedat4, N-MNIST .bin) or a folder of N-MNIST .bin samples "
+                     help="event file (.aedat4, .raw, .dat, .es, .csv, .h5, jAER .aedat; N-MNIST .bin) or a "
+                          "folder of N-MNIST .bin samples "
                           "(default: the demo recording)")
     src.add_argument("--camera", nargs="?", const="", metavar="SERIAL",
                      help="stream from an attached event camera (the first one, or SERIAL)")

@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
 
 from app import dialogs
 from app.controls import SettingsPanel, TransportBar
+from app.doctor_dialog import DoctorMenu
+from app.drops import FileDrops
 from app.label_bar import LabelBar
 from app.labelling import RECORD, Labeller, recording_time_of
 from app.session import Session
@@ -38,7 +40,7 @@ DISPLAY_HZ = 30
 SLOW_EVERY_TICKS = 6  # stats, accuracy, position, ROI: ~5 times a second
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileDrops, QMainWindow):
     def __init__(self, session: Session, recordings_dir: Path | None = None):
         super().__init__()
         apply_dark_theme(QApplication.instance())
@@ -65,9 +67,11 @@ class MainWindow(QMainWindow):
         self._live_frame_t: int | None = None  # newest live camera frame shown
         self._build_layout()
         self._build_toolbar()
+        self.doctor = DoctorMenu(self, lambda: self.recordings_dir, lambda: self.session.model_path)  # Help menu
         self.source_label = QLabel("no input")
         self.statusBar().addPermanentWidget(self.source_label)
         self._connect()
+        self.enable_drops()  # an event file or N-MNIST folder dropped on the window opens it
 
         self.timer = QTimer(self)
         self.timer.setInterval(1000 // DISPLAY_HZ)
@@ -116,7 +120,8 @@ class MainWindow(QMainWindow):
         bar.setMovable(False)
         self.addToolBar(bar)
         for text, key, tip, slot in (
-            ("Open recording...", "Ctrl+O", "Replay an .aedat4 or N-MNIST .bin file", self.open_recording),
+            ("Open recording...", "Ctrl+O", "Replay an event file (.aedat4, .raw, .dat, .es, .csv, .h5, "
+             ".aedat) or N-MNIST .bin; or drop one on the window", self.open_recording),
             ("Open N-MNIST folder...", "", "Replay every .bin sample of a folder", self.open_nmnist_folder),
             ("Camera...", "", "Stream from an attached event camera", self.open_camera),
             ("Connect...", "", "Receive a network event stream (HOST:PORT)", self.open_network),
@@ -276,8 +281,11 @@ class MainWindow(QMainWindow):
     def open_recording(self) -> None:
         path = dialogs.ask_recording(self, self.recordings_dir)
         if path:
-            self.recordings_dir = str(Path(path).parent)
-            self.session.open_input_async(path, Path(path).name)
+            self.open_dropped(path)
+
+    def open_dropped(self, path: str) -> None:
+        self.recordings_dir = str(Path(path).parent)
+        self.session.open_input_async(path, Path(path).name)
 
     def open_nmnist_folder(self) -> None:
         path = dialogs.ask_nmnist_folder(self, self.recordings_dir)

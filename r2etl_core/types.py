@@ -104,6 +104,14 @@ class StageTimings:
     model_ms: float
 
 
+# Two kinds of "no decision" (Prediction.abstain): the square shows no more than background
+# noise, or it shows something that is none of the model's classes.
+ABSTAIN_NOTHING = "no activity"
+ABSTAIN_UNKNOWN = "unknown"
+NOTHING_ANSWER = "\u2014"  # shown for ABSTAIN_NOTHING (an em dash)
+UNKNOWN_ANSWER = "?"  # shown for ABSTAIN_UNKNOWN
+
+
 @dataclass(frozen=True)
 class Prediction:
     """The engine's output for one slice."""
@@ -121,20 +129,33 @@ class Prediction:
     reset_before: bool  # the neuron state was reset before this slice
     wall_time_s: float  # time.monotonic() when the prediction was ready
     latency_ms: float  # from the slice's last event reaching us to the prediction
-    decided: bool = True  # False: "no decision" (no more activity than noise, or no clear winner)
+    abstain: str | None = None  # why no class is given: ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, or None
     activity: float = 0.0  # smoothed ROI events per slice above the stream's noise floor
     margin: float = 1.0  # top-1 minus top-2 probability
+    unknown_score: float | None = None  # distance from every class (nn.unknown); None: model has no detector
+
+    @property
+    def decided(self) -> bool:
+        return self.abstain is None
 
     @property
     def label(self) -> str | None:
-        """The answer shown to users: the top label, or None for "no decision"."""
-        return self.top_label if self.decided else None
+        """The answer shown to users: the top label, or None for "no decision" (either kind)."""
+        return self.top_label if self.abstain is None else None
+
+    @property
+    def answer(self) -> str:
+        """What a person is told, as one token: the class, ``UNKNOWN_ANSWER`` or ``NOTHING_ANSWER``."""
+        if self.abstain is None:
+            return self.top_label
+        return UNKNOWN_ANSWER if self.abstain == ABSTAIN_UNKNOWN else NOTHING_ANSWER
 
     def to_json(self) -> dict:
         return {
             "index": self.index, "t_start_us": self.t_start_us, "t_end_us": self.t_end_us,
             "events": self.event_count, "top_class": self.top_class, "label": self.label,
-            "best_guess": self.top_label, "confidence": round(self.confidence, 5),
+            "abstain": self.abstain, "best_guess": self.top_label, "confidence": round(self.confidence, 5),
+            "unknown_score": None if self.unknown_score is None else round(self.unknown_score, 3),
             "margin": round(self.margin, 5), "activity": round(self.activity, 2),
             "probabilities": [round(p, 5) for p in self.probabilities],
             "step_in_window": self.step_in_window, "reset_before": self.reset_before,
@@ -258,7 +279,10 @@ class Readout:
     No decision: when the smoothed ROI activity above the noise floor (estimated from the
     stream itself: see ``r2etl_core.stream.slicing.roi_activity``) is below ``min_activity``
     events per slice (0: automatic, a few standard deviations of the noise), or the top-1
-    minus top-2 probability is below ``min_margin``."""
+    minus top-2 probability is below ``min_margin`` ("no activity" / "unknown" respectively).
+    Unknown: when the model's feature distance from every class (``r2etl_core.nn.unknown``)
+    is above ``unknown_threshold`` (0: the threshold calibrated into the model file; ``inf``:
+    off). Models without a calibrated detector never say "unknown"."""
 
     kind: str = "ema"
     tau_ms: float = 75.0
@@ -266,6 +290,7 @@ class Readout:
     copies: int = 2
     min_margin: float = 0.0  # measured: the activity gate alone abstains on idle noise (docs/benchmarks.md)
     min_activity: float = 0.0
+    unknown_threshold: float = 0.0  # 0: the model's calibrated threshold; inf: never "unknown"
 
     def __post_init__(self):
         if self.kind not in READOUT_KINDS:

@@ -86,6 +86,25 @@ CASES: list[Case] = [
     _case("classify-host-port-not-a-port", "classify 127.0.0.1:abc", "127.0.0.1:abc", spawn=False,
           reason="HOST:PORT"),
     _case("recover-nothing-there", "recover {c}/good.aedat4", "good.part.aedat4", spawn=False, reason="not found"),
+    # the other event formats (issue 20): refused formats, damaged and lying files
+    _case("raw-evt21", "info {c}/formats/evt21.raw", "evt21.raw", reason="EVT 2.1"),
+    _case("raw-random", "info {c}/formats/random.raw", "random.raw", spawn=False),
+    _case("raw-outside-sensor", "info {c}/formats/outside.raw", "outside.raw", spawn=False),
+    _case("raw-evt3-outside-sensor", "info {c}/formats/outside3.raw", "outside3.raw", spawn=False),
+    _case("dat-random", "info {c}/formats/random.dat", "random.dat", spawn=False),
+    _case("dat-header-only", "info {c}/formats/header-only.dat", "header-only.dat", spawn=False),
+    _case("dat-outside-sensor", "info {c}/formats/outside.dat", "outside.dat", spawn=False),
+    _case("es-random", "info {c}/formats/random.es", "random.es", spawn=False),
+    _case("es-outside-sensor", "classify {c}/formats/outside.es", "outside.es"),
+    _case("csv-binary", "info {c}/formats/binary.csv", "binary.csv", spawn=False),
+    _case("csv-cut-row", "info {c}/formats/cut-row.csv", "cut-row.csv", spawn=False),
+    _case("csv-fifo", "info {c}/formats/fifo.csv", "fifo.csv", spawn=False, reason=PIPE),
+    _case("h5-truncated", "info {c}/formats/truncated.h5", "truncated.h5", spawn=False),
+    _case("h5-no-events", "info {c}/formats/no-events.h5", "no-events.h5", spawn=False),
+    _case("h5-unsorted", "info {c}/formats/unsorted.h5", "unsorted.h5", spawn=False, reason="backwards"),
+    _case("aedat2-truncated", "info {c}/formats/truncated.aedat", "truncated.aedat", spawn=False),
+    _case("aedat31-truncated", "classify {c}/formats/truncated31.aedat", "truncated31.aedat", spawn=False),
+    _case("aedat30", "info {c}/formats/v30.aedat", "v30.aedat", spawn=False, reason="AEDAT 3.0"),
     # model files
     _case("model-empty", "info {c}/models/empty.safetensors", "empty.safetensors", spawn=False),
     _case("model-random", "info {c}/models/random.safetensors", "random.safetensors", spawn=False),
@@ -188,6 +207,39 @@ def _event_files(c: Path, rng: np.random.Generator) -> None:
     (c / "nmnist-bad" / "3" / "00001.bin").write_bytes(bytes(12))  # not a multiple of 5 bytes
 
 
+def _other_formats(c: Path, rng: np.random.Generator) -> None:
+    """Files of the formats read since issue 20 (io/eventfiles): a good file of each, then
+    damaged copies and files whose header lies about the sensor (events beyond its size)."""
+    from r2etl_core.io.eventfiles import synthetic as syn
+    from r2etl_core.testing import random_events
+    from r2etl_core.types import EventBatch
+
+    f = c / "formats"
+    f.mkdir()
+    ev = random_events(400, width=346, height=260, duration_us=100_000, t0_us=1_000, seed=4)
+    small = EventBatch(ev.t, ev.x, ev.y, ev.p, 20, 20)  # a header stating 20x20, events up to 345x259
+    (f / "evt21.raw").write_bytes(b"% evt 2.1\n% format EVT21;height=720;width=1280\n% end\n" + rng.bytes(800))
+    (f / "outside.raw").write_bytes(syn.encode_evt2(small))
+    (f / "outside3.raw").write_bytes(syn.encode_evt3(small))
+    (f / "outside.dat").write_bytes(syn.encode_dat(small))
+    (f / "header-only.dat").write_bytes(syn.encode_dat(ev)[:60])
+    (f / "outside.es").write_bytes(syn.encode_es(EventBatch(ev.t, ev.x, ev.y, ev.p, 20, 260)))  # ES rows count up
+    for suffix in (".raw", ".dat", ".es"):
+        (f / f"random{suffix}").write_bytes(rng.bytes(3000))
+    (f / "binary.csv").write_bytes(b"\xff\xfe\x00" + rng.bytes(500))
+    (f / "cut-row.csv").write_bytes(syn.encode_csv(ev)[:-7])
+    h5 = syn.write_hdf5(f / "good.h5", ev).read_bytes()
+    (f / "truncated.h5").write_bytes(h5[: len(h5) // 2])
+    syn.write_hdf5(f / "unsorted.h5", EventBatch(ev.t[::-1].copy(), ev.x, ev.y, ev.p, 346, 260), "table")
+    import h5py
+
+    with h5py.File(f / "no-events.h5", "w") as h:
+        h.create_dataset("images", data=np.zeros((2, 4, 4)))
+    (f / "truncated.aedat").write_bytes(syn.encode_aedat2(ev)[:-3])
+    (f / "truncated31.aedat").write_bytes(syn.encode_aedat31(ev)[:-5])
+    (f / "v30.aedat").write_bytes(b"#!AER-DAT3.0\r\n" + rng.bytes(200))
+
+
 def _models(c: Path, rng: np.random.Generator) -> None:
     import torch
     from safetensors.torch import load_file, save_file
@@ -266,10 +318,11 @@ def build_corpus(out: str | Path) -> Path:
     c.mkdir(parents=True)
     rng = np.random.default_rng(20240601)
     _event_files(c, rng)
+    _other_formats(c, rng)
     _models(c, rng)
     _labels(c, rng)
     _configs(c, rng)
-    for fifo in ("fifo.bin", "fifo.aedat4", "models/fifo.safetensors", "configs/fifo.toml"):
+    for fifo in ("fifo.bin", "fifo.aedat4", "formats/fifo.csv", "models/fifo.safetensors", "configs/fifo.toml"):
         os.mkfifo(c / fifo)
     return c
 

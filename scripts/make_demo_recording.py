@@ -6,9 +6,11 @@
 look like a live camera: digits back to back (each held 0.8-1.0 s by repeating its ~0.3 s
 recording, no gap), background-activity noise of 1 event/s on every pixel throughout, and every
 segment boundary at a random offset from the 30 ms slice grid (see
-r2etl_core/train/datasets/continuous.py). Two samples per digit, ~18 s, ~2.3 MB (it ships with
-the project). No noise-only "idle" stretches: `r2etl classify` still refuses labels the model
-does not know, and "idle" is one (scripts/make_continuous_streams.py writes streams with them).
+r2etl_core/train/datasets/continuous.py). Two samples per digit, and after the tenth digit a
+stretch of something that is no digit at all: the MIT-licensed DAVIS346 recording of cars on a
+road (../shared/data/recordings/davis346-traffic-frames.aedat4, 2.36 s), its centre 260x260
+pixels binned down to the demo's 34x34 sensor (every event kept, the noise going on over it),
+labelled "unknown" (the right answer there). ~21 s, ~3 MB (it ships with the project).
 
 --kind gapped writes recordings/nmnist-demo-gapped.aedat4, the earlier demo: three samples per
 digit placed on a 360 ms period (up to 320 ms of events, then 40 ms of silence), no noise. The
@@ -28,13 +30,15 @@ import argparse
 import random
 from pathlib import Path
 
+import numpy as np
 from make_continuous_streams import CAMERA_NAME, write_stream
 
-from r2etl_core.io.dv import AedatWriter
-from r2etl_core.io.labels import LabelSegment, write_labels
+from r2etl_core.io.dv import AedatWriter, read_all_events
+from r2etl_core.io.labels import UNKNOWN_LABEL, LabelSegment, write_labels
 from r2etl_core.io.nmnist import read_bin
 from r2etl_core.train.datasets.continuous import (
     StreamRecipe,
+    background_noise,
     build_stream,
     check_not_trained_on,
     pick_per_class,
@@ -51,6 +55,8 @@ OUT = {"live": REPO / "recordings" / "nmnist-demo.aedat4",
 # no two neighbouring digits of the same class, so every boundary is a visible change.
 LIVE_PER_CLASS = 2
 LIVE_RECIPE = StreamRecipe(hold_us=(800_000, 1_000_000), noise_hz_per_pixel=1.0, seed=3)
+TRAFFIC = "davis346-traffic-frames.aedat4"  # MIT, (c) 2020 International Centre for Neuromorphic Systems
+UNKNOWN_AFTER = 10  # the non-digit stretch follows the tenth digit
 
 # gapped: the earlier demo, unchanged
 SLOT_US = 360_000  # a multiple of 30 ms: every digit has the same phase on the slice grid
@@ -70,12 +76,44 @@ def pick_samples(split_val: tuple[str, ...], per_class: int, seed: int) -> list[
     return chosen
 
 
+def other_thing(shared: Path) -> EventBatch:
+    """The traffic recording's centre square on the 34x34 sensor, times from 0."""
+    ev = read_all_events(shared / "recordings" / TRAFFIC)
+    side = min(ev.width, ev.height)
+    x0, y0 = (ev.width - side) // 2, (ev.height - side) // 2
+    inside = (ev.x >= x0) & (ev.x < x0 + side) & (ev.y >= y0) & (ev.y < y0 + side)
+    ev = ev.select(inside)
+    x = ((ev.x.astype(np.int32) - x0) * 34 // side).astype(np.int16)
+    y = ((ev.y.astype(np.int32) - y0) * 34 // side).astype(np.int16)
+    return EventBatch(ev.t - ev.t_first_us, x, y, ev.p, 34, 34)
+
+
+def insert_stretch(events: EventBatch, labels: list[LabelSegment], after: int, stretch: EventBatch,
+                   rng: np.random.Generator) -> tuple[EventBatch, list[LabelSegment]]:
+    """``stretch`` (times from 0) played after segment ``after``, later segments moved back by its
+    length, background noise over it as everywhere else."""
+    start = labels[after].end_us
+    length = stretch.t_last_us + 1
+    late = events.t >= start
+    shifted = EventBatch(np.where(late, events.t + length, events.t), events.x, events.y, events.p, 34, 34)
+    noise = background_noise(start, start + length, LIVE_RECIPE.noise_hz_per_pixel, 34, 34, rng)
+    moved = EventBatch(stretch.t + start, stretch.x, stretch.y, stretch.p, 34, 34)
+    allev = EventBatch.concat([shifted, moved, noise], 34, 34)
+    allev = allev.select(np.argsort(allev.t, kind="stable"))
+    out = labels[: after + 1] + [LabelSegment(start, start + length, UNKNOWN_LABEL)]
+    out += [LabelSegment(s.start_us + length, s.end_us + length, s.label) for s in labels[after + 1:]]
+    return allev, out
+
+
 def make_live(root: Path, out: Path) -> str:
     chosen = pick_per_class(validation_ids(root), LIVE_PER_CLASS, LIVE_RECIPE.seed)
     events, labels = build_stream(validation_samples(root, chosen), LIVE_RECIPE)
-    count = write_stream(out, events, labels, chosen, f"live-like demo: {LIVE_RECIPE}")
+    events, labels = insert_stretch(events, labels, UNKNOWN_AFTER - 1, other_thing(root.parents[1]),
+                                    np.random.default_rng(LIVE_RECIPE.seed))
+    count = write_stream(out, events, labels, chosen, f"live-like demo: {LIVE_RECIPE}; after digit "
+                                                      f"{UNKNOWN_AFTER}: {TRAFFIC} (centre, 34x34), 'unknown'")
     span_s = (labels[-1].end_us - labels[0].start_us) / 1e6
-    return (f"{count:,} events, {span_s:.2f} s, {len(labels)} digits, "
+    return (f"{count:,} events, {span_s:.2f} s, {len(labels) - 1} digits + 1 unknown stretch, "
             f"noise {LIVE_RECIPE.noise_hz_per_pixel:g} Hz/pixel")
 
 

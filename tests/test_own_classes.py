@@ -12,7 +12,7 @@ from r2etl_core.cli import main as cli
 from r2etl_core.errors import InputError
 from r2etl_core.io.dv import AedatReader
 from r2etl_core.io.labels import LabelSegment, read_labels, write_labels
-from r2etl_core.io.modelfile import read_meta
+from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
 from r2etl_core.stream.slicing import StreamSlicer, bin_to_device
 from r2etl_core.train.datasets.recordings import scan_recordings, split_by_recording
 from r2etl_core.train.datasets.standin import write_recording
@@ -206,3 +206,31 @@ def test_one_recording_cannot_be_split_and_relabelling_rebuilds_the_cache(tmp_pa
     write_labels(clips / "rec-000.labels.csv", segments[1:])  # one clip fewer
     after = load_windows(scan_recordings(clips), params, tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("windows-*.npy"))) == 2 and len(after) < len(before)
+
+
+def test_own_classes_learn_unknown_from_none_stretches_and_a_negatives_folder(tmp_path, capsys):
+    """Stretches labelled "none" are no class; with --negatives they and a folder of other
+    recordings calibrate "unknown", and the run's model files carry the detector."""
+    clips = write_labelled_recordings(tmp_path / "clips", per_class=3, class_names=CLASSES[:2], per_recording=2)
+    first = sorted(clips.glob("*.labels.csv"))[0]
+    segs = read_labels(first)
+    write_labels(first, [*segs[:-1], LabelSegment(segs[-1].start_us, segs[-1].end_us, "none")])
+    others = tmp_path / "others"
+    others.mkdir()
+    random_recording(others / "noise.aedat4", 34, 34, [LabelSegment(1_000_000, 2_000_000, "x")], n=60_000)
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", f"aedat4:{clips}", "--mode", "events-only", "--steps", "2",
+                     "--init", str(DEFAULT_MODEL_PATH), "--negatives", str(others), "--out", str(out),
+                     "--no-progress", "--batch-size", "4", "--set", "run.threads=1",
+                     "--set", "data.window_stride_slices=1"]) == 0
+    assert "'unknown' above distance" in capsys.readouterr().out
+    for name in ("best.safetensors", "last.safetensors"):
+        meta = read_meta(out / name)
+        assert meta.class_names == CLASSES[:2]  # "none" is not a class
+        calibration = meta.unknown["calibration"]
+        assert calibration["negative_slices"] > 0 and calibration["class_slices"] > 0
+        assert meta.unknown_detector().threshold > 0
+    assert cli.main(["calibrate", str(out / "best.safetensors"), "--out", str(tmp_path / "c.safetensors"),
+                     "--quantile", "0.9"]) == 0
+    assert read_meta(tmp_path / "c.safetensors").unknown["calibration"]["quantile"] == 0.9
+    assert cli.main(["calibrate", str(out / "best.safetensors"), "--quantile", "2"]) == 2

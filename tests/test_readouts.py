@@ -12,7 +12,7 @@ import pytest
 import torch
 from conftest import PROJECT_RECORDINGS
 
-from r2etl_core.io.labels import IDLE_LABEL, LabelSegment
+from r2etl_core.io.labels import IDLE_LABEL, UNKNOWN_LABEL, LabelSegment
 from r2etl_core.nn.readout import ReadoutState
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
 from r2etl_core.stream.pipeline import StreamSettings
@@ -20,7 +20,8 @@ from r2etl_core.stream.scoring import score_segments
 from r2etl_core.stream.slicing import roi_activity
 from r2etl_core.testing import ArraySource
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_idle_stream
-from r2etl_core.types import EventBatch, FrameSpec, Prediction, Readout, StageTimings
+from r2etl_core.types import (ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, NOTHING_ANSWER, UNKNOWN_ANSWER, EventBatch, FrameSpec,
+                              Prediction, Readout, StageTimings)
 
 DEMO = PROJECT_RECORDINGS / "nmnist-demo.aedat4"
 
@@ -98,9 +99,9 @@ def test_window_and_ema_readouts_forget_old_evidence():
     assert kept.argmax() == 0  # the old readout still says the first class
 
 
-def prediction(t0, t1, label, decided=True):
+def prediction(t0, t1, label, decided=True, abstain=ABSTAIN_NOTHING):
     return Prediction(0, t0, t1, 10, (1.0,), 0, label, 1.0, StageTimings(0, 0, 0, 0), 1, False, 0.0, 0.0,
-                      decided=decided)
+                      abstain=None if decided else abstain)
 
 
 def test_scoring_counts_no_decision_wrong_on_digits_and_right_when_idle():
@@ -156,3 +157,23 @@ def test_live_model_keeps_held_digits_under_heavy_background_noise(shared_data, 
     assert s["segments"] == 10 and s["segment_accuracy"] >= 0.9 and s["abstain_rate"] <= 0.05
     # measured: live 1.0 / settle 343 ms, default 0.7 / 776 ms (p50 of ten digits)
     assert s["segment_accuracy"] >= d["segment_accuracy"] and s["settle_ms_p50"] < d["settle_ms_p50"]
+
+
+def test_scoring_tells_unknown_from_nothing():
+    """Inside an ``unknown`` segment only "unknown" is right; inside an idle one only "nothing
+    there"; on a digit both are wrong and counted apart."""
+    segs = [LabelSegment(0, 300, "3"), LabelSegment(300, 600, IDLE_LABEL), LabelSegment(600, 900, UNKNOWN_LABEL)]
+    preds = [prediction(0, 100, "3", False, ABSTAIN_UNKNOWN), prediction(100, 200, "3", False, ABSTAIN_UNKNOWN),
+             prediction(200, 300, "3", False, ABSTAIN_NOTHING),
+             prediction(300, 400, "3", False, ABSTAIN_UNKNOWN), prediction(400, 500, "3", False, ABSTAIN_UNKNOWN),
+             prediction(500, 600, "3", False, ABSTAIN_NOTHING),
+             prediction(600, 700, "3", False, ABSTAIN_UNKNOWN), prediction(700, 800, "3", False, ABSTAIN_UNKNOWN),
+             prediction(800, 900, "3")]
+    score = score_segments(preds, segs)
+    assert score.segments == 3 and score.correct == 1  # the unknown one (2 of 3 "unknown")
+    assert score.unknown_in_objects == pytest.approx(2 / 3) and score.nothing_in_objects == pytest.approx(1 / 3)
+    assert score.unknown_in_unknown == pytest.approx(2 / 3)
+    assert [p.answer for p in preds[-3:]] == [UNKNOWN_ANSWER, UNKNOWN_ANSWER, "3"]
+    assert preds[1].to_json()["abstain"] == "unknown" and preds[1].to_json()["label"] is None
+    assert preds[2].to_json()["abstain"] == "no activity" and preds[2].answer == NOTHING_ANSWER
+    assert preds[-1].to_json()["abstain"] is None and preds[-1].to_json()["label"] == "3"

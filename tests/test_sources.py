@@ -323,18 +323,23 @@ def test_open_source_dispatch(tmp_path):
     assert isinstance(open_source(str(tmp_path / "nm")), NMNISTSource)
 
 
-@pytest.mark.parametrize("name,fmt", [("a.raw", "Prophesee RAW"), ("a.dat", "Prophesee DAT"),
-                                      ("a.es", "Event Stream"), ("a.aedat", "AEDAT 2/3")])
-def test_unsupported_formats_are_named(tmp_path, name, fmt):
-    for path in (tmp_path / name, tmp_path / "missing" / name):
-        if path.parent == tmp_path:
-            path.write_bytes(b"\x00" * 64)
-        with pytest.raises(InputError, match=f"{fmt}.* files are not supported"):
-            open_source(str(path))
+@pytest.mark.parametrize("name,problem", [("a.raw", "not a Prophesee RAW file"),
+                                          ("a.dat", "corrupt or unreadable Prophesee DAT file"),
+                                          ("a.es", "corrupt or unreadable Event Stream (.es) file"),
+                                          ("a.aedat", "not an AEDAT file"), ("a.h5", "corrupt or unreadable HDF5"),
+                                          ("a.csv", "CSV header")])
+def test_other_formats_of_zeros_are_one_line_naming_the_file(tmp_path, name, problem):
+    """Readable formats since issue 20 (tests/test_eventfiles.py): 64 zero bytes are no such file."""
+    (tmp_path / name).write_bytes(b"\x00" * 64)
+    with pytest.raises(InputError) as err:
+        open_source(str(tmp_path / name))
+    assert str(err.value).startswith(f"{tmp_path / name}: {problem}") and "\n" not in str(err.value)
+    with pytest.raises(InputError, match="file not found"):
+        open_source(str(tmp_path / "missing" / name))
 
 
 def test_aedat2_through_open_source(shared_data):
-    with pytest.raises(InputError, match=r"AEDAT 2\.0 is not supported, only AEDAT 4 \(\.aedat4\)"):
+    with pytest.raises(InputError, match=r"aedat2-header-only.aedat: the AEDAT 2\.0 file holds no events"):
         open_source(str(shared_data / "recordings" / "aedat2-header-only.aedat"))
 
 

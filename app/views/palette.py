@@ -19,7 +19,9 @@ CLASS_RGB = np.array([
     (140, 86, 75), (227, 119, 194), (235, 235, 235), (188, 189, 34), (23, 190, 207),
 ], np.uint8)
 NO_DATA_RGB = np.array([34, 38, 46], np.uint8)
-UNDECIDED_RGB = np.array([96, 102, 114], np.uint8)  # "no decision": a neutral grey, no class colour
+UNDECIDED_RGB = np.array([96, 102, 114], np.uint8)  # "nothing there": a neutral grey, no class colour
+UNKNOWN_RGB = np.array([240, 200, 60], np.uint8)  # "unknown" (none of the classes): amber, no class uses it
+UNKNOWN_HEX = "#f0c83c"
 
 
 def class_rgb(index: int) -> tuple[int, int, int]:

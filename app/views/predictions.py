@@ -10,12 +10,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from app.views.palette import NO_DATA_RGB, UNDECIDED_RGB, class_rgb
-from r2etl_core.io.labels import IDLE_LABEL
+from app.views.palette import NO_DATA_RGB, UNDECIDED_RGB, UNKNOWN_HEX, UNKNOWN_RGB, class_rgb
+from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS
 from r2etl_core.stream.scoring import RunningScore, identity
-from r2etl_core.types import EngineOutput, Prediction
+from r2etl_core.types import ABSTAIN_UNKNOWN, NOTHING_ANSWER, UNKNOWN_ANSWER, EngineOutput, Prediction
 
-NO_DECISION = "\u2014"  # an em dash: the model abstains
+NO_DECISION = NOTHING_ANSWER  # an em dash: nothing but background noise in the square
 
 HISTORY_SLICES = 200
 
@@ -74,8 +74,9 @@ class PredictionView(QWidget):
         layout.addWidget(self.accuracy_label)
         layout.addWidget(self.bars_plot, 1)
         strip_title = QLabel("<b>Recent predictions</b>: the model's answer per slice (brighter = "
-                             "more confident, grey = no decision) over the true label: the gap after "
-                             "each change of label is the settle time")
+                             f"more confident, <span style='color:{UNKNOWN_HEX}'>amber = ? unknown</span>: "
+                             "none of its classes, grey = \u2014 nothing there) over the true label: the "
+                             "gap after each change of label is the settle time")
         strip_title.setWordWrap(True)
         layout.addWidget(strip_title)
         layout.addWidget(self.strip_plot)
@@ -138,6 +139,10 @@ class PredictionView(QWidget):
             colour = "#%02x%02x%02x" % class_rgb(pred.top_class)
             self.top_label.setText(f"<span style='color:{colour}'>{pred.top_label}</span> "
                                    f"<span style='font-size:18px'>{pred.confidence:.0%}</span>")
+        elif pred.abstain == ABSTAIN_UNKNOWN:
+            self.top_label.setText(f"<span style='color:{UNKNOWN_HEX}'>{UNKNOWN_ANSWER}</span> "
+                                   f"<span style='font-size:14px;color:{UNKNOWN_HEX}'>unknown: none of my "
+                                   f"classes (closest {pred.top_label})</span>")
         else:
             self.top_label.setText(f"<span style='color:#8a93a3'>{NO_DECISION}</span> "
                                    "<span style='font-size:14px;color:#8a93a3'>no decision</span>")
@@ -161,8 +166,14 @@ class PredictionView(QWidget):
         truth = self._truth_at(pred)
         if truth is None:
             self.truth_label.setText("<span style='color:#8a93a3'>(between samples)</span>")
+        elif truth in NEGATIVE_LABELS:
+            ok = pred.abstain == ABSTAIN_UNKNOWN
+            mark = "<span style='color:#4cd964'>match</span>" if ok else \
+                "<span style='color:#ff5a5a'>differs</span>"
+            self.truth_label.setText(f"<b style='color:{UNKNOWN_HEX}'>{UNKNOWN_ANSWER}</b> "
+                                     f"<span style='font-size:14px'>none of the classes {mark}</span>")
         elif truth == IDLE_LABEL:
-            ok = not pred.decided
+            ok = pred.answer == NOTHING_ANSWER
             mark = "<span style='color:#4cd964'>match</span>" if ok else \
                 "<span style='color:#ff5a5a'>differs</span>"
             self.truth_label.setText(f"<b>{NO_DECISION}</b> <span style='font-size:14px'>nothing there "
@@ -184,13 +195,15 @@ class PredictionView(QWidget):
             if pred.decided:
                 cols[0, col] = np.array(class_rgb(pred.top_class)) * (0.35 + 0.65 * pred.confidence)
             else:
-                cols[0, col] = UNDECIDED_RGB
+                cols[0, col] = UNKNOWN_RGB if pred.abstain == ABSTAIN_UNKNOWN else UNDECIDED_RGB
             if rows == 2:
                 truth = self._truth_at(pred)
                 if truth is not None and truth in index:
                     cols[1, col] = class_rgb(index[truth])
                 elif truth == IDLE_LABEL:
                     cols[1, col] = UNDECIDED_RGB
+                elif truth in NEGATIVE_LABELS:
+                    cols[1, col] = UNKNOWN_RGB
         return cols
 
     def _draw_strip(self, new: list[Prediction] | None = None) -> None:

@@ -20,8 +20,11 @@ common tasks:
   r2etl info FILE                                   what a recording or model file holds
   r2etl train --config shared-nmnist                train a model (images + events)
   r2etl eval --data nmnist:DIR --split val          accuracy of a model on N-MNIST folders
+  r2etl calibrate MODEL                             teach a model to say "unknown" to other things
   r2etl bench                                       throughput and latency on this machine
   r2etl recover FOLDER                              save what killed recordings left there
+  r2etl export MODEL --nir OUT.nir                  the network as a NIR graph, verified
+  r2etl doctor                                      is this machine ready for a demo?
 """
 
 
@@ -43,6 +46,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = OneLineParser(prog="r2etl", description=DESCRIPTION,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from r2etl_core.cli import calibrate as cli_calibrate
     from r2etl_core.cli import recover as cli_recover
     from r2etl_core.cli import train as cli_train
 
@@ -52,6 +56,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         cli_stream.register(sub)
     cli_train.register(sub)
     cli_recover.register(sub)
+    cli_calibrate.register(sub)
+    from r2etl_core.cli import doctor as cli_doctor, export as cli_export
+
+    cli_export.register(sub)
+    cli_doctor.register(sub)
     return parser
 
 

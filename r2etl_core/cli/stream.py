@@ -15,26 +15,32 @@ DEFAULT_STALL_S = 10.0  # r2etl_core.io.dv.DEFAULT_STALL_S (not imported: it loa
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->
 spiking network with state carried across slices) and print one summary. Every slice is
-classified (nothing is dropped). INPUT is an .aedat4 recording, an N-MNIST .bin file or
-folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with Ctrl+C: the
+classified (nothing is dropped). INPUT is an event recording (.aedat4, Prophesee .raw EVT
+2.0/3.0 or .dat, Event Stream .es, .csv t,x,y,p, HDF5 .h5/.hdf5, jAER .aedat 2.0/3.1), an
+N-MNIST .bin file or folder, "camera[:SERIAL]" or HOST:PORT of a DV network stream (stop those with Ctrl+C: the
 summary still comes; a stream that sends nothing for --stall-s seconds ends with input_lost).
 If INPUT has a labels sidecar (<name>.labels.csv: start_us,end_us,label) the summary
 includes segment_accuracy: the fraction of labelled segments whose majority prediction is right
-("no decision" is wrong on an object and right on an "idle" segment), settle_ms_p50 (from a
-segment's start until the answer stays right) and abstain_rate (slices with no decision).
+("no decision" is wrong on an object; on an "idle" segment "nothing there" is right, on an
+"unknown" segment "unknown" is), settle_ms_p50 (from a segment's start until the answer stays
+right) and abstain_rate (slices with no decision), split into abstain_unknown_rate (answered
+"unknown": something that is none of the model's classes) and abstain_nothing_rate (nothing but
+background noise in the square).
 
 examples:
   r2etl classify recordings/nmnist-demo.aedat4
   r2etl classify recordings/nmnist-demo.aedat4 --out preds.jsonl --json
   r2etl classify my.aedat4 --model runs/exp1/best.safetensors --slice-us 20000
   r2etl classify my.aedat4 --readout staggered --copies 5      the training condition, 5x the cost
+  r2etl classify my.aedat4 --unknown-threshold off            always name a class when active
 """
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("classify", help="classify a recording or stream slice by slice",
                        description=CLASSIFY_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", help="recording (.aedat4), N-MNIST .bin file/folder, camera[:SERIAL] or HOST:PORT")
+    p.add_argument("input", help="event recording (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat), N-MNIST .bin "
+                                 "file/folder, camera[:SERIAL] or HOST:PORT")
     p.add_argument("--model", help="model file (.safetensors); default: the bundled N-MNIST model")
     p.add_argument("--out", help="write one JSON line per slice to this file (written atomically)")
     p.add_argument("--force", action="store_true",
@@ -61,6 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--min-margin", type=float, default=None,
                    help="say 'no decision' when the top two class probabilities differ by less "
                         f"(default {Readout().min_margin:g}; 0 never abstains on margin)")
+    p.add_argument("--unknown-threshold", default=None, metavar="auto|off|D",
+                   help="say 'unknown' (not one of the model's classes) when the network's features are "
+                        "further than D from every class (the 'unknown_score' of each JSONL line); auto "
+                        "(default): the threshold calibrated into the model file; off: never")
     p.add_argument("--min-activity", type=float, default=None,
                    help="say 'no decision' when the region shows fewer events per slice above the "
                         "noise floor (default: automatic, from the stream's own noise)")
@@ -77,7 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="show what a recording or model file holds",
                        description="Print what FILE holds: a recording's camera, resolution, duration and "
                                    "event count, or a model's architecture, classes, slicing and metrics.")
-    p.add_argument("file", help=".aedat4 recording, .bin sample or .safetensors model")
+    p.add_argument("file", help="event recording (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat), .bin sample "
+                                "or .safetensors model")
     p.add_argument("--json", action="store_true", help="print as JSON")
     p.set_defaults(func=cmd_info)
 
@@ -119,7 +130,17 @@ def readout_from(args: argparse.Namespace) -> Readout:
                    window_slices=pick(args.readout_slices, "--readout-slices", d.window_slices, 1, 1000),
                    copies=pick(args.copies, "--copies", d.copies, 1, 64),
                    min_margin=pick(args.min_margin, "--min-margin", d.min_margin, 0, 1),
-                   min_activity=pick(args.min_activity, "--min-activity", d.min_activity, 0, 1e9, "events"))
+                   min_activity=pick(args.min_activity, "--min-activity", d.min_activity, 0, 1e9, "events"),
+                   unknown_threshold=unknown_threshold(getattr(args, "unknown_threshold", None)))
+
+
+def unknown_threshold(value: str | None) -> float:
+    """``--unknown-threshold``: auto (the model's, 0), off (inf) or a positive distance."""
+    if value is None or value.strip().lower() == "auto":
+        return Readout().unknown_threshold
+    if value.strip().lower() == "off":
+        return float("inf")
+    return check_number("--unknown-threshold", value, 1e-6, 1e12)
 
 
 def print_result(result: dict, as_json: bool) -> None:

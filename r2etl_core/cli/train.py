@@ -17,11 +17,15 @@ shared-nmnist-wide, shared-nmnist-live, nmnist, cifar10dvs, ncaltech101). Any se
 overridden with --set section.key=value; the common ones have their own flags. Datasets are
 read from local folders only (nothing is downloaded).
 
-Your own classes (docs/own-classes.md): --data aedat4:DIR takes every .aedat4 under DIR with
-its labels sidecar (<name>.labels.csv), cut into windows of T slices inside each labelled
-segment, binned as the viewer bins; whole recordings are held out for validation.
+Your own classes (docs/own-classes.md): --data aedat4:DIR takes every event recording under DIR
+(.aedat4, or .raw, .dat, .es, .csv, .h5/.hdf5, jAER .aedat) with its labels sidecar
+(<name>.labels.csv), cut into windows of T slices inside each labelled segment, binned as
+the viewer bins; whole recordings are held out for validation.
 --images imagefolder:DIR adds images (DIR/<class>/*.png|jpg, classes named as the labels).
 With --init MODEL and no --config, the model's width, T, input size and slice length are used.
+Stretches labelled "unknown" or "none" in a sidecar are not a class: with --negatives DIR
+(recordings of none of the classes) they calibrate the model's "unknown" answer, which every
+run on nmnist or aedat4 data gets at its end (see r2etl calibrate --help).
 
 examples:
   r2etl train --data aedat4:clips --images imagefolder:pictures --init MODEL --steps 300 --out runs/mine
@@ -47,9 +51,9 @@ Accuracy, per-class accuracy and confusion matrix of a model's event branch on a
 
 --data KIND:DIR where KIND is nmnist, ncaltech101 or cifar10dvs and DIR holds one folder per
 class (for nmnist: DIR/0/00001.bin ... DIR/9/...), or aedat4 and DIR holds labelled recordings
-(<name>.aedat4 + <name>.labels.csv; scored on non-overlapping windows of T slices inside each
-labelled segment). Samples are framed exactly as the model was trained (T, slicing, input size
-come from the model file).
+(<name>.aedat4 or any other readable event file, + <name>.labels.csv; scored on
+non-overlapping windows of T slices inside each labelled segment). Samples are framed exactly
+as the model was trained (T, slicing, input size come from the model file).
 
 examples:
   r2etl eval --data nmnist:../shared/data/nmnist/Train --split val   the model's held-out samples
@@ -93,7 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--config", default=None, metavar="TOML",
                    help=f"config file or packaged config name (default: {DEFAULT_CONFIG})")
     p.add_argument("--data", default=None, metavar="KIND:DIR",
-                   help="event data: aedat4:DIR (labelled recordings), or nmnist|ncaltech101|cifar10dvs:DIR")
+                   help="event data: aedat4:DIR (labelled recordings, any event format), "
+                        "or nmnist|ncaltech101|cifar10dvs:DIR")
     p.add_argument("--images", default=None, metavar="KIND:PATH",
                    help="images: imagefolder:DIR (one sub-folder per class), or mnist|cifar10|caltech101:PATH")
     p.add_argument("--val-dir", default=None, metavar="DIR",
@@ -102,6 +107,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="override one config value (repeatable), e.g. optim.lr=1e-3")
     for flag, _, typ, text in SHORTCUTS:
         p.add_argument(flag, type=typ, default=None, help=text)
+    p.add_argument("--negatives", default=None, metavar="DIR",
+                   help="recordings (.aedat4) of none of the classes: used to calibrate the 'unknown' answer")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_train)
@@ -215,7 +222,24 @@ def run_train(args: argparse.Namespace) -> int:
         s = trainer.state
         print(f"best validation accuracy {s.best_accuracy:.4f} at step {s.best_step} of {s.step}; "
               f"model: {best}")
+        calibrate_unknown(cfg, best, args.negatives)
     return 0
+
+
+def calibrate_unknown(cfg, best: Path, negatives: str | None) -> None:
+    """Give the run's model files their "unknown" answer (r2etl calibrate), when the data allows."""
+    from r2etl_core.cli.calibrate import describe, negatives_dir
+    from r2etl_core.train.calibrate import calibrate
+
+    if cfg.data.events not in ("nmnist", "aedat4"):
+        print(f"'unknown' not calibrated: needs nmnist or aedat4 data, not {cfg.data.events}")
+        return
+    for path in (best, best.with_name("last.safetensors")):
+        if path.exists():
+            try:
+                print(describe(*calibrate(path, None, negatives_dir(negatives))))
+            except InputError as exc:  # the model is saved and usable; it only cannot say "unknown"
+                print(f"'unknown' not calibrated for {path}: {exc.problem}")
 
 
 def check_eval_args(args: argparse.Namespace) -> tuple[str, Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.eventfiles import EVENT_FILE_FORMATS, EVENT_FILE_SUFFIXES, is_event_file, open_event_file
 from r2etl_core.io.files import check_input_file
 
 
@@ -15,9 +16,10 @@ def describe(path: str | Path) -> dict:
         return describe_model(path)
     if suffix == ".bin":
         return describe_bin(path)
-    if suffix == ".aedat4":
+    if is_event_file(path):
         return describe_recording(path)
-    raise InputError(path, f"unknown file type {suffix or '(none)'}: expected .aedat4, .bin or .safetensors")
+    raise InputError(path, f"unknown file type {suffix or '(none)'}: expected an event file "
+                           f"({', '.join(EVENT_FILE_SUFFIXES)}), .bin or .safetensors")
 
 
 def describe_model(path: Path) -> dict:
@@ -54,34 +56,54 @@ def describe_bin(path: Path) -> dict:
 GAP_NOTE_S = 60.0  # a pause longer than this is worth saying: a stopped camera, a bad clock
 
 
-def gap_report(t_us) -> dict:
-    """The longest stretch without events, and a ``gap`` line when it is longer than
-    ``GAP_NOTE_S`` (slicing skips it: at most a few empty slices are classified)."""
+def _count_events(reader) -> tuple[int, int, int, tuple[int, int]]:
+    """(count, first, last timestamp, (longest gap, where it starts)) read batch by batch: never
+    the whole file in memory (a damaged .aedat4 raises its InputError after the events before
+    the damage)."""
     import numpy as np
 
-    if len(t_us) < 2:
-        return {}
-    steps = np.diff(np.asarray(t_us, dtype=np.int64))
-    i = int(np.argmax(steps))
-    longest = int(steps[i])
-    out = {"longest_gap_s": round(longest / 1e6, 6)}
-    if longest > GAP_NOTE_S * 1e6:
-        out["gap"] = (f"no events for {longest / 1e6:,.1f} s ({longest / 86_400e6:.1f} days) after t={int(t_us[i])} us "
-                      "(a stopped camera or a damaged timestamp?); classify skips it")
+    count, first, last, gap = 0, None, 0, (0, 0)
+    for batch in reader.batches():
+        if not len(batch):
+            continue
+        t = batch.t if first is None else np.concatenate(([last], batch.t))
+        if len(t) > 1:
+            steps = np.diff(t)
+            i = int(np.argmax(steps))
+            gap = max(gap, (int(steps[i]), int(t[i])))
+        count, last = count + len(batch), batch.t_last_us
+        first = batch.t_first_us if first is None else first
+    return count, first or 0, last, gap
+
+
+def gap_report(longest_us: int, after_us: int) -> dict:
+    """The longest stretch without events, and a ``gap`` line when it is longer than
+    ``GAP_NOTE_S`` (slicing skips it: at most a few empty slices are classified)."""
+    out = {"longest_gap_s": round(longest_us / 1e6, 6)}
+    if longest_us > GAP_NOTE_S * 1e6:
+        out["gap"] = (f"no events for {longest_us / 1e6:,.1f} s ({longest_us / 86_400e6:.1f} days) after "
+                      f"t={after_us} us (a stopped camera or a damaged timestamp?); classify skips it")
     return out
 
 
 def describe_recording(path: Path) -> dict:
-    from r2etl_core.io.dv import read_all_events, recording_info
-
-    info = recording_info(path)
-    events = read_all_events(path)
-    duration = (events.t_last_us - events.t_first_us) if len(events) else 0
-    out = {"file": str(path), "kind": "AEDAT4 recording", "camera": info.camera or "?",
-           "resolution": f"{info.width}x{info.height}", "events": len(events),
-           "duration_s": round(duration / 1e6, 6), "t_start_us": events.t_first_us,
-           "events_per_s": round(len(events) / (duration / 1e6), 1) if duration else 0.0}
-    out.update(gap_report(events.t))
+    reader = open_event_file(path)
+    try:
+        info = reader.info
+        count, first, last, gap = _count_events(reader)
+    finally:
+        reader.close()
+    duration = last - first if count else 0
+    kind = getattr(info, "format", "") or EVENT_FILE_FORMATS[path.suffix.lower()]
+    resolution = f"{info.width}x{info.height}"
+    if getattr(info, "size_inferred", False):
+        resolution += " (not stated in the file: the smallest known sensor that holds every event)"
+    out = {"file": str(path), "kind": f"{kind} recording", "camera": info.camera or "?",
+           "resolution": resolution, "events": count,
+           "duration_s": round(duration / 1e6, 6), "t_start_us": first,
+           "events_per_s": round(count / (duration / 1e6), 1) if duration else 0.0}
+    if count > 1:
+        out.update(gap_report(*gap))
     from r2etl_core.io.labels import labels_path_for, read_labels
 
     labels = labels_path_for(path)

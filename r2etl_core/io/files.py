@@ -9,6 +9,7 @@ never replaces a good file and never leaves a half-written one under the final n
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import stat
 import tempfile
@@ -190,3 +191,12 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
         target.commit()
     finally:
         target.discard()
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks (model files, exports)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -36,6 +36,10 @@ SUFFIX = ".labels.csv"
 # Label of a stretch with no digit, only sensor noise: a live camera never goes silent, so
 # continuous test streams (r2etl_core.train.datasets.continuous) label the gaps explicitly.
 IDLE_LABEL = "idle"
+# Label of a stretch showing something that is none of the model's classes (a hand, a room): the
+# right answer there is "unknown". Training also reads "none" this way (own classes: negatives).
+UNKNOWN_LABEL = "unknown"
+NEGATIVE_LABELS = (UNKNOWN_LABEL, "none")
 MAX_LABEL_CHARS = 200  # a class name; a longer field is a broken file, not a label
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1  # event timestamps are int64
 # Characters only the csv module handles as the row-by-row reader did (quotes; NULs; line

@@ -19,7 +19,8 @@ from r2etl_core import __version__
 from r2etl_core.errors import ModelError
 from r2etl_core.io.files import atomic_write, check_input_file
 from r2etl_core.io.modelcheck import check_meta_dict, check_weights_finite
-from r2etl_core.nn.model import ModelConfig, R2ETLNet, build_model
+from r2etl_core.nn.model import BOTTLENECK_FEATURES, ModelConfig, R2ETLNet, build_model
+from r2etl_core.nn.unknown import UnknownDetector
 from r2etl_core.parse import brief
 from r2etl_core.types import SlicingSpec
 
@@ -38,6 +39,14 @@ class ModelMeta:
     training: dict = field(default_factory=dict)  # data, command, mode, held-out sample ids
     metrics: dict = field(default_factory=dict)
     package_version: str = __version__
+    unknown: dict = field(default_factory=dict)  # the "not one of my classes" detector (nn.unknown); {}: none
+
+    def unknown_detector(self) -> UnknownDetector | None:
+        """The calibrated detector, or None for a model file made before it existed."""
+        if not self.unknown:
+            return None
+        return UnknownDetector.from_dict(self.unknown, self.config.num_classes,
+                                         self.config.channels(BOTTLENECK_FEATURES))
 
     def to_json(self) -> str:
         return json.dumps({
@@ -45,7 +54,7 @@ class ModelMeta:
             "model": self.config.to_dict(), "class_names": list(self.class_names),
             "slicing": self.slicing.to_dict(), "normalisation": self.normalisation,
             "training": self.training, "metrics": self.metrics,
-            "package_version": self.package_version,
+            "package_version": self.package_version, **({"unknown": self.unknown} if self.unknown else {}),
         })
 
     @staticmethod
@@ -61,9 +70,14 @@ class ModelMeta:
         names = tuple(str(n) for n in d["class_names"])
         if len(names) != config.num_classes:
             raise ModelError(where, f"metadata lists {len(names)} class names for {config.num_classes} classes")
-        return ModelMeta(config, names, SlicingSpec.from_dict(d.get("slicing", {})),
+        meta = ModelMeta(config, names, SlicingSpec.from_dict(d.get("slicing", {})),
                          d.get("normalisation", {}), d.get("training", {}), d.get("metrics", {}),
-                         d.get("package_version", "?"))
+                         d.get("package_version", "?"), d.get("unknown") or {})
+        try:
+            meta.unknown_detector()
+        except ValueError as exc:
+            raise ModelError(where, f"model metadata: {exc}") from None
+        return meta
 
 
 def save_model(model: R2ETLNet, meta: ModelMeta, path: str | Path) -> Path:

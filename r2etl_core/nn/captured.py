@@ -28,22 +28,27 @@ def _memories(model: R2ETLNet) -> list[base.MemoryModule]:
 
 class CapturedStep:
     def __init__(self, model: R2ETLNet, graph: torch.cuda.CUDAGraph, static_in: torch.Tensor,
-                 static_out: torch.Tensor, static_v: list[torch.Tensor], spike_sums: list[torch.Tensor]):
+                 static_out: torch.Tensor, static_v: list[torch.Tensor], spike_sums: list[torch.Tensor],
+                 features: torch.Tensor | None = None):
         self.model = model
         self.graph = graph
         self.static_in = static_in
         self.static_out = static_out
         self.static_v = static_v
         self.spike_sums = spike_sums  # per spiking layer, filled by each replay
+        self.features = features  # the bottleneck's input current [K, D], filled by each replay
         self.copies = static_in.shape[0]
 
     @classmethod
     def build(cls, model: R2ETLNet, copies: int, frame_shape: tuple[int, ...],
-              layer_sums: list[torch.Tensor]) -> tuple["CapturedStep | None", str]:
+              layer_sums: list[torch.Tensor],
+              features: list[torch.Tensor] | None = None) -> tuple["CapturedStep | None", str]:
         """Capture ``model`` (single-step mode, on a CUDA device) for ``copies`` x ``frame_shape``
-        inputs. ``layer_sums`` is the list the inference core's spike hooks append to."""
+        inputs. ``layer_sums`` / ``features`` are the lists the inference core's spike and
+        feature hooks append to."""
+        features = [] if features is None else features
         try:
-            step = cls._capture(model, copies, frame_shape, layer_sums)
+            step = cls._capture(model, copies, frame_shape, layer_sums, features)
         except Exception as exc:  # any failure: stay eager, say why
             model.reset_state()
             return None, f"capture failed: {type(exc).__name__}: {str(exc).splitlines()[0][:120]}"
@@ -56,7 +61,7 @@ class CapturedStep:
 
     @classmethod
     def _capture(cls, model: R2ETLNet, copies: int, frame_shape: tuple[int, ...],
-                 layer_sums: list[torch.Tensor]) -> "CapturedStep":
+                 layer_sums: list[torch.Tensor], features: list[torch.Tensor]) -> "CapturedStep":
         device = next(model.parameters()).device
         static_in = torch.zeros((copies, *frame_shape), device=device)
         side = torch.cuda.Stream(device)
@@ -73,13 +78,15 @@ class CapturedStep:
             m.v = v
         graph = torch.cuda.CUDAGraph()
         layer_sums.clear()
+        features.clear()
         with torch.cuda.graph(graph), torch.no_grad():
             static_out = model(static_in)
             for m, v in zip(memories, static_v):
                 v.copy_(m.v)
         for m, v in zip(memories, static_v):
             m.v = v  # eager code (and the next capture) sees the static buffers again
-        return cls(model, graph, static_in, static_out, static_v, list(layer_sums))
+        return cls(model, graph, static_in, static_out, static_v, list(layer_sums),
+                   features[-1] if features else None)
 
     def _differs_from_eager(self, layer_sums: list[torch.Tensor]) -> str:
         """Replay once and step eagerly from the same state and input: "" when they agree."""

@@ -8,6 +8,7 @@ in the model on the device and is carried across ``step`` calls; it is forgotten
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -17,9 +18,12 @@ from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.captured import CapturedStep
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState
+from r2etl_core.nn.unknown import effective_threshold
 from r2etl_core.parse import cuda_available
 from r2etl_core.stream.slicing import sensor_frame
 from r2etl_core.types import (
+    ABSTAIN_NOTHING,
+    ABSTAIN_UNKNOWN,
     BinnedSlice,
     EngineOutput,
     EventSlice,
@@ -82,6 +86,13 @@ class InferenceCore:
         self._recording = False  # hooks record only during this core's own forward
         for _, module in model.spiking_layers():
             module.register_forward_hook(self._record_spikes)
+        self._features: list[torch.Tensor] = []  # the bottleneck's input current ("unknown" feature)
+        model.fc1.register_forward_hook(self._record_features)
+        detector = meta.unknown_detector()
+        self.detector = detector
+        self._scorer = detector.torch_scorer(device) if detector is not None else None
+        self.keep_features = False  # calibration (train.calibrate): keep every slice's smoothed features
+        self.feature_log: list[np.ndarray] = []
         self.readout = ReadoutState(readout, meta.config.time_steps)
         self._pending_reset = True
         self._last_event_us: int | None = None
@@ -94,6 +105,10 @@ class InferenceCore:
         self._layer_sums.append(out.reshape(self._run_steps, -1).sum(1))
         if len(self._neurons) < len(self.layer_names):
             self._neurons.append(out.numel() // (self._run_steps * self.readout.copies))
+
+    def _record_features(self, _module, _inputs, output: torch.Tensor) -> None:
+        if self._recording:
+            self._features.append(output.detach())
 
     def request_reset(self) -> None:
         self._pending_reset = True
@@ -129,7 +144,7 @@ class InferenceCore:
         self._run_steps, self._recording = 1, True  # the capture records the spike sums
         try:
             self._captured, self.step_label = CapturedStep.build(self.model, copies, (2, size, size),
-                                                                 self._layer_sums)
+                                                                 self._layer_sums, self._features)
         finally:
             self._recording = False
         self._captured_copies = copies
@@ -143,11 +158,22 @@ class InferenceCore:
             return sl.events.t_first_us - last_event_us >= policy.silence_us
         return False
 
-    def _decided(self, activity: float, noise_sd: float, margin: float) -> bool:
-        """Abstain when the ROI shows no more than noise or no class clearly wins."""
+    @property
+    def unknown_threshold(self) -> float | None:
+        """The distance above which a slice is "unknown"; None when off or uncalibrated."""
+        return effective_threshold(self.detector, self.readout.readout.unknown_threshold)
+
+    def _abstain(self, activity: float, noise_sd: float, margin: float, score: float | None) -> str | None:
+        """Why no class is given: nothing above the noise in the ROI ("no activity"), or
+        something that is none of the classes or no clear winner ("unknown"); None: a class."""
         cfg = self.readout.readout
         floor = cfg.min_activity or max(ACTIVITY_MIN_EVENTS, ACTIVITY_NOISE_SDS * noise_sd)
-        return activity >= floor and margin >= cfg.min_margin
+        if activity < floor:
+            return ABSTAIN_NOTHING
+        threshold = self.unknown_threshold
+        if margin < cfg.min_margin or (threshold is not None and score is not None and score > threshold):
+            return ABSTAIN_UNKNOWN
+        return None
 
     def _run_length(self, items: list[BinnedSlice]) -> int:
         """How many of ``items`` can run in one forward: up to the next reset or restart."""
@@ -177,18 +203,21 @@ class InferenceCore:
         return self.step_many([item])[0]
 
     def _forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``[N, K, C]`` and spikes per layer ``[N, layers]`` (summed over the copies)
-        of N consecutive frames ``[N, 2, S, S]``, state carried."""
+        """Logits with the bottleneck's input current appended ``[N, K, C + D]``, and spikes per
+        layer ``[N, layers]`` (summed over the copies) of N consecutive frames ``[N, 2, S, S]``,
+        state carried."""
         k, n = self.readout.copies, frames.shape[0]
         frames = frames.to(self.dtype)
         if self._captured is not None:  # one replay per step (0.3 ms on an H100)
             logits, spikes = [], []
             for j in range(n):
-                logits.append(self._captured.replay(frames[j].expand(k, *frames.shape[1:])).clone())
+                out = self._captured.replay(frames[j].expand(k, *frames.shape[1:]))
+                logits.append(torch.cat([out, self._captured.features], dim=-1))
                 spikes.append(torch.stack([s.reshape(-1).sum() for s in self._captured.spike_sums]))
             return torch.stack(logits).float(), torch.stack(spikes).float()
         self._run_steps = n
         self._layer_sums.clear()
+        self._features.clear()
         self._recording = True
         try:
             if n == 1:
@@ -201,7 +230,8 @@ class InferenceCore:
                     self.model.set_step_mode("s")
         finally:
             self._recording = False
-        return logits.float(), torch.stack(self._layer_sums, dim=1).float()
+        features = self._features[-1].reshape(*logits.shape[:-1], -1)
+        return torch.cat([logits, features], dim=-1).float(), torch.stack(self._layer_sums, dim=1).float()
 
     def _run(self, run: list[BinnedSlice]) -> list[EngineOutput]:
         t3 = time.perf_counter()
@@ -228,22 +258,29 @@ class InferenceCore:
             logits, act = readout.update(raw[j], item.activity, (sl.t_end_us - sl.t_start_us) / 1e3)
             chosen.append(logits)
             activity.append(act)
-        probs = torch.softmax(torch.stack(chosen), dim=1)
+        chosen = torch.stack(chosen)
+        classes = self.meta.config.num_classes
+        if self.keep_features:
+            self.feature_log.append(chosen[:, classes:].cpu().numpy())
+        probs = torch.softmax(chosen[:, :classes], dim=1)
+        scores = (self._scorer(chosen[:, classes:]) if self._scorer is not None
+                  else torch.full((len(run),), float("nan"), device=chosen.device))
         spikes = spikes / readout.copies  # [N, layers], per copy
         # one device->host copy for everything the views need: a single sync per run on a GPU
-        parts = [probs.flatten(), spikes.flatten()] + ([frames.flatten()] if self.frames else [])
-        packed = torch.cat(parts).cpu().numpy()
+        parts = [probs.flatten(), scores.flatten(), spikes.flatten()] + ([frames.flatten()] if self.frames else [])
+        packed = torch.cat([part.float() for part in parts]).cpu().numpy()
         model_ms = (time.perf_counter() - t3) * 1e3 / len(run)
         n, k, layers = len(run), probs.shape[1], spikes.shape[1]
         p_all = packed[: n * k].reshape(n, k).astype(float)
-        s_all = packed[n * k: n * k + n * layers].reshape(n, layers)
-        f_all = packed[n * k + n * layers:].reshape(frames.shape) if self.frames else None
+        u_all = packed[n * k: n * k + n].astype(float)
+        s_all = packed[n * k + n: n * k + n + n * layers].reshape(n, layers)
+        f_all = packed[n * k + n + n * layers:].reshape(frames.shape) if self.frames else None
         steps0 = readout.steps - n
         return [self._output(item, p_all[j], s_all[j], None if f_all is None else f_all[j], activity[j],
-                             model_ms, steps0 + j + 1, reset and j == 0) for j, item in enumerate(run)]
+                             model_ms, steps0 + j + 1, reset and j == 0, u_all[j]) for j, item in enumerate(run)]
 
     def _output(self, item: BinnedSlice, p: np.ndarray, spike_counts: np.ndarray, model_frame: np.ndarray | None,
-                activity: float, model_ms: float, step: int, reset: bool) -> EngineOutput:
+                activity: float, model_ms: float, step: int, reset: bool, score: float) -> EngineOutput:
         sl = item.slice
         top2 = np.argsort(p)[-2:]
         top = int(top2[-1])
@@ -257,7 +294,8 @@ class InferenceCore:
             timings=StageTimings(sl.read_s * 1e3, item.bin_s * 1e3, item.transfer_s * 1e3, model_ms),
             step_in_window=step, reset_before=reset, wall_time_s=done,
             latency_ms=(done - item.arrived_s) * 1e3,
-            decided=self._decided(activity, item.noise_sd, margin), activity=activity, margin=margin,
+            abstain=self._abstain(activity, item.noise_sd, margin, None if math.isnan(score) else score),
+            activity=activity, margin=margin, unknown_score=None if math.isnan(score) else score,
         )
         spikes = SpikeSnapshot(self._index, sl.t_end_us, self.layer_names,
                                tuple(int(round(v)) for v in spike_counts), tuple(self._neurons))

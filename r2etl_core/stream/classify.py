@@ -22,7 +22,8 @@ from r2etl_core.stream.pipeline import (
     open_input,
 )
 from r2etl_core.stream.scoring import score_segments
-from r2etl_core.types import Prediction, SliceByTime
+from r2etl_core.io.labels import NEGATIVE_LABELS
+from r2etl_core.types import ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, Prediction, SliceByTime
 
 # every slice classified (the reader waits), queued slices run as multi-step forwards, no frames
 OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
@@ -152,6 +153,12 @@ def _collect(engine: StreamEngine, opened: OpenedInput, progress: bool) -> tuple
     return predictions, time.perf_counter() - t0, interrupted
 
 
+def _share(predictions: list[Prediction], *reasons: str) -> float:
+    """Fraction of the slices that saw events whose answer was withheld for one of ``reasons``."""
+    seen = [p for p in predictions if p.event_count]
+    return round(sum(p.abstain in reasons for p in seen) / max(len(seen), 1), 4)
+
+
 def _nothing_received(request: ClassifyRequest, wall: float, waiting_for: str) -> dict:
     """The summary of a run interrupted before its input produced anything."""
     summary = {"input": str(request.input), "model": str(request.model or "(default)"), "slices": 0,
@@ -175,7 +182,10 @@ def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, p
         "model_ms_p99": round(stats.model_ms_p99, 3),
         "slice_us": slicing.window_us if isinstance(slicing, SliceByTime) else None,
         "reset": engine.reset_policy.kind, "readout": engine.readout.kind,
-        "abstained": round(sum(not p.decided for p in predictions) / max(len(predictions), 1), 4),
+        "abstained": _share(predictions, ABSTAIN_NOTHING, ABSTAIN_UNKNOWN),
+        "abstained_unknown": _share(predictions, ABSTAIN_UNKNOWN),
+        "abstained_nothing": _share(predictions, ABSTAIN_NOTHING),
+        "unknown_threshold": engine.unknown_threshold,
         "interrupted": interrupted,
     }
     if stats.input_lost:
@@ -187,7 +197,11 @@ def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, p
                        segments_correct=score.correct, slice_accuracy=round(score.slice_accuracy, 4),
                        settle_ms_p50=None if settle is None else round(settle, 1),
                        abstain_rate=round(score.abstained_in_objects, 4),
+                       abstain_unknown_rate=round(score.unknown_in_objects, 4),
+                       abstain_nothing_rate=round(score.nothing_in_objects, 4),
                        abstain_rate_idle=round(score.abstained_in_idle, 4))
+        if any(str(seg.label) in NEGATIVE_LABELS for seg in opened.segments):
+            summary["unknown_rate_in_unknown"] = round(score.unknown_in_unknown, 4)
     if request.out:
         summary["out"] = str(request.out)
     return summary

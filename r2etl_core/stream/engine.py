@@ -25,6 +25,7 @@ from r2etl_core.errors import R2ETLError
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.inference import InferenceCore, device_name, pick_device
 from r2etl_core.nn.model import R2ETLNet
+from r2etl_core.nn.unknown import effective_threshold
 from r2etl_core.protocols import Sink, Source
 from r2etl_core.stream.meter import EngineMeter
 from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
@@ -61,6 +62,7 @@ class StreamEngine:
                  model_path: str | Path | None = None):
         """``model_path``: with ``config.model_process``, the file the model process loads."""
         self.meta = meta
+        self._detector = meta.unknown_detector()
         self.config = config
         self.device = pick_device(config.device)
         if self.device.type == "cpu" and config.cpu_threads:
@@ -181,6 +183,11 @@ class StreamEngine:
     @property
     def readout(self) -> Readout:
         return self.core.readout_config
+
+    @property
+    def unknown_threshold(self) -> float | None:
+        """The distance above which slices are "unknown" now (None: off, or no detector)."""
+        return effective_threshold(self._detector, self.readout.unknown_threshold)
 
     def set_event_filter(self, factory: FilterFactory | None) -> None:
         """Filter events before slicing (e.g. dv's background-activity noise filter, built by

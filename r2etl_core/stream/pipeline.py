@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from r2etl_core.errors import ModelError, R2ETLError
-from r2etl_core.io.labels import IDLE_LABEL, labels_path_for, read_labels
+from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS, labels_path_for, read_labels
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, ModelMeta, load_model
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import LabelledSpan, Sink, Source
@@ -119,7 +119,8 @@ def open_input(spec: str, speed: float | None = 1.0, loop: bool = False, strict_
 
 def labels_problem(segments: Sequence[LabelledSpan], model: LoadedModel) -> str | None:
     """Why a recording's labels cannot be scored with ``model`` (None when they can)."""
-    unknown = sorted({str(seg.label) for seg in segments} - set(model.meta.class_names) - {IDLE_LABEL})
+    known = {*model.meta.class_names, IDLE_LABEL, *NEGATIVE_LABELS}
+    unknown = sorted({str(seg.label) for seg in segments} - known)
     if not unknown:
         return None
     return (f"model classes {list(model.meta.class_names)} do not include the recording's labels "

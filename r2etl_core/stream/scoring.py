@@ -16,16 +16,24 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from r2etl_core.io.labels import IDLE_LABEL, segment_index
+from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS, segment_index
 from r2etl_core.protocols import LabelledSpan
-from r2etl_core.types import Prediction
+from r2etl_core.types import ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, NOTHING_ANSWER, UNKNOWN_ANSWER, Prediction
+
+
+def expected_answer(segment: LabelledSpan) -> str:
+    """What a right prediction says inside ``segment`` (``Prediction.answer``): its class,
+    "nothing" inside an idle (noise-only) segment, "unknown" inside one of none of the classes."""
+    label = str(segment.label)
+    if label == IDLE_LABEL:
+        return NOTHING_ANSWER
+    return UNKNOWN_ANSWER if label in NEGATIVE_LABELS else label
 
 
 def expected_label(segment: LabelledSpan) -> str | None:
-    """What a right prediction says inside ``segment``: its label, or "no decision" (None)
-    inside an idle (noise-only) segment."""
-    label = str(segment.label)
-    return None if label == IDLE_LABEL else label
+    """The class a segment shows, None for idle and none-of-the-classes segments."""
+    answer = expected_answer(segment)
+    return None if answer in (NOTHING_ANSWER, UNKNOWN_ANSWER) else answer
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,9 @@ class SegmentScore:
     settle_ms: tuple[float, ...] = ()  # per object segment: until right for the rest of it
     abstained_in_objects: float = 0.0  # fraction of object-segment slices with no decision
     abstained_in_idle: float = 0.0  # fraction of idle-segment slices with no decision
+    unknown_in_objects: float = 0.0  # ... of object-segment slices answered "unknown"
+    nothing_in_objects: float = 0.0  # ... of object-segment slices answered "nothing there"
+    unknown_in_unknown: float = 0.0  # fraction of "unknown"-segment slices answered "unknown"
 
     @property
     def accuracy(self) -> float:
@@ -49,7 +60,8 @@ class SegmentScore:
 def score_segments(predictions: Iterable[Prediction], segments: Sequence[LabelledSpan]) -> SegmentScore:
     """A segment is right when the majority of the predictions of its slices (those whose
     middle falls inside it and that saw events) is what it expects (``expected_label``):
-    "no decision" counts as wrong inside an object's segment and as right inside an idle one.
+    "no decision" counts as wrong inside an object's segment; inside an idle one only "nothing
+    there" is right, inside an ``unknown`` one only "unknown" (``expected_answer``).
     ``segments`` sorted."""
     by_segment: dict[int, list[Prediction]] = {}
     for pred in predictions:
@@ -60,22 +72,28 @@ def score_segments(predictions: Iterable[Prediction], segments: Sequence[Labelle
             by_segment.setdefault(i, []).append(pred)
     correct = hits = total = 0
     settle: list[float] = []
-    abstain = {True: [0, 0], False: [0, 0]}  # idle? -> [abstained, slices]
+    kinds = (NOTHING_ANSWER, UNKNOWN_ANSWER, "object")
+    tally = {k: Counter() for k in kinds}  # segment kind -> abstain reason -> slices
     for i, preds in by_segment.items():
-        want = expected_label(segments[i])
-        votes = Counter(p.label for p in preds)
+        want = expected_answer(segments[i])
+        votes = Counter(p.answer for p in preds)
         correct += votes.most_common(1)[0][0] == want
-        right = [p.label == want for p in preds]
+        right = [p.answer == want for p in preds]
         hits += sum(right)
         total += len(preds)
-        counts = abstain[want is None]
-        counts[0] += sum(not p.decided for p in preds)
-        counts[1] += len(preds)
-        if want is not None:
+        kind = want if want in (NOTHING_ANSWER, UNKNOWN_ANSWER) else "object"
+        tally[kind].update(p.abstain for p in preds)
+        if kind == "object":
             settle.append(_settle_ms(preds, right, segments[i]))
-    rate = {k: (a / n if n else 0.0) for k, (a, n) in abstain.items()}
+
+    def share(kind: str, *reasons: str) -> float:
+        n = sum(tally[kind].values())
+        return sum(tally[kind][r] for r in reasons) / n if n else 0.0
+
+    both = (ABSTAIN_NOTHING, ABSTAIN_UNKNOWN)
     return SegmentScore(len(by_segment), correct, hits / total if total else 0.0, tuple(settle),
-                        rate[False], rate[True])
+                        share("object", *both), share(NOTHING_ANSWER, *both), share("object", ABSTAIN_UNKNOWN),
+                        share("object", ABSTAIN_NOTHING), share(UNKNOWN_ANSWER, ABSTAIN_UNKNOWN))
 
 
 def _settle_ms(preds: list[Prediction], right: list[bool], segment: LabelledSpan) -> float:
@@ -114,7 +132,7 @@ class RunningScore:
     def label_at(self, pred: Prediction) -> str | None:
         """True label at ``pred`` (already in recording time), or None between segments."""
         i = segment_index(self.segments, (pred.t_start_us + pred.t_end_us) // 2)
-        return None if i is None else str(self.segments[i].label)  # "idle" shown as such
+        return None if i is None else str(self.segments[i].label)  # "idle", "unknown" shown as such
 
     def add(self, pred: Prediction) -> None:
         """``pred`` in recording time. Slices without events do not vote (as in scoring)."""

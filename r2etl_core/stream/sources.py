@@ -26,6 +26,7 @@ import numpy as np
 from r2etl_core.errors import InputError
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.aps_frames import CameraFrames
+from r2etl_core.io.eventfiles import EVENT_FILE_SUFFIXES, open_event_file
 from r2etl_core.io.files import check_input_file, path_stat
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.io.nmnist import NMNIST_SIZE, find_nmnist_samples, read_bin
@@ -33,10 +34,7 @@ from r2etl_core.parse import check_speed, parse_host_port
 from r2etl_core.types import EventBatch, SourceInfo
 
 PACED_CHUNK_US = 4_000  # event time per batch when paced at 1x: smooth without per-event cost
-UNSUPPORTED_FORMATS = {
-    ".raw": "Prophesee RAW (EVT 2/3)", ".dat": "Prophesee DAT", ".es": "Event Stream (.es)",
-    ".aedat": "AEDAT 2/3 (.aedat)", ".hdf5": "HDF5", ".h5": "HDF5", ".npy": "NumPy .npy",
-}
+UNSUPPORTED_FORMATS = {".npy": "NumPy .npy"}
 _GO, _SEEK, _CLOSE = "go", "seek", "close"
 
 
@@ -228,10 +226,11 @@ class ReplaySource:
 
 
 class FileSource(ReplaySource):
-    """An .aedat4 recording, paced by its timestamps (``speed`` x real time; None = unpaced)."""
+    """An event file of any format ``io.eventfiles`` reads (.aedat4, .raw, .dat, .es, .csv, HDF5,
+    .aedat), paced by its timestamps (``speed`` x real time; None = unpaced)."""
 
     def __init__(self, path: str | Path, speed: float | None = 1.0, loop: bool = False):
-        self._reader = dvio.AedatReader(path)
+        self._reader = open_event_file(path)
         rec = self._reader.info
         info = SourceInfo("file", str(path), rec.width, rec.height, rec.camera, rec.duration_us,
                           rec.t_first_us, rec.event_count, seekable=True)
@@ -347,25 +346,19 @@ class NetworkSource(_LiveSource):
 
 def _open_path(path: Path, speed: float | None, loop: bool):
     suffix = path.suffix.lower()
-    found = path_stat(path, "input")  # a folder on the way without x permission: one line
-    if suffix == ".aedat" and found is not None and stat.S_ISREG(found.st_mode):
-        with open(path, "rb") as f:
-            head = f.read(16)
-        if head.startswith(b"#!AER-DAT"):  # name the version it really is
-            raise InputError(path, dvio.aedat_header_problem(head)
-                             or "an AEDAT 4 file named .aedat: rename it to .aedat4")
     if suffix in UNSUPPORTED_FORMATS:
-        raise InputError(path, f"{UNSUPPORTED_FORMATS[suffix]} files are not supported: open an "
-                               "AEDAT 4 recording (.aedat4) or N-MNIST .bin samples")
+        raise InputError(path, f"{UNSUPPORTED_FORMATS[suffix]} files are not supported: open an event "
+                               f"file ({', '.join(EVENT_FILE_SUFFIXES)}) or N-MNIST .bin samples")
+    found = path_stat(path, "input")  # a folder on the way without x permission: one line
     if found is None:
         raise InputError(path, "file not found")
-    if suffix == ".aedat4":  # a folder or pipe of that name is named as such, not searched for .bin
+    if suffix in EVENT_FILE_SUFFIXES:  # a folder or pipe of that name is named as such, not searched for .bin
         check_input_file(path, "recording")
         return FileSource(path, speed=speed, loop=loop)
     if stat.S_ISDIR(found.st_mode) or suffix == ".bin":
         return NMNISTSource(path, speed=speed, loop=loop)
-    raise InputError(path, f"unknown file type {suffix or '(no extension)'}: expected .aedat4, "
-                           ".bin or a folder of .bin samples")
+    raise InputError(path, f"unknown file type {suffix or '(no extension)'}: expected an event file "
+                           f"({', '.join(EVENT_FILE_SUFFIXES)}), .bin or a folder of .bin samples")
 
 
 # Something with a colon and no slash was meant as HOST:PORT (127.0.0.1:abc), not a file name.
@@ -374,7 +367,7 @@ _MEANT_AS_HOST_PORT = re.compile(r"^[^/\\]+:[^/\\]*$")
 
 def open_source(spec: str, speed: float | None = 1.0, loop: bool = False,
                 stall_s: float = dvio.DEFAULT_STALL_S):
-    """A source for a CLI/GUI input: a path (.aedat4, .bin, folder of .bin), ``camera``,
+    """A source for a CLI/GUI input: a path (an event file, .bin, folder of .bin), ``camera``,
     ``camera:SERIAL``, ``HOST:PORT`` or ``tcp://HOST:PORT``. ``speed``/``loop`` apply to files,
     ``stall_s`` (give up after that long without data) to network streams."""
     spec = str(spec).strip()

@@ -21,7 +21,7 @@ import dv_processing as dv
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.dv._common import _dv_reason
-from r2etl_core.io.dv.readers import LiveReader
+from r2etl_core.io.dv.live import LiveReader
 from r2etl_core.io.dv.relay import RelayProcess
 
 DEFAULT_STALL_S = 10.0  # a DV stream from a camera carries noise events many times a second

@@ -247,6 +247,17 @@ def pick_per_class(ids: Sequence[str], per_class: int, seed: int) -> list[str]:
     return chosen
 
 
+# (per_class, seed) of the digit picks of the continuous test streams (held-*, single-*, mixed in
+# scripts/make_continuous_streams.py): calibration never uses these validation samples.
+TEST_STREAM_PICKS = ((3, 1), (8, 2), (3, 4))
+
+
+def test_stream_ids(nmnist_root: str | Path, model_path: Path | None = DEFAULT_MODEL_PATH) -> set[str]:
+    """Every validation sample some continuous test stream shows."""
+    ids = validation_ids(nmnist_root, model_path)
+    return {rel for n, seed in TEST_STREAM_PICKS for rel in pick_per_class(ids, n, seed)}
+
+
 def class_of(rel: str) -> str:
     """Class name of a sample id: its folder, ``"3/00123.bin"`` -> ``"3"``."""
     return Path(rel).parts[0]

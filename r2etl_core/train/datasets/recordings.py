@@ -1,6 +1,7 @@
-"""Labelled ``.aedat4`` recordings — a lab's own camera clips — scanned, checked and split.
+"""Labelled recordings — a lab's own camera clips — scanned, checked and split.
 
-Every ``.aedat4`` under a folder (sub-folders included) must have its labels sidecar
+Every event file under a folder (sub-folders included; ``.aedat4`` and every other format
+``io.eventfiles`` reads: ``.raw``, ``.dat``, ``.es``, ``.csv``, HDF5, ``.aedat``) must have its labels sidecar
 ``<stem>.labels.csv`` (``r2etl_core.io.labels``: absolute timestamps, ``idle`` for stretches
 with nothing to learn). Problems a user can fix are one line naming the file: a recording
 without labels, labels that differ only in case, segments outside the recording's time span
@@ -19,14 +20,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from r2etl_core.errors import InputError, R2ETLWarning
-from r2etl_core.io.dv import recording_info
-from r2etl_core.io.labels import IDLE_LABEL, SUFFIX, LabelSegment, labels_path_for, outside_events, read_labels
+from r2etl_core.io.eventfiles import EVENT_FILE_SUFFIXES, event_file_info, is_event_file
+from r2etl_core.io.labels import (
+    IDLE_LABEL,
+    NEGATIVE_LABELS,
+    SUFFIX,
+    LabelSegment,
+    labels_path_for,
+    outside_events,
+    read_labels,
+)
 from r2etl_core.train.datasets.folders import check_case, class_sort_key, list_folder
 
-RECORDING_SUFFIX = ".aedat4"
+RECORDING_SUFFIX = ".aedat4"  # what the viewer records
 PART_SUFFIX = ".part.aedat4"  # what a recorder writes to until it stops (AedatWriter)
-LAYOUT = ("DIR/**/<name>.aedat4, each beside its <name>.labels.csv (start_us,end_us,label with the "
-          "recording's absolute timestamps; 'idle' rows are skipped)")
+LAYOUT = (f"DIR/**/<name>.aedat4 (or {', '.join(EVENT_FILE_SUFFIXES[1:])}), each beside its "
+          "<name>.labels.csv (start_us,end_us,label with the recording's absolute timestamps; 'idle' rows "
+          "are skipped)")
 
 
 @dataclass(frozen=True)
@@ -39,6 +49,7 @@ class Recording:
     segments: tuple[LabelSegment, ...]
     width: int
     height: int
+    negatives: tuple[LabelSegment, ...] = ()  # stretches labelled "unknown"/"none": none of the classes
 
     @property
     def labels(self) -> frozenset[str]:
@@ -61,11 +72,19 @@ class RecordingSet:
         return RecordingSet(self.root, tuple(by_rel[rel] for rel in rels), self.class_names, self.sensor)
 
 
+def _is_recording(path: Path) -> bool:
+    """An event file; a ``.csv`` only with its labels sidecar: training writes other CSV files
+    (``runs/*/metrics.csv``) that often end up inside the data folder."""
+    if not (is_event_file(path) and path.is_file()):
+        return False
+    return path.suffix.lower() != ".csv" or labels_path_for(path) is not None
+
+
 def find_recordings(root: Path, _seen: set[str] | None = None) -> list[Path]:
-    """``.aedat4`` files under ``root``, sorted; hidden folders (``.git``, ...) are skipped. Each
-    folder and file is taken once by its real path: a symlink loop (``again -> .``) or a link to
-    a recording already found would read it again and could put a copy of a training recording
-    among the held-out ones."""
+    """Event files under ``root``, sorted; hidden folders (``.git``, ...), labels sidecars and
+    CSV files without a sidecar are skipped. Each folder and file is taken once by its real
+    path: a symlink loop (``again -> .``) or a link to a recording already found would read it
+    again and could put a copy of a training recording among the held-out ones."""
     seen = set() if _seen is None else _seen
     seen.add(os.path.realpath(root))
     found: list[Path] = []
@@ -77,7 +96,7 @@ def find_recordings(root: Path, _seen: set[str] | None = None) -> list[Path]:
             continue
         if entry.is_dir():
             found += find_recordings(entry, seen)
-        elif entry.suffix.lower() == RECORDING_SUFFIX and entry.is_file():
+        elif _is_recording(entry):
             seen.add(real)
             found.append(entry)
     return found
@@ -95,14 +114,15 @@ def read_recording(path: Path, root: Path) -> Recording:
                                "(in the viewer, press the class's number key while recording) or move it "
                                "out of this folder")
     segments = read_labels(sidecar)  # overlapping and inverted segments are its one-line errors
-    info = recording_info(path)
+    info = event_file_info(path)
     problem = outside_events(segments, info.t_first_us, info.t_last_us)
     if problem:
         raise InputError(sidecar, problem)
     segments = clip_to_events(segments, info.t_first_us, info.t_last_us + 1, sidecar)
-    labelled = tuple(seg for seg in segments if seg.label != IDLE_LABEL)
+    labelled = tuple(seg for seg in segments if seg.label != IDLE_LABEL and seg.label not in NEGATIVE_LABELS)
+    negatives = tuple(seg for seg in segments if seg.label in NEGATIVE_LABELS)
     check_case(sorted({seg.label for seg in labelled}), sidecar)
-    return Recording(path, path.relative_to(root).as_posix(), sidecar, labelled, info.width, info.height)
+    return Recording(path, path.relative_to(root).as_posix(), sidecar, labelled, info.width, info.height, negatives)
 
 
 def clip_to_events(segments: list[LabelSegment], first_us: int, end_us: int, sidecar: Path) -> list[LabelSegment]:
@@ -128,7 +148,7 @@ def scan_recordings(root: str | Path) -> RecordingSet:
                                f"of labelled recordings: {LAYOUT}")
     paths = find_recordings(root)
     if not paths:
-        raise InputError(root, f"no .aedat4 recordings found. Expected layout: {LAYOUT}")
+        raise InputError(root, f"no event recordings found. Expected layout: {LAYOUT}")
     recordings = tuple(read_recording(p, root) for p in paths)
     first = recordings[0]
     for rec in recordings[1:]:

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.dv import AedatReader
+from r2etl_core.io.eventfiles import open_event_file
 from r2etl_core.io.files import atomic_write
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.limits import check_frames_fit
@@ -97,7 +97,7 @@ def read_spans(path: Path, spans: list[tuple[int, int]]) -> EventBatch:
     """Events of ``path`` inside the sorted, disjoint ``[start, end)`` spans, read in one pass
     that stops after the last span."""
     edges = np.asarray([v for span in spans for v in span], np.int64)
-    reader = AedatReader(path)
+    reader = open_event_file(path)
     parts: list[EventBatch] = []
     try:
         for batch in reader.batches(spans[0][0]):

@@ -1,0 +1,138 @@
+"""Not one of my classes: a distance on the network's own features, calibrated per model.
+
+The feature is the bottleneck's input current (the output of ``fc1``, one value per bottleneck
+neuron), smoothed by the readout exactly as the logits are. Digits of one class put it near
+that class's mean; a hand, a room or a car put it far from every mean, even when the softmax is
+confident (measured: docs/benchmarks.md, "Knowing what it doesn't know"). The score is the
+smallest squared Mahalanobis distance to a class mean under one shared covariance (Lee et al.
+2018), and the threshold is a high quantile of the scores of the model's own classes on
+calibration streams built from training data only, never from the recordings it is judged on.
+
+The detector travels in the model file's metadata (``"unknown"``: means, precision matrix,
+threshold and how they were made), as plain JSON numbers: nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+FEATURE = "fc1-current"  # what the means are of: the bottleneck's input, smoothed by the readout
+SHRINKAGE = 1e-3  # ridge on the covariance (relative to its mean variance): stays invertible
+
+
+@dataclass(frozen=True)
+class UnknownDetector:
+    """``means`` [C, D], ``precision`` [D, D] (inverse shared covariance), ``threshold``: slices
+    whose score is above it are "unknown". ``calibration``: how it was made (for people)."""
+
+    means: np.ndarray = field(repr=False)
+    precision: np.ndarray = field(repr=False)
+    threshold: float
+    calibration: dict = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.means.shape[0])
+
+    @property
+    def dims(self) -> int:
+        return int(self.means.shape[1])
+
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """Smallest squared Mahalanobis distance to a class mean, per row of ``features`` [N, D]."""
+        d = features[:, None, :] - self.means[None]
+        return np.einsum("nkd,de,nke->nk", d, self.precision, d).min(1)
+
+    def torch_scorer(self, device: torch.device) -> "TorchScorer":
+        return TorchScorer(self, device)
+
+    def to_dict(self) -> dict:
+        return {"feature": FEATURE, "means": self.means.tolist(),
+                "precision": self.precision.tolist(), "threshold": float(self.threshold),
+                "calibration": self.calibration}
+
+    @staticmethod
+    def from_dict(d: object, num_classes: int, dims: int) -> "UnknownDetector":
+        """ValueError naming the key when ``d`` is not a detector for ``num_classes`` x ``dims``."""
+        if not isinstance(d, dict):
+            raise ValueError("unknown: must be a JSON object")
+        if d.get("feature", FEATURE) != FEATURE:
+            raise ValueError(f"unknown.feature: {d.get('feature')!r} is not known (this version: {FEATURE!r})")
+        try:
+            means = np.asarray(d["means"], dtype=np.float64)
+            precision = np.asarray(d["precision"], dtype=np.float64)
+            threshold = float(d["threshold"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"unknown: needs numeric means, precision and threshold ({exc})") from None
+        if means.shape != (num_classes, dims):
+            raise ValueError(f"unknown.means: shape {means.shape}, the network needs {(num_classes, dims)}")
+        if precision.shape != (dims, dims):
+            raise ValueError(f"unknown.precision: shape {precision.shape}, the network needs {(dims, dims)}")
+        if not (np.isfinite(means).all() and np.isfinite(precision).all() and np.isfinite(threshold)):
+            raise ValueError("unknown: means, precision and threshold must be finite")
+        if threshold <= 0:
+            raise ValueError(f"unknown.threshold: must be positive, got {threshold}")
+        calibration = d.get("calibration", {})
+        return UnknownDetector(means, precision, threshold, calibration if isinstance(calibration, dict) else {})
+
+
+def effective_threshold(detector: UnknownDetector | None, chosen: float) -> float | None:
+    """The distance above which a slice is "unknown" for a readout's ``unknown_threshold``
+    (0: the calibrated one, inf: off); None when off or the model has no detector."""
+    if detector is None or math.isinf(chosen):
+        return None
+    return chosen or detector.threshold
+
+
+class TorchScorer:
+    """The detector's scores on the model's device: one batched product per run of slices."""
+
+    def __init__(self, detector: UnknownDetector, device: torch.device):
+        self.means = torch.as_tensor(detector.means, dtype=torch.float32, device=device)
+        self.precision = torch.as_tensor(detector.precision, dtype=torch.float32, device=device)
+
+    def __call__(self, features: torch.Tensor) -> torch.Tensor:
+        d = features.float()[:, None, :] - self.means[None]  # [N, C, D]
+        return torch.einsum("nkd,de,nke->nk", d, self.precision, d).amin(1)
+
+
+def fit_detector(features: np.ndarray, labels: np.ndarray, num_classes: int, quantile: float,
+                 negatives: np.ndarray | None = None, calibration: dict | None = None,
+                 threshold_features: np.ndarray | None = None) -> UnknownDetector:
+    """Class means and shared covariance of ``features`` [N, D] (``labels`` [N] in 0..C-1); the
+    threshold is the ``quantile`` of the classes' own scores on ``threshold_features`` (held-out
+    slices of the classes; default: ``features``). With ``negatives`` (scores of
+    slices known to be none of the classes), the threshold moves up to halfway (in log) towards
+    their 10th percentile when that is higher, so fewer class slices are called unknown
+    without losing more than ~10% of the negatives."""
+    missing = [c for c in range(num_classes) if not np.any(labels == c)]
+    if missing:
+        raise ValueError(f"no calibration slices for class(es) {missing}")
+    means = np.stack([features[labels == c].mean(0) for c in range(num_classes)])
+    centred = features - means[labels]
+    cov = centred.T @ centred / len(features)
+    spread = float(np.trace(cov)) / len(cov)
+    if not spread > 1e-9:
+        raise ValueError("the network's features do not vary over the calibration slices (is it trained?)")
+    cov += SHRINKAGE * spread * np.eye(len(cov))
+    precision = np.linalg.inv(cov)
+    provisional = UnknownDetector(means, precision, 1.0)
+    held = features if threshold_features is None or not len(threshold_features) else threshold_features
+    own = provisional.scores(held)
+    threshold = float(np.quantile(own, quantile))
+    info = dict(calibration or {}, quantile=quantile, class_slices=int(len(features)),
+                threshold_slices=int(len(held)),
+                own_score_quantiles={str(q): round(float(np.quantile(own, q)), 3) for q in (0.5, 0.9, 0.99)})
+    if negatives is not None and len(negatives):
+        neg = provisional.scores(negatives)
+        low = float(np.quantile(neg, 0.1))
+        if low > threshold:
+            threshold = float(np.sqrt(threshold * low))
+        info.update(negative_slices=int(len(negatives)),
+                    negatives_unknown=round(float((neg > threshold).mean()), 4))
+    info["own_unknown"] = round(float((own > threshold).mean()), 4)
+    return UnknownDetector(means, precision, threshold, info)

@@ -1,0 +1,188 @@
+"""Calibrate a model's "unknown" detector (``r2etl_core.nn.unknown``) from its own training data.
+
+The detector needs the features of the model's classes as the live engine sees them: slices of a
+continuous stream, binned, stepped with the state carried and smoothed by the default readout.
+So the calibration streams are built from the data the model TRAINED on, never from its held-out
+samples or from the recordings it is judged on:
+
+- N-MNIST models: class means and covariance from three continuous streams of TRAINING samples
+  (held 0.3-1.2 s, back to back, under 0, 1 and 5 events/s/pixel of background noise), built as
+  the test streams are (``r2etl_core.train.datasets.continuous``); the threshold from two streams
+  (1 and 5 Hz) of the model's held-out samples that no continuous test stream shows: a network
+  sits closer to its class means on samples it trained on, so a threshold set there calls ~2-3x
+  more held-out digits "unknown" than it was set for (measured: docs/benchmarks.md);
+- own-class models (``--data aedat4:DIR``): means from the training recordings, the threshold
+  from the held-out recordings (the training ones when none is held out), each slice labelled by
+  the segment it falls in; stretches labelled ``unknown``/``none`` and the recordings of a
+  ``--negatives`` folder are slices of "none of these".
+
+Every slice in which the activity gate sees more than noise counts. The threshold is a high
+quantile (``quantile``) of the classes' own scores on the threshold streams, moved up towards the
+negatives when there are any (``fit_detector``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from r2etl_core.errors import InputError
+from r2etl_core.io.eventfiles import read_event_file as read_all_events
+from r2etl_core.io.labels import LabelSegment, segment_index
+from r2etl_core.io.modelfile import ModelMeta, load_model, save_model
+from r2etl_core.io.nmnist import read_bin
+from r2etl_core.nn.inference import InferenceCore
+from r2etl_core.nn.unknown import UnknownDetector, fit_detector
+from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
+from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream, class_of, pick_per_class, test_stream_ids
+from r2etl_core.train.datasets.folders import scan_class_folders
+from r2etl_core.types import ABSTAIN_NOTHING, BinnedSlice, EventBatch, FrameSpec, Readout, SliceByTime
+
+QUANTILE = 0.99  # measured: 1-4% "unknown" on held-out digit streams (docs/benchmarks.md)
+NMNIST_STREAMS = ((11, 0.0), (12, 1.0), (13, 5.0))  # (seed, noise events/s/pixel)
+PER_CLASS = 6  # training samples of each class per calibration stream
+RUN = 64  # slices stepped per forward
+
+
+@dataclasses.dataclass(frozen=True)
+class Labelled:
+    """A calibration stream: its events and which spans show which class (or none of them)."""
+
+    events: EventBatch
+    segments: tuple[LabelSegment, ...]  # class segments; other times are not used
+    negatives: tuple[LabelSegment, ...] = ()  # spans of "none of these"
+    all_negative: bool = False  # every active slice is "none of these" (a --negatives recording)
+
+
+def stream_features(model, meta: ModelMeta, events: EventBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(smoothed features [N, D], slice middles [N] us, active [N] bool) of every slice of
+    ``events``, run exactly as the engine runs a stream with the default readout."""
+    core = InferenceCore(model, meta, torch.device("cpu"), readout=Readout(unknown_threshold=float("inf")),
+                         frames=False)
+    core.keep_features = True
+    spec = FrameSpec.centred(events.width, events.height, meta.config.input_size)
+    slicer = StreamSlicer(SliceByTime(meta.slicing.slice_us))
+    slices = slicer.push(events) + slicer.flush()
+    mids, active = [], []
+    for a in range(0, len(slices), RUN):
+        part = slices[a:a + RUN]
+        frames, _, _ = bin_to_device(part, spec, torch.device("cpu"))
+        items = []
+        for sl, frame in zip(part, frames):
+            act, sd = roi_activity(sl.events, spec)
+            items.append(BinnedSlice(sl, frame, 0.0, 0.0, 0.0, activity=act, noise_sd=sd))
+        for out in core.step_many(items):
+            p = out.prediction
+            mids.append((p.t_start_us + p.t_end_us) // 2)
+            active.append(p.abstain != ABSTAIN_NOTHING and p.event_count > 0)
+    features = np.concatenate(core.feature_log) if core.feature_log else np.zeros((0, 0))
+    return features.astype(np.float64), np.asarray(mids), np.asarray(active, bool)
+
+
+def _nmnist_stream(root: Path, ids: list[str], noise: float, seed: int) -> Labelled:
+    samples = [(read_bin(root / rel), class_of(rel)) for rel in ids]
+    recipe = StreamRecipe(hold_us=(300_000, 1_200_000), noise_hz_per_pixel=noise, seed=seed)
+    events, labels = build_stream(samples, recipe)
+    return Labelled(events, tuple(labels))
+
+
+def nmnist_streams(meta: ModelMeta, model_path: Path) -> tuple[list[Labelled], list[Labelled]]:
+    """(streams of training samples for the means, streams of held-out samples that no test stream
+    shows for the threshold)."""
+    data = meta.training.get("data", {})
+    root = Path(str(data.get("events_dir", "")))
+    if not root.is_dir():
+        raise InputError(root, "the model's N-MNIST training folder is not here: calibration needs the data "
+                               "the model trained on")
+    holdout = set(meta.training.get("holdout", []))
+    files = scan_class_folders(root, (".bin",), "N-MNIST")
+    rels = [files.relative(i) for i in range(len(files.files))]
+    train_ids = [rel for rel in rels if rel not in holdout]
+    fit = [_nmnist_stream(root, pick_per_class(train_ids, PER_CLASS, seed), noise, seed)
+           for seed, noise in NMNIST_STREAMS]
+    reserved = test_stream_ids(root, model_path) if holdout else set()
+    spare = [rel for rel in rels if rel in holdout and rel not in reserved]
+    if len({class_of(rel) for rel in spare}) < meta.config.num_classes:
+        return fit, fit  # no held-out sample of some class: the training streams set the threshold too
+    order = pick_per_class(spare, len(spare), 21)
+    return fit, [_nmnist_stream(root, order, noise, seed) for seed, noise in ((21, 1.0), (22, 5.0))]
+
+
+def recording_streams(meta: ModelMeta) -> tuple[list[Labelled], list[Labelled]]:
+    """(training recordings, held-out recordings or the training ones when none is held out),
+    each with its class segments and its "none of these" stretches."""
+    from r2etl_core.train.datasets.recordings import scan_recordings
+
+    data = meta.training.get("data", {})
+    recordings = scan_recordings(str(data.get("events_dir", "")))
+    holdout = set(meta.training.get("holdout", []))
+    streams = {rec.rel: Labelled(read_all_events(rec.path), rec.segments, rec.negatives)
+               for rec in recordings.recordings}
+    fit = [s for rel, s in streams.items() if rel not in holdout]
+    held = [s for rel, s in streams.items() if rel in holdout]
+    return fit or held, held or fit
+
+
+def negative_streams(folder: str | Path) -> list[Labelled]:
+    """Every recording under ``folder`` as "none of these" (no labels needed)."""
+    from r2etl_core.train.datasets.recordings import find_recordings
+
+    paths = find_recordings(Path(folder))
+    if not paths:
+        raise InputError(folder, "no event recordings (.aedat4, .raw, .dat, .es, .csv, .h5, .aedat) found "
+                                 "for --negatives")
+    return [Labelled(read_all_events(p), (), (), all_negative=True) for p in paths]
+
+
+def collect(model, meta: ModelMeta, streams: Iterable[Labelled]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(class features, their class indices, negative features) over the active slices."""
+    names = list(meta.class_names)
+    pos, labels, neg = [], [], []
+    for stream in streams:
+        feats, mids, active = stream_features(model, meta, stream.events)
+        for f, mid, on in zip(feats, mids, active):
+            if not on:
+                continue
+            if stream.all_negative or segment_index(stream.negatives, int(mid)) is not None:
+                neg.append(f)
+                continue
+            i = segment_index(stream.segments, int(mid))
+            if i is not None and str(stream.segments[i].label) in names:
+                pos.append(f)
+                labels.append(names.index(str(stream.segments[i].label)))
+    dims = meta.config.num_classes
+    empty = np.zeros((0, feats.shape[1] if len(pos) else dims))
+    return (np.asarray(pos) if pos else empty), np.asarray(labels, int), (np.asarray(neg) if neg else None)
+
+
+def calibrate(model_path: str | Path, out: str | Path | None = None, negatives: str | Path | None = None,
+              quantile: float = QUANTILE) -> tuple[Path, UnknownDetector]:
+    """Fit the detector of ``model_path`` and write the model with it to ``out`` (default: in place,
+    atomically). Returns the path written and the detector."""
+    model, meta = load_model(model_path, "cpu")
+    kind = str(meta.training.get("data", {}).get("events", ""))
+    if kind == "nmnist":
+        fit, held = nmnist_streams(meta, Path(model_path))
+        source = "means: N-MNIST training samples; threshold: held-out samples no test stream shows"
+    elif kind == "aedat4":
+        fit, held = recording_streams(meta)
+        source = "means: the training recordings; threshold: the held-out recordings"
+    else:
+        raise InputError(model_path, f"calibrating 'unknown' needs N-MNIST or aedat4 training data; this model "
+                                     f"was trained on {kind or 'unrecorded data'!r}")
+    pos, labels, neg = collect(model, meta, fit)
+    held_pos, held_labels, held_neg = collect(model, meta, held + (negative_streams(negatives) if negatives else []))
+    negs = [n for n in (neg, held_neg) if n is not None and len(n)]
+    try:
+        detector = fit_detector(pos, labels, meta.config.num_classes, quantile, np.concatenate(negs) if negs else None,
+                                {"data": source, "negatives": str(negatives) if negatives else None,
+                                 "readout": "default (ema 75 ms)"}, threshold_features=held_pos)
+    except ValueError as exc:
+        raise InputError(model_path, f"cannot calibrate 'unknown': {exc}") from None
+    target = Path(out) if out else Path(model_path)
+    save_model(model, dataclasses.replace(meta, unknown=detector.to_dict()), target)
+    return target, detector
