@@ -8,7 +8,7 @@ Per model:
 - the continuous digit streams (runs/streams) and the demo: segment accuracy, settle time p50,
   and the share of digit slices answered "unknown" / "nothing there"; idle streams: the share of
   slices answered "nothing there";
-- every real non-digit recording in ../shared/data/recordings that reads as .aedat4 (plus
+- every real non-digit recording in ../shared/data/recordings, in every format r2etl reads (plus
   ``--extra`` files): the share of ACTIVE slices (the activity gate saw more than noise) answered
   "unknown", the target being >= 90% overall and >= 75% per file;
 - the per-slice AUROC of the unknown score, digit slices (held-noise1hz, single-noise1hz, mixed)
@@ -26,7 +26,9 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from compare_models import per_sample, stream_samples
 
+from r2etl_core.io.eventfiles import is_event_file
 from r2etl_core.io.modelfile import read_meta
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
 from r2etl_core.stream.pipeline import StreamSettings
@@ -36,6 +38,7 @@ SHARED = REPO.parent / "shared" / "data"
 DIGIT_STREAMS = ["held-noise0hz", "held-noise1hz", "held-noise5hz", "single-noise1hz", "mixed"]
 IDLE_STREAMS = ["idle-noise1hz", "idle-noise5hz"]
 AUROC_STREAMS = ("held-noise1hz", "single-noise1hz", "mixed")
+EMPTY = ("aedat2-header-only.aedat",)  # a header cut short: no events to judge
 
 
 def run(model: Path, path: Path) -> tuple[dict, list[dict]]:
@@ -90,6 +93,9 @@ def evaluate(model: Path, streams: Path, others: list[Path]) -> dict:
         res["others"][path.name] = {"active": len(active), "slices": len(rows), "unknown": unknown,
                                     "share": unknown / len(active) if active else None, "said": labels}
         other_sc.append(np.asarray([r["unknown_score"] for r in active if r["unknown_score"] is not None]))
+    res["val_split"] = per_sample(model, None)
+    for name in ("held-noise0hz", "held-noise1hz", "held-noise5hz"):
+        res["digits"][name]["eval_same_digits"] = per_sample(model, stream_samples(streams / f"{name}.aedat4"))
     total = sum(v["active"] for v in res["others"].values())
     res["others_share"] = sum(v["unknown"] for v in res["others"].values()) / total if total else None
     d, o = np.concatenate(digit_sc), np.concatenate(other_sc)
@@ -98,13 +104,15 @@ def evaluate(model: Path, streams: Path, others: list[Path]) -> dict:
 
 
 def print_table(model: Path, r: dict) -> None:
-    print(f"\n== {model} (threshold {r['threshold']}, AUROC {r['auroc'] and round(r['auroc'], 4)})")
+    print(f"\n== {model} (validation split {r['val_split']:.2%}, threshold {r['threshold']:.1f}, "
+          f"AUROC {r['auroc'] and round(r['auroc'], 4)})")
     for name, v in r["digits"].items():
         print(f"  {name:16s} acc {v['segment_accuracy']:.3f}  settle {v['settle_ms_p50']} ms  "
               f"unknown {v['abstain_unknown_rate']:.1%}  nothing {v['abstain_nothing_rate']:.1%}"
               + (f"  idle->nothing {v['abstain_rate_idle']:.1%}" if name == "mixed" else "")
               + (f"  unknown stretch->unknown {v['unknown_rate_in_unknown']:.1%}"
                  if v.get("unknown_rate_in_unknown") is not None else "")
+              + (f"  (eval on the same digits {v['eval_same_digits']:.3f})" if "eval_same_digits" in v else "")
               + f"  dropped {v['dropped']}  step p50 {v['model_ms_p50']} ms")
     for name, v in r["idle"].items():
         print(f"  {name:16s} nothing {v:.1%}")
@@ -126,7 +134,8 @@ def main() -> int:
     if not (SHARED / "recordings").is_dir() or not args.streams.is_dir():
         print(f"needs {SHARED / 'recordings'} and {args.streams} (make_continuous_streams.py)", file=sys.stderr)
         return 2
-    others = sorted((SHARED / "recordings").glob("*.aedat4")) + args.extra
+    others = sorted(p for p in (SHARED / "recordings").iterdir()
+                    if is_event_file(p) and p.name not in EMPTY) + args.extra
     results = {}
     for model in args.models:
         results[str(model)] = evaluate(model, args.streams, others)

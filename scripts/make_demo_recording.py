@@ -93,7 +93,8 @@ def insert_stretch(events: EventBatch, labels: list[LabelSegment], after: int, s
     """``stretch`` (times from 0) played after segment ``after``, later segments moved back by its
     length, background noise over it as everywhere else."""
     start = labels[after].end_us
-    length = stretch.t_last_us + 1
+    grid = LIVE_RECIPE.slice_grid_us  # a whole number of slices: later boundaries keep their phase
+    length = -(-(stretch.t_last_us + 1) // grid) * grid
     late = events.t >= start
     shifted = EventBatch(np.where(late, events.t + length, events.t), events.x, events.y, events.p, 34, 34)
     noise = background_noise(start, start + length, LIVE_RECIPE.noise_hz_per_pixel, 34, 34, rng)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.labels import IDLE_LABEL, LabelSegment, read_labels
+from r2etl_core.io.labels import IDLE_LABEL, UNKNOWN_LABEL, LabelSegment, read_labels
 from r2etl_core.train.datasets.continuous import (
     StreamRecipe,
     build_idle_stream,
@@ -193,12 +193,15 @@ def test_shipped_live_demo_never_goes_silent():
     from r2etl_core.io.dv import read_all_events
 
     labels = read_labels(RECORDINGS / "nmnist-demo.labels.csv")
-    assert len(labels) == 20 and sorted(seg.label for seg in labels) == sorted([str(d) for d in range(10)] * 2)
+    digits = [seg for seg in labels if seg.label != UNKNOWN_LABEL]
+    assert len(labels) == 21 and sorted(seg.label for seg in digits) == sorted([str(d) for d in range(10)] * 2)
+    traffic = labels[10]  # 2.36 s of cars, padded to whole slices
+    assert traffic.label == UNKNOWN_LABEL and traffic.end_us - traffic.start_us == 2_370_000
     assert all(a.end_us == b.start_us for a, b in pairwise(labels))
     assert all(1_000 <= seg.start_us % 30_000 <= 29_000 for seg in labels)
-    assert all(800_000 <= seg.end_us - seg.start_us <= 1_000_000 for seg in labels)
+    assert all(800_000 <= seg.end_us - seg.start_us <= 1_000_000 for seg in digits)
     events = read_all_events(RECORDINGS / "nmnist-demo.aedat4")
-    assert len(events) == 276_441 and (events.width, events.height) == (34, 34)
+    assert len(events) == 356_173 and (events.width, events.height) == (34, 34)
     assert labels[0].start_us <= events.t_first_us and events.t_last_us < labels[-1].end_us
     assert np.all(np.diff(events.t) >= 0) and np.diff(events.t).max() < 10_000  # noise never stops
     assert len(demo_sample_ids("nmnist-demo")) == 20

@@ -140,10 +140,10 @@ def test_live_model_keeps_held_digits_under_heavy_background_noise(shared_data, 
     the case the default model loses (docs/benchmarks.md)."""
     from r2etl_core.io.dv import AedatWriter
     from r2etl_core.io.labels import write_labels
-    from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH
+    from r2etl_core.io.modelfile import CLEAN_MODEL_PATH, LIVE_MODEL_PATH
     from r2etl_core.train.datasets.continuous import build_stream, pick_per_class, validation_ids, validation_samples
 
-    live = DEFAULT_MODEL_PATH.with_name("nmnist-r2etl-live.safetensors")
+    live = LIVE_MODEL_PATH
     root = shared_data / "nmnist" / "Train"
     ids = pick_per_class(validation_ids(root, live), 1, seed=7)
     recipe = StreamRecipe(hold_us=(600_000, 1_200_000), noise_hz_per_pixel=noise_hz, seed=7)
@@ -153,7 +153,7 @@ def test_live_model_keeps_held_digits_under_heavy_background_noise(shared_data, 
         writer.write(events)
     write_labels(tmp_path / "held.labels.csv", labels)
     s = classify(path, Readout(), model=live)
-    d = classify(path, Readout())  # the default model, same stream
+    d = classify(path, Readout(), model=CLEAN_MODEL_PATH)  # the clean-sample model, same stream
     assert s["segments"] == 10 and s["segment_accuracy"] >= 0.9 and s["abstain_rate"] <= 0.05
     # measured: live 1.0 / settle 343 ms, default 0.7 / 776 ms (p50 of ten digits)
     assert s["segment_accuracy"] >= d["segment_accuracy"] and s["settle_ms_p50"] < d["settle_ms_p50"]

@@ -110,3 +110,12 @@ def test_unknown_threshold_flag(capsys):
     assert cli.main(["classify", str(LAB), "--unknown-threshold", "maybe"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--unknown-threshold" in err
+
+
+def test_the_engine_scorer_equals_the_detector_scores():
+    import torch
+
+    det = read_meta(DEFAULT_MODEL_PATH).unknown_detector()
+    x = np.random.default_rng(4).normal(0, 3, (64, det.dims)) + det.means[3]
+    got = det.torch_scorer(torch.device("cpu"))(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(got, det.scores(x), rtol=1e-4)

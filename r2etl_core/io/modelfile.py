@@ -27,7 +27,12 @@ from r2etl_core.types import SlicingSpec
 FORMAT_NAME = "r2etl-model"
 FORMAT_VERSION = 1
 METADATA_KEY = "r2etl"
-DEFAULT_MODEL_PATH = Path(__file__).resolve().parents[1] / "models" / "nmnist-r2etl.safetensors"
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+# The default of the viewer, `r2etl classify` and the demo: the model that did best on continuous
+# streams (digits, noise, other things: docs/benchmarks.md, "Knowing what it doesn't know").
+DEFAULT_MODEL_PATH = MODELS_DIR / "nmnist-r2etl-live-tuned.safetensors"
+CLEAN_MODEL_PATH = MODELS_DIR / "nmnist-r2etl.safetensors"  # best on clean samples cut at t = 0 (97.55%)
+LIVE_MODEL_PATH = MODELS_DIR / "nmnist-r2etl-live.safetensors"  # the live recipe from scratch
 
 
 @dataclass(frozen=True)

@@ -89,15 +89,18 @@ def effective_threshold(detector: UnknownDetector | None, chosen: float) -> floa
 
 
 class TorchScorer:
-    """The detector's scores on the model's device: one batched product per run of slices."""
+    """The detector's scores on the model's device: one small product per run of slices. With
+    the precision factored as ``L L^T`` (Cholesky), ``d^T P d = |L^T d|^2``: the features and the
+    means are whitened once, and the score is a squared distance to the nearest whitened mean."""
 
     def __init__(self, detector: UnknownDetector, device: torch.device):
-        self.means = torch.as_tensor(detector.means, dtype=torch.float32, device=device)
-        self.precision = torch.as_tensor(detector.precision, dtype=torch.float32, device=device)
+        factor = np.linalg.cholesky((detector.precision + detector.precision.T) / 2)
+        self.factor = torch.as_tensor(factor, dtype=torch.float32, device=device)
+        self.means = torch.as_tensor(detector.means @ factor, dtype=torch.float32, device=device)
 
     def __call__(self, features: torch.Tensor) -> torch.Tensor:
-        d = features.float()[:, None, :] - self.means[None]  # [N, C, D]
-        return torch.einsum("nkd,de,nke->nk", d, self.precision, d).amin(1)
+        white = features.float() @ self.factor  # [N, D]
+        return (white[:, None, :] - self.means[None]).square().sum(-1).amin(1)
 
 
 def fit_detector(features: np.ndarray, labels: np.ndarray, num_classes: int, quantile: float,

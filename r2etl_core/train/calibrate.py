@@ -42,7 +42,9 @@ from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream, cla
 from r2etl_core.train.datasets.folders import scan_class_folders
 from r2etl_core.types import ABSTAIN_NOTHING, BinnedSlice, EventBatch, FrameSpec, Readout, SliceByTime
 
-QUANTILE = 0.99  # measured: 1-4% "unknown" on held-out digit streams (docs/benchmarks.md)
+# 2% of held-out digit slices "unknown": 0.99 was tried first and left the budget of <= 3% on
+# digits unspent (0.3-1.7%) while a real person recording got only 65% (docs/benchmarks.md)
+QUANTILE = 0.98
 NMNIST_STREAMS = ((11, 0.0), (12, 1.0), (13, 5.0))  # (seed, noise events/s/pixel)
 PER_CLASS = 6  # training samples of each class per calibration stream
 RUN = 64  # slices stepped per forward

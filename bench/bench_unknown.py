@@ -1,0 +1,65 @@
+"""Cost of the "unknown" answer per slice: the default model stepping the demo with its detector
+against the same model with the detector removed, in the same process, interleaved.
+
+    python bench/bench_unknown.py [--repeat 5] [--run 1]
+
+``--run 1`` steps one slice at a time, as the live engine does when it keeps up; larger runs are
+how offline classification and a catching-up stream step. Prints ms per slice (median over the
+repeats) for both and their ratio (target: <= 1.2).
+"""
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+import torch
+
+from r2etl_core.cli.bench import machine
+from r2etl_core.io.dv import read_all_events
+from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
+from r2etl_core.nn.inference import InferenceCore
+from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
+from r2etl_core.types import BinnedSlice, FrameSpec, SliceByTime
+
+
+def binned_demo(meta, path):
+    events = read_all_events(path)
+    spec = FrameSpec.centred(events.width, events.height, meta.config.input_size)
+    slicer = StreamSlicer(SliceByTime(meta.slicing.slice_us))
+    slices = slicer.push(events) + slicer.flush()
+    frames, _, _ = bin_to_device(slices, spec, torch.device("cpu"))
+    return [BinnedSlice(sl, f, 0.0, 0.0, 0.0, activity=roi_activity(sl.events, spec)[0],
+                        noise_sd=roi_activity(sl.events, spec)[1]) for sl, f in zip(slices, frames)]
+
+
+def ms_per_slice(core: InferenceCore, items, run: int) -> float:
+    core.request_reset()
+    t0 = time.perf_counter()
+    for a in range(0, len(items), run):
+        core.step_many(items[a:a + run])
+    return (time.perf_counter() - t0) * 1e3 / len(items)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--run", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    model, meta = load_model(DEFAULT_MODEL_PATH)
+    items = binned_demo(meta, DEFAULT_MODEL_PATH.parents[2] / "recordings" / "nmnist-demo.aedat4")
+    with_det = InferenceCore(model, meta, torch.device("cpu"), frames=False)
+    without = InferenceCore(model, dataclasses.replace(meta, unknown={}), torch.device("cpu"), frames=False)
+    times = {"with": [], "without": []}
+    for _ in range(args.repeat):
+        times["without"].append(ms_per_slice(without, items, args.run))
+        times["with"].append(ms_per_slice(with_det, items, args.run))
+    a, b = statistics.median(times["with"]), statistics.median(times["without"])
+    print(machine())
+    print(f"{len(items)} demo slices, {args.run} per forward, median of {args.repeat}: "
+          f"with detector {a:.3f} ms/slice, without {b:.3f} ms/slice, ratio {a / b:.3f} (target <= 1.2)")
+
+
+if __name__ == "__main__":
+    main()
