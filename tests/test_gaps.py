@@ -121,3 +121,34 @@ def test_info_and_classify_on_a_recording_with_a_12_day_gap(tmp_path, capsys):
     assert main(["classify", str(path), "--json"]) == 0
     summary = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert summary["events"] == 1000 and summary["slices"] < 40
+
+
+def test_a_paced_replay_waits_out_a_silence_of_days_in_at_most_ten_seconds(tmp_path, monkeypatch):
+    """The viewer replays at 1x: a 12-day gap is replayed as 10 s of silence, not 12 days. The
+    source's clock and its waits are simulated (no real waiting): the waits it asks for are summed."""
+    from r2etl_core.stream import sources
+
+    path = tmp_path / "gap.aedat4"
+    write_gapped(path, DAYS_12, one_packet=False)
+    now = [1000.0]
+
+    class Clock:
+        @staticmethod
+        def monotonic():
+            return now[0]
+
+    monkeypatch.setattr(sources, "time", Clock)
+    src = sources.FileSource(path, speed=1.0)
+    waits = []
+
+    def wait(timeout=None):
+        assert timeout is not None, "a paced replay never waits without a deadline here"
+        waits.append(timeout)
+        now[0] += timeout
+        return False
+
+    src._cond.wait = wait
+    events = sum(len(batch) for batch in src.batches())
+    src.close()
+    assert events == 1000
+    assert 10.0 <= sum(waits) <= 10.0 + 0.4 + 0.05  # the silence as 10 s, plus 2 x 200 ms of events

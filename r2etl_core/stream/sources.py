@@ -34,6 +34,7 @@ from r2etl_core.parse import check_speed, parse_host_port
 from r2etl_core.types import EventBatch, SourceInfo
 
 PACED_CHUNK_US = 4_000  # event time per batch when paced at 1x: smooth without per-event cost
+PACED_SILENCE_MAX_US = 10_000_000  # a longer silence is replayed as this much event time
 UNSUPPORTED_FORMATS = {".npy": "NumPy .npy"}
 _GO, _SEEK, _CLOSE = "go", "seek", "close"
 
@@ -195,6 +196,7 @@ class ReplaySource:
         """Block until the chunk's last event is due in wall time, or a control interrupts."""
         offset = self._pass * self._period
         with self._cond:
+            self._shorten_silence(chunk.t_first_us + offset)
             while True:
                 if self._closed:
                     return _CLOSE
@@ -213,6 +215,15 @@ class ReplaySource:
                 if now >= due:
                     return _GO
                 self._cond.wait(due - now)
+
+    def _shorten_silence(self, t_us: int) -> None:
+        """A silence longer than ``PACED_SILENCE_MAX_US`` before ``t_us`` is replayed as that long
+        (lock held): a recording with a 12-day gap, or one timestamp with a flipped high bit,
+        would otherwise keep a paced replay still for days."""
+        last = self._last_stream_t
+        if self._anchor is not None and last is not None and t_us - last > PACED_SILENCE_MAX_US:
+            wall0, t0 = self._anchor
+            self._anchor = (wall0, t0 + (t_us - last - PACED_SILENCE_MAX_US))
 
     def _emit(self, chunk: EventBatch) -> EventBatch:
         offset = self._pass * self._period
