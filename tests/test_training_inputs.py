@@ -214,3 +214,27 @@ def test_resume_without_a_checkpoint_and_a_single_class_are_said(tmp_path, monke
     assert len(notes) == 2
     assert notes[0].startswith("--resume: no checkpoint") and "starts at step 0" in notes[0]
     assert notes[1].startswith("only one class ('x')") and "means nothing" in notes[1]
+
+
+def test_a_segment_mostly_without_events_is_reported(tmp_path):
+    """Events for the first 100 ms and the last 100 ms only: a label over the whole second lies
+    inside the recording's events (nothing to clip) but most of its windows are empty."""
+    rng = np.random.default_rng(0)
+    t = np.sort(np.concatenate([rng.integers(T0, T0 + 100_000, 2000), rng.integers(T1 - 100_000, T1, 2000)]))
+    n = len(t)
+    events = EventBatch(t.astype(np.int64), rng.integers(0, 34, n).astype(np.int16),
+                        rng.integers(0, 34, n).astype(np.int16), rng.integers(0, 2, n).astype(np.int8), 34, 34)
+    write_recording(tmp_path / "quiet.aedat4", events, [LabelSegment(T0, T1, "x")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=None)
+    notes = [str(w.message) for w in caught if issubclass(w.category, R2ETLWarning)]
+    assert len(notes) == 1 and "quiet.labels.csv: segment 'x'" in notes[0] and "is mostly empty" in notes[0]
+
+
+def test_a_well_filled_segment_is_not_reported(tmp_path):
+    recording(tmp_path / "a.aedat4", [LabelSegment(T0, T1, "x")])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=None)
+    assert not [w for w in caught if issubclass(w.category, R2ETLWarning)]
