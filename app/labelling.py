@@ -3,7 +3,9 @@
 Two targets, one ``LabelEditor`` (r2etl_core.io.label_editing) at a time:
 
 - Recording (Record...): marks go to ``<name>.labels.csv`` beside the new recording, saved
-  every ``SAVE_EVERY_MS`` (a crash keeps all but the last seconds) and when it stops.
+  at every mark, every ``SAVE_EVERY_MS`` (the open segment's growing end) and when it stops:
+  a kill loses no mark and at most ~0.5 s of the open segment, like the events (recovery
+  carries the sidecar over with them).
 - Replaying an .aedat4 file, once "edit labels" is ticked (so a stray digit never changes a
   file's ground truth): marks edit that file's sidecar, saved after every change.
 
@@ -31,7 +33,7 @@ from r2etl_core.io.labels import read_labels
 from r2etl_core.protocols import Playback
 from r2etl_core.types import EngineOutput, Prediction
 
-SAVE_EVERY_MS = 2000
+SAVE_EVERY_MS = 500
 OFF, RECORD, REPLAY = "off", "record", "replay"
 HINT_OFF = "Record... a camera or stream, or open an event recording, to label it"
 
@@ -190,11 +192,12 @@ class Labeller(QObject):
             self.message.emit("undid the last mark")
 
     def _changed(self, save: bool = True) -> None:
-        """Show the edit; a replay saves it now, a recording on its timer."""
+        """Show the edit and save it now (a recording also saves the open segment's end on
+        its timer)."""
         if self.mode == REPLAY:
             self.session.segments = self.editor.segments
-            if save:
-                self.save()
+        if save:
+            self.save()
         self._show_current()
         self._show_saved()
         self.segmentsChanged.emit(self.editor.view_segments())
@@ -203,7 +206,8 @@ class Labeller(QObject):
         """Write the sidecar if it would change (atomically); a failure is shown, not raised."""
         if self.editor is None or self.path is None:
             return
-        segments = self.editor.segments_until(self.now_us) if self.now_us is not None else self.editor.segments
+        segments = self.editor.segments_until(self._save_until()) if self.now_us is not None \
+            else self.editor.segments
         if segments == self._saved or (self._saved is None and not segments and not self._must_write):
             return
         try:
@@ -214,6 +218,12 @@ class Labeller(QObject):
         else:
             self._saved, self._error = segments, ""
         self._show_saved()
+
+    def _save_until(self) -> int:
+        """Where the open segment ends in the saved file: now, or 1 us after its start when it
+        was just marked (an empty segment is no segment, and a kill now would lose the mark)."""
+        seg = self.editor.open
+        return self.now_us + 1 if seg is not None and seg.start_us >= self.now_us else self.now_us
 
     # -- display ------------------------------------------------------------------------------
     def _show_current(self) -> None:
@@ -227,7 +237,7 @@ class Labeller(QObject):
             return
         count = len(self.editor.segments)
         open_ = " + 1 open" if self.editor.open is not None else ""
-        when = "saved every 2 s and at stop" if self.mode == RECORD else "saved after every mark"
+        when = "saved at every mark and every 0.5 s" if self.mode == RECORD else "saved after every mark"
         self.bar.show_status(f"\u2192 {self.path.name}: {count} segment{'s' if count != 1 else ''}{open_}, {when}")
 
     def _show_idle(self) -> None:

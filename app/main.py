@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from r2etl_core.cli.main import OneLineParser
 from r2etl_core.cli.stream import DEFAULT_STALL_S
@@ -104,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stats-json", metavar="PATH",
                    help="when the viewer closes, write the engine's final statistics (latency "
                         "percentiles, dropped slices, device) to this JSON file")
+    p.add_argument("--force", action="store_true",
+                   help="let --screenshot / --stats-json replace a file that is not an earlier "
+                        "one of theirs (never the recording, its labels or the model)")
     p.add_argument("--quit-after", type=_argtype(_seconds), metavar="SECONDS",
                    help="close the viewer after this many seconds (default with --screenshot: 5)")
     return p
@@ -128,16 +132,32 @@ def display_problem(args: argparse.Namespace) -> str | None:
     return NO_DISPLAY
 
 
+def _files_read(args: argparse.Namespace) -> tuple:
+    """The files the viewer reads (recording, its labels sidecar, model): no output may name one."""
+    from r2etl_core.io.labels import SUFFIX
+    from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH
+
+    model = args.model or DEFAULT_MODEL_PATH
+    if args.camera is not None or args.connect or not args.recording:
+        return (model,)
+    path = Path(args.recording)
+    sidecar = path.with_name(path.name[: -len(path.suffix)] + SUFFIX) if path.suffix else None
+    return (path, sidecar, model)
+
+
 def screenshot_problem(args: argparse.Namespace) -> str | None:
-    """Why ``--screenshot`` cannot be written, found now rather than after the whole run."""
-    if not args.screenshot:
-        return None
-    try:
-        path = check_output_path(args.screenshot, "screenshot")
-    except InputError as exc:
-        return f"{PROG}: error: --screenshot {exc}"
-    if not path.suffix:  # Qt picks the image format by it
-        return f"{PROG}: error: --screenshot {path}: add an image extension, e.g. .png"
+    """Why ``--screenshot`` or ``--stats-json`` cannot be written, found now rather than after
+    the whole run (and before either could overwrite the recording or the model it reads)."""
+    outputs = [(flag, value, what, kind) for flag, value, what, kind in (
+        ("--screenshot", args.screenshot, "screenshot", "image"),
+        ("--stats-json", args.stats_json, "statistics file", "json")) if value]
+    for flag, value, what, kind in outputs:
+        try:
+            path = check_output_path(value, what, inputs=_files_read(args), kind=kind, force=args.force)
+        except InputError as exc:
+            return f"{PROG}: error: {flag} {exc}"
+        if flag == "--screenshot" and not path.suffix:  # Qt picks the image format by it
+            return f"{PROG}: error: --screenshot {path}: add an image extension, e.g. .png"
     return None
 
 

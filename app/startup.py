@@ -84,15 +84,23 @@ def build_viewer(args: argparse.Namespace, spec: str | None,
         window.statusBar().showMessage("  |  ".join(notes))
     window.show()
     recover_leftovers(window)
+    follow_recording_folders(window)
     return window
 
 
-def recover_leftovers(window: MainWindow) -> None:
-    """Recordings a killed viewer left unfinished in the recordings folder are saved now, in the
-    background (never lost, never blocking the window); the status bar says what was saved."""
+def follow_recording_folders(window: MainWindow) -> None:
+    """A recording saved outside the recordings folder: what killed recordings left in its
+    folder is recovered too, when recording there starts."""
+    window.session.recordingChanged.connect(lambda p: p and recover_leftovers(window, Path(p).parent))
+
+
+def recover_leftovers(window: MainWindow, folder: Path | None = None) -> None:
+    """Recordings a killed viewer left unfinished in ``folder`` are saved now, in the background
+    (never lost, never blocking the window; a recording still being made is locked and left
+    alone); the status bar says what was saved."""
     from r2etl_core.io.recovery import interrupted_in, recover_folder
 
-    folder = window.recordings_dir
+    folder = window.recordings_dir if folder is None else folder
     if not interrupted_in(folder):
         return
 
@@ -112,6 +120,7 @@ def run_viewer(args: argparse.Namespace, spec: str | None) -> int:
     if isinstance(window, int):
         return window
     install_sigint_quit(window)
+    install_slot_errors(window)
     result = {"code": 0}
     if args.screenshot or args.quit_after:
         seconds = args.quit_after or DEFAULT_SCREENSHOT_S
@@ -122,26 +131,58 @@ def run_viewer(args: argparse.Namespace, spec: str | None) -> int:
 
 
 def write_stats(window: MainWindow, path: str) -> None:
-    """The engine's final statistics, for comparing the viewer with headless runs."""
+    """The engine's final statistics, for comparing the viewer with headless runs (written
+    atomically: a full disk leaves no half file; the null device is written in place)."""
     import dataclasses
     import json
 
+    from r2etl_core.io.files import atomic_write
+
     stats = window.session.engine.stats() if window.session.engine is not None else None
-    Path(path).write_text(json.dumps(dataclasses.asdict(stats) if stats else {}, default=str))
+    with atomic_write(path) as tmp:
+        Path(tmp).write_text(json.dumps(dataclasses.asdict(stats) if stats else {}, default=str))
 
 
 def finish(window: MainWindow, screenshot: str | None, result: dict, stats_json: str | None = None) -> None:
-    """Scripted end: save the picture, close the window (which finishes any recording), quit."""
-    if screenshot:
-        window.refresh()
-        path = Path(screenshot)
-        if not window.grab().save(str(path)):
-            print(f"{PROG}: error: could not write screenshot {path}", file=sys.stderr)
-            result["code"] = 1
-    if stats_json:
-        write_stats(window, stats_json)
-    window.close()
-    QApplication.instance().quit()
+    """Scripted end: save the picture, close the window (which finishes any recording), quit.
+    A failure to write either is one line on stderr and exit 2, and never keeps the viewer open
+    (an exception escaping a Qt slot is printed and the slot's work simply stops)."""
+    try:
+        if screenshot:
+            window.refresh()
+            path = Path(screenshot)
+            if not window.grab().save(str(path)):
+                print(f"{PROG}: error: could not write screenshot {path}", file=sys.stderr)
+                result["code"] = 1
+        if stats_json:
+            write_stats(window, stats_json)
+    except OSError as exc:
+        print(f"{PROG}: error: --stats-json {stats_json}: cannot write ({exc.strerror or exc})",
+              file=sys.stderr)
+        result["code"] = 2
+    except R2ETLError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        result["code"] = 2
+    finally:
+        window.close()
+        QApplication.instance().quit()
+
+
+def install_slot_errors(window: MainWindow) -> None:
+    """An exception escaping a Qt slot (a bug, or an OSError nobody caught) is shown in the
+    status bar, not only as a traceback on a terminal the user may not watch; PySide then
+    carries on, so timers such as --quit-after still fire. The traceback is still printed:
+    it is what a bug report needs."""
+    from r2etl_core.errors import user_message
+
+    previous = sys.excepthook
+
+    def hook(kind, exc, tb):
+        previous(kind, exc, tb)
+        if not issubclass(kind, KeyboardInterrupt):
+            window.show_error(user_message(exc), dialog=False)
+
+    sys.excepthook = hook
 
 
 def install_sigint_quit(window: MainWindow) -> None:

@@ -22,6 +22,11 @@ class ModelError(InputError):
     """A model file is corrupt or does not fit what it is asked to do."""
 
 
+class R2ETLWarning(UserWarning):
+    """Something the user should know that does not stop the command (a label clipped to the
+    recording, one class only): the CLI shows it as ``r2etl COMMAND: warning: MESSAGE``."""
+
+
 class NoCameraError(R2ETLError):
     """No event camera is attached (or the requested serial is not among them)."""
 

@@ -19,3 +19,32 @@ EVENTS_PER_SLICE = (1, 100_000_000)  # count slicing
 SENSOR_SIDE = (1, 65_535)  # sensor width / height in pixels
 FRAME_MODES = ("time", "count")
 TIME_ORIGINS = ("zero", "first")
+WEIGHT_ABS_MAX = 1e6  # shipped models stay below 1.5; x1e37 (a corrupt file) overflows every forward
+
+# Training frames are held in memory (or a memory-mapped cache): a combination of legal values
+# (input size 512, 1000 time steps, a folder of 100,000 clips) can ask for more than the machine
+# has, and the OS then kills the run minutes in. Refused up front instead, with the numbers.
+FRAMES_MEMORY_FRACTION = 0.5  # of physical memory
+
+
+def physical_memory_bytes() -> int | None:
+    import os
+
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # not on this OS: nothing to check against
+        return None
+
+
+def check_frames_fit(samples: int, time_steps: int, size: int, itemsize: int, what: str) -> None:
+    """InputError when ``samples`` frames of ``time_steps`` x 2 x ``size``^2 would not fit in
+    ``FRAMES_MEMORY_FRACTION`` of this machine's memory."""
+    from r2etl_core.errors import InputError
+
+    need = samples * time_steps * 2 * size * size * itemsize
+    total = physical_memory_bytes()
+    if total is not None and need > total * FRAMES_MEMORY_FRACTION:
+        raise InputError("data.input_size", f"{samples:,} {what} of {time_steps} steps at {size}x{size} pixels "
+                                            f"need {need / 2**30:.1f} GiB of memory, more than half of this "
+                                            f"machine's {total / 2**30:.1f} GiB: lower data.input_size or "
+                                            "data.time_steps, or train on fewer samples")

@@ -71,6 +71,21 @@ CASES: list[Case] = [
     _case("classify-fifo", "classify {c}/fifo.bin", "fifo.bin"),
     _case("classify-fifo-aedat4", "classify {c}/fifo.aedat4", "fifo.aedat4", spawn=False, reason=PIPE),
     _case("classify-aedat2", "classify {shared}/recordings/aedat2-header-only.aedat", "aedat2-header-only", "shared"),
+    # outputs: never over an input of the run, a device, a pipe, or another file without --force
+    _case("classify-out-is-input", "classify {c}/good.aedat4 --out {c}/good.aedat4 --force", "good.aedat4",
+          reason="is an input of this run"),
+    _case("classify-out-is-labels", "classify {c}/labels/overlap.aedat4 --out {c}/labels/overlap.labels.csv",
+          "overlap.labels.csv", spawn=False, reason="is an input of this run"),
+    _case("classify-out-device", "classify {c}/good.aedat4 --out /dev/full", "/dev/full", spawn=False,
+          reason="not a regular file"),
+    _case("classify-out-fifo", "classify {c}/good.aedat4 --out {c}/fifo.bin", "fifo.bin", spawn=False,
+          reason="not a regular file"),
+    _case("classify-out-other-file", "classify {c}/good.aedat4 --out {c}/a-file", "a-file", spawn=False,
+          reason="--force"),
+    _case("classify-folder-aedat4", "classify {c}/folder.aedat4", "folder.aedat4", spawn=False, reason="is a folder"),
+    _case("classify-host-port-not-a-port", "classify 127.0.0.1:abc", "127.0.0.1:abc", spawn=False,
+          reason="HOST:PORT"),
+    _case("recover-nothing-there", "recover {c}/good.aedat4", "good.part.aedat4", spawn=False, reason="not found"),
     # the other event formats (issue 20): refused formats, damaged and lying files
     _case("raw-evt21", "info {c}/formats/evt21.raw", "evt21.raw", reason="EVT 2.1"),
     _case("raw-random", "info {c}/formats/random.raw", "random.raw", spawn=False),
@@ -104,6 +119,8 @@ CASES: list[Case] = [
     _case("model-zero-count", "info {c}/models/zero-count.safetensors", "zero-count.safetensors"),
     _case("model-nan", "info {c}/models/nan.safetensors", "nan.safetensors"),
     _case("model-inf", "info {c}/models/inf.safetensors", "inf.safetensors", spawn=False),
+    _case("model-absurd", "info {c}/models/absurd.safetensors", "absurd.safetensors", spawn=False,
+          reason="beyond 1e+06"),
     _case("classify-model-nan", "classify {c}/good.bin --model {c}/models/nan.safetensors", "nan.safetensors",
           spawn=False),
     _case("eval-model-huge", "eval --data nmnist:{c}/nmnist --model {c}/models/huge-input.safetensors",
@@ -124,6 +141,8 @@ CASES: list[Case] = [
     _case("config-table-is-list", "train --config {c}/configs/table-is-list.toml", "table-is-list.toml"),
     _case("config-zero-time-steps", "train --config {c}/configs/zero-time-steps.toml", "data.time_steps"),
     _case("config-huge-number", "train --config {c}/configs/huge-number.toml", "huge-number.toml"),
+    _case("config-nested-deep", "train --config {c}/configs/nested-deep.toml", "nested-deep.toml", spawn=False,
+          reason="nested too deeply"),
     _case("train-slice-zero", "train --set data.slice_us=0", "data.slice_us"),
     _case("train-time-steps-zero", "train --set data.time_steps=0", "data.time_steps"),
     _case("train-input-size-zero", "train --set data.input_size=0", "data.input_size"),
@@ -134,6 +153,8 @@ CASES: list[Case] = [
     _case("train-negative-steps", "train --steps -1", "--steps"),
     _case("train-steps-not-a-number", "train --steps many", "--steps"),
     _case("train-bad-override", "train --set optim", "optim"),
+    _case("train-unknown-override-key", "train --set optim.foo=1", "--set optim.foo", spawn=False,
+          reason="unknown config key"),
     _case("train-unknown-device", "train --device foo", "--device"),
     _case("train-cuda-missing", "train --device cuda", "--device", "no-cuda"),
     _case("train-amp-on-cpu", "train --set run.amp=\"on\" --device cpu", "run.amp"),
@@ -247,6 +268,7 @@ def _models(c: Path, rng: np.random.Generator) -> None:
         bad = {k: v.clone() for k, v in tensors.items()}
         bad["fc1.weight"].view(-1)[7] = value
         variant(name, json.dumps(d), bad)
+    variant("absurd", json.dumps(d), {k: v * 1e37 if v.is_floating_point() else v for k, v in tensors.items()})
     (m / "empty.safetensors").write_bytes(b"")
     (m / "random.safetensors").write_bytes(rng.bytes(3000))
     raw = good.read_bytes()
@@ -281,6 +303,7 @@ def _configs(c: Path, rng: np.random.Generator) -> None:
         "table-is-list": "data = [1, 2]\n",
         "zero-time-steps": "[data]\ntime_steps = 0\n",
         "huge-number": "[optim]\nsteps = " + "9" * 5000 + "\n",
+        "nested-deep": "[data]\nroi = " + "[" * 5000 + "]" * 5000 + "\n",
     }
     for name, text in texts.items():
         (folder / f"{name}.toml").write_text(text)

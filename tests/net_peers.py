@@ -5,6 +5,9 @@ writer in the test's own process could not stand for a remote DV instance: it sh
                                              killed or stopped (the test sends the signal)
     python tests/net_peers.py partial PORT   a header, one whole packet of 1000 events, half of
                                              the next packet, then nothing (bytes dv itself made)
+    python tests/net_peers.py damaged PORT SEED   a header, one whole packet, then 64 KiB of
+                                             random bytes (SEED) or, with SEED "size", a packet
+                                             whose size field is damaged; then nothing
 
 Each prints "ready" once it listens, then "streaming" once a client got events.
 """
@@ -79,7 +82,30 @@ def partial(port: int) -> None:
                 print("streaming", flush=True)
 
 
+def damaged(port: int, seed: str) -> None:
+    import random
+
+    header, packet = _capture()
+    if seed == "size":  # a plausible packet whose size field says 1 GB
+        bad = packet[:4] + (1 << 30).to_bytes(4, "little") + packet[8:]
+    else:
+        bad = random.Random(int(seed)).randbytes(1 << 16)
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))
+        server.listen(4)
+        print("ready", flush=True)
+        clients = []
+        while True:  # the probe, then any other connection: each gets the same bytes
+            conn, _ = server.accept()
+            clients.append(conn)
+            conn.sendall(header + packet + bad)
+            print("streaming", flush=True)
+
+
 if __name__ == "__main__":
     mode, port_text = sys.argv[1:3]
-    {"stream": stream, "partial": partial}[mode](int(port_text))
+    if mode == "damaged":
+        damaged(int(port_text), sys.argv[3])
+    else:
+        {"stream": stream, "partial": partial}[mode](int(port_text))
 

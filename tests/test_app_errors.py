@@ -201,3 +201,33 @@ def test_viewer_start_saves_recordings_a_killed_viewer_left(qtbot, tiny_model, t
                     timeout=TIMEOUT)
     assert (tmp_path / "demo-take.recovered.aedat4").exists() and not part.exists()
     window.close()
+
+
+def test_recording_into_another_folder_recovers_what_was_killed_there(qtbot, tiny_model, tmp_path):  # noqa: F811
+    """A .part left in the folder the user records into (not the viewer's recordings folder) is
+    recovered when recording there starts; the new recording's own .part is locked, untouched."""
+    from r2etl_core.io.dv import AedatWriter
+    from r2etl_core.io.dv.writers import part_path_for
+    from r2etl_core.testing import random_events
+
+    from app.session import Session
+    from app.startup import follow_recording_folders
+    from app.window import MainWindow
+
+    elsewhere = tmp_path / "lab"
+    elsewhere.mkdir()
+    writer = AedatWriter(elsewhere / "finished.aedat4", 34, 34)
+    writer.write(random_events(2_000, 34, 34, duration_us=500_000, seed=3))
+    writer.close()
+    (elsewhere / "finished.aedat4").rename(part_path_for(elsewhere / "old-take.aedat4"))
+    live = AedatWriter(elsewhere / "new-take.aedat4", 34, 34)  # the recording just started
+    window = MainWindow(Session(), recordings_dir=tmp_path / "recordings")
+    qtbot.addWidget(window)
+    follow_recording_folders(window)
+    window.session.recordingChanged.emit(str(elsewhere / "new-take.aedat4"))
+    qtbot.waitUntil(lambda: "recovered as old-take.recovered.aedat4" in window.statusBar().currentMessage(),
+                    timeout=TIMEOUT)
+    assert part_path_for(elsewhere / "new-take.aedat4").exists()
+    assert not (elsewhere / "new-take.recovered.aedat4").exists()
+    live.close()
+    window.close()

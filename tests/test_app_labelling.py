@@ -56,7 +56,8 @@ def test_keys_label_a_recording_into_its_sidecar(qtbot, tiny_model, tmp_path):  
     start = labeller.editor.open.start_us
     assert start == labeller.now_us == newest_end(window)  # the end of the slice on screen
     assert bar.buttons[3].isChecked() and "<b>3</b>" in bar.current_label.text()
-    qtbot.waitUntil(sidecar.exists, timeout=TIMEOUT)  # saved while recording (crash safety)
+    assert read_labels(sidecar) == [LabelSegment(start, start + 1, "3")]  # saved at the mark: a kill keeps it
+    qtbot.waitUntil(lambda: read_labels(sidecar)[0].end_us > start + 1, timeout=TIMEOUT)  # the timer
     first = read_labels(sidecar)
     assert len(first) == 1 and first[0].label == "3" and first[0].start_us == start < first[0].end_us
     view = window.prediction_view  # a live input: the truth row shows the labels being made

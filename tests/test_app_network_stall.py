@@ -76,6 +76,20 @@ def test_peer_gone_mid_stream_shows_in_the_status_bar(qtbot, tiny_model, monkeyp
             window.close()
 
 
+def test_a_damaged_stream_is_shown_and_the_window_stays(qtbot, tiny_model, monkeypatch, free_port):  # noqa: F811
+    """A valid header, a good packet, then random bytes: dv-processing aborted the viewer on
+    these; now the stream ends with the peer and the byte in the status bar, the window open."""
+    with peer("damaged", free_port, "3"):
+        window = viewer(qtbot, tiny_model, monkeypatch, free_port)
+        try:
+            window.open_network()
+            text = f"127.0.0.1:{free_port}: damaged stream from byte "
+            qtbot.waitUntil(lambda: text in window.statusBar().currentMessage(), timeout=TIMEOUT)
+            assert window.isVisible()
+        finally:
+            window.close()
+
+
 def test_viewer_command_line_stall_s_reaches_the_network_input(tiny_model, capsys):  # noqa: F811
     from app.main import build_parser, input_spec
     from app.startup import build_viewer

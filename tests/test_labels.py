@@ -63,3 +63,12 @@ def test_write_then_read(tmp_path):
     segs = [LabelSegment(400_000, 720_000, "0"), LabelSegment(0, 320_000, "5")]
     path = write_labels(tmp_path / "x.labels.csv", segs)
     assert read_labels(path) == sorted(segs, key=lambda s: s.start_us)
+
+
+@pytest.mark.parametrize("quoted", [False, True], ids=["plain", "quoted"])
+def test_a_utf8_bom_is_accepted(tmp_path, quoted):
+    """Spreadsheet programs save "CSV UTF-8" with a byte-order mark before the header."""
+    path = tmp_path / "x.labels.csv"
+    label = '"3"' if quoted else "3"
+    path.write_bytes(b"\xef\xbb\xbf" + f"start_us,end_us,label\n10,20,{label}\n".encode())
+    assert read_labels(path) == [LabelSegment(10, 20, "3")]

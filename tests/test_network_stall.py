@@ -73,9 +73,9 @@ def wait_for_line(proc: subprocess.Popen, text: str, timeout_s: float = 60) -> N
 
 
 @contextlib.contextmanager
-def peer(mode: str, port: int):
+def peer(mode: str, port: int, *args: str):
     """A peer process (tests/net_peers.py), always resumed and killed at the end."""
-    proc = subprocess.Popen([sys.executable, str(PEERS), mode, str(port)], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, str(PEERS), mode, str(port), *args], stdout=subprocess.PIPE, text=True)
     try:
         wait_for_line(proc, "ready")
         yield proc
@@ -176,10 +176,18 @@ def test_lost_after_is_when_it_was_lost(free_port):
 
 # ---------------------------------------------------------------- r2etl classify
 
-def classify(port: int, *flags: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "r2etl_core.cli.main", "classify", f"127.0.0.1:{port}",
-                             "--device", "cpu", "--json", *flags], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+def default_sigint() -> None:
+    """In the child before exec: Ctrl+C as a terminal delivers it. A test run as a background
+    job of a script starts with SIGINT ignored, and a child inherits that: it would never see
+    the SIGINT these tests send (test_cli_ctrl_c_* then timed out under `nohup make test &`)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def classify(port: int, *flags: str, argv: list[str] | None = None) -> subprocess.Popen:
+    command = argv or [sys.executable, "-m", "r2etl_core.cli.main"]
+    return subprocess.Popen([*command, "classify", f"127.0.0.1:{port}", "--device", "cpu", "--json", *flags],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=default_sigint)
 
 
 def finish(proc: subprocess.Popen, timeout_s: float = CLI_TIMEOUT_S) -> tuple[int, str, str]:
@@ -211,6 +219,41 @@ def test_cli_ctrl_c_while_waiting_prints_the_summary(silent):
     summary = summary_of(out)
     assert code == 0 and summary["interrupted"] is True and summary["slices"] == 0
     assert summary["input_lost"].startswith(f"connected to 127.0.0.1:{silent.port}, no data for")
+
+
+# r2etl's main(), saying 'up' when it starts loading the commands (torch: seconds), so the
+# SIGINT lands while they load, not in this harness before main() is called
+STARTING = ("import sys; from r2etl_core.cli import main as m; load = m.build_parser; "
+            "m.build_parser = lambda c: print('up', flush=True) or load(c); sys.exit(m.main(sys.argv[1:]))")
+
+
+def test_cli_ctrl_c_while_it_starts_prints_the_summary(silent):
+    """Ctrl+C as soon as main() runs (r2etl is importing torch): the summary, not a
+    traceback. The child starts with SIGINT ignored, as under `nohup ... &`, and the test sets
+    it back to default, as it must for any child it interrupts."""
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        proc = classify(silent.port, "--stall-s", "120", argv=[sys.executable, "-c", STARTING])
+    finally:
+        signal.signal(signal.SIGINT, old)
+    assert proc.stdout.readline() == "up\n"
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc, 60)
+    summary = summary_of(out)
+    assert code == 0 and summary["interrupted"] is True and summary["slices"] == 0, err
+    assert summary["input"] == f"127.0.0.1:{silent.port}"
+
+
+def test_interrupted_while_loading_is_a_summary_in_process(monkeypatch, capsys):
+    from r2etl_core.cli import main as cli
+
+    def slow_import(command):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "build_parser", slow_import)
+    assert cli.main(["classify", "rec.aedat4", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["interrupted"] is True and json.loads(out)["input"] == "rec.aedat4" and err == ""
+    assert cli.main(["info", "x"]) == 130 and capsys.readouterr().err == "r2etl info: interrupted\n"
 
 
 def test_cli_summary_says_the_peer_was_killed(free_port):
@@ -258,3 +301,33 @@ def test_an_ipv6_address_gets_the_real_reason_not_unknown_host():
     with pytest.raises(InputError) as err:
         open_source("[::1]:7777")
     assert str(err.value).startswith("[::1]:7777: IPv6 addresses are not supported")
+
+
+# ---------------------------------------------------------------- damaged streams
+
+@pytest.mark.parametrize("damage", ["0", "1", "2", "3", "4", "5", "6", "size"])
+def test_a_damaged_stream_ends_with_one_line_naming_peer_and_byte(free_port, damage):
+    """A valid header, a good packet, then random bytes (or a packet whose size field is
+    damaged): dv-processing aborted the process on these (4 of 7 seeds); now dv only sees the
+    checked packets and the stream ends with an error naming the peer and the byte."""
+    with peer("damaged", free_port, damage):
+        src = NetworkSource("127.0.0.1", free_port, stall_s=20)
+        events, error = 0, None
+        try:
+            for batch in src.batches():
+                events += len(batch)
+        except InputError as exc:
+            error = str(exc)
+        finally:
+            src.close()
+    assert error is not None and error.startswith(f"127.0.0.1:{free_port}: damaged stream from byte ")
+    assert int(error.split("from byte ")[1].split()[0]) > 1000 and events == 1000  # the good packet first
+    assert src.end_reason is not None and "damaged stream" in src.end_reason
+
+
+def test_cli_on_a_damaged_stream_is_one_line_and_exit_2(free_port):
+    with peer("damaged", free_port, "3"):
+        code, out, err = finish(classify(free_port, "--stall-s", "20"))
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1, err
+    assert lines[0].startswith(f"r2etl classify: error: 127.0.0.1:{free_port}: damaged stream from byte ")

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import NoReturn
 
-from r2etl_core.errors import R2ETLError
+from r2etl_core.errors import R2ETLError, R2ETLWarning
 
 DESCRIPTION = """\
 r2etl: spiking neural networks for event cameras, trained with R2ETL
@@ -22,6 +22,7 @@ common tasks:
   r2etl eval --data nmnist:DIR --split val          accuracy of a model on N-MNIST folders
   r2etl calibrate MODEL                             teach a model to say "unknown" to other things
   r2etl bench                                       throughput and latency on this machine
+  r2etl recover FOLDER                              save what killed recordings left there
   r2etl export MODEL --nir OUT.nir                  the network as a NIR graph, verified
   r2etl doctor                                      is this machine ready for a demo?
 """
@@ -46,6 +47,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from r2etl_core.cli import calibrate as cli_calibrate
+    from r2etl_core.cli import recover as cli_recover
     from r2etl_core.cli import train as cli_train
 
     if command not in TRAIN_COMMANDS:
@@ -53,6 +55,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
         cli_stream.register(sub)
     cli_train.register(sub)
+    cli_recover.register(sub)
     cli_calibrate.register(sub)
     from r2etl_core.cli import doctor as cli_doctor, export as cli_export
 
@@ -66,18 +69,58 @@ def _command(argv: list[str]) -> str | None:
     return next((a for a in argv if not a.startswith("-")), None)
 
 
+def show_warnings_as_lines(command: str) -> None:
+    """r2etl's own warnings as one line each, like its errors (other libraries' keep their form)."""
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, R2ETLWarning):
+            print(f"r2etl {command}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
+def interrupted_at_start(command: str | None, argv: list[str]) -> int:
+    """Ctrl+C while the commands load (importing torch takes seconds): ``classify`` still ends
+    with its summary (as when interrupted later), the others with one line."""
+    if command != "classify":
+        print(f"r2etl {command or ''}: interrupted".replace("  ", " "), file=sys.stderr)
+        return 130
+    rest = argv[argv.index("classify") + 1:]
+    summary = {"input": rest[0] if rest and not rest[0].startswith("-") else "?", "slices": 0, "events": 0,
+               "interrupted": True, "input_lost": "interrupted while r2etl was starting"}
+    if "--json" in argv:
+        import json
+
+        print(json.dumps(summary))
+    else:
+        print("\n".join(f"{key:>11}: {value}" for key, value in summary.items()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = build_parser(_command(argv))
+    try:
+        parser = build_parser(_command(argv))
+    except KeyboardInterrupt:
+        return interrupted_at_start(_command(argv), argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    show_warnings_as_lines(args.command)
     try:
         return int(args.func(args) or 0)
     except R2ETLError as exc:
         message = " ".join(str(exc).splitlines())  # one line, whatever a library put in it
         print(f"r2etl {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except PermissionError as exc:  # a path below one the checks saw (a folder without x permission)
+        print(f"r2etl {args.command}: error: {exc.filename or 'a file'}: permission denied", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"r2etl {args.command}: interrupted", file=sys.stderr)

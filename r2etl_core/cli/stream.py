@@ -43,6 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  "file/folder, camera[:SERIAL] or HOST:PORT")
     p.add_argument("--model", help="model file (.safetensors); default: the bundled N-MNIST model")
     p.add_argument("--out", help="write one JSON line per slice to this file (written atomically)")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace an existing file that is not a prediction log "
+                        "(never the input, its labels or the model)")
     p.add_argument("--slice-us", type=float, help="slice length in microseconds (default: the model's)")
     p.add_argument("--reset", choices=["silence", "window", "manual"], default=None,
                    help="when to reset the network state (default: silence)")
@@ -155,7 +158,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     stall_s = DEFAULT_STALL_S if args.stall_s is None else check_number("--stall-s", args.stall_s, 0.1, 86_400, "s")
     request = ClassifyRequest(args.input, model=args.model, out=args.out, settings=stream_settings(args),
-                              device=check_device(args.device), stall_s=stall_s)
+                              device=check_device(args.device), stall_s=stall_s,
+                              force=args.force)
     print_result(classify_input(request, progress=not args.json and sys.stderr.isatty()), args.json)
     return 0
 

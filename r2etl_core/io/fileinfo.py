@@ -53,21 +53,44 @@ def describe_bin(path: Path) -> dict:
             "on_fraction": round(float(ev.p.mean()), 4) if len(ev) else 0.0}
 
 
-def _count_events(reader) -> tuple[int, int, int]:
-    """(count, first, last timestamp) read batch by batch: never the whole file in memory (a
-    damaged .aedat4 raises its InputError after the events before the damage)."""
-    count, first, last = 0, None, 0
+GAP_NOTE_S = 60.0  # a pause longer than this is worth saying: a stopped camera, a bad clock
+
+
+def _count_events(reader) -> tuple[int, int, int, tuple[int, int]]:
+    """(count, first, last timestamp, (longest gap, where it starts)) read batch by batch: never
+    the whole file in memory (a damaged .aedat4 raises its InputError after the events before
+    the damage)."""
+    import numpy as np
+
+    count, first, last, gap = 0, None, 0, (0, 0)
     for batch in reader.batches():
+        if not len(batch):
+            continue
+        t = batch.t if first is None else np.concatenate(([last], batch.t))
+        if len(t) > 1:
+            steps = np.diff(t)
+            i = int(np.argmax(steps))
+            gap = max(gap, (int(steps[i]), int(t[i])))
         count, last = count + len(batch), batch.t_last_us
         first = batch.t_first_us if first is None else first
-    return count, first or 0, last
+    return count, first or 0, last, gap
+
+
+def gap_report(longest_us: int, after_us: int) -> dict:
+    """The longest stretch without events, and a ``gap`` line when it is longer than
+    ``GAP_NOTE_S`` (slicing skips it: at most a few empty slices are classified)."""
+    out = {"longest_gap_s": round(longest_us / 1e6, 6)}
+    if longest_us > GAP_NOTE_S * 1e6:
+        out["gap"] = (f"no events for {longest_us / 1e6:,.1f} s ({longest_us / 86_400e6:.1f} days) after "
+                      f"t={after_us} us (a stopped camera or a damaged timestamp?); classify skips it")
+    return out
 
 
 def describe_recording(path: Path) -> dict:
     reader = open_event_file(path)
     try:
         info = reader.info
-        count, first, last = _count_events(reader)
+        count, first, last, gap = _count_events(reader)
     finally:
         reader.close()
     duration = last - first if count else 0
@@ -79,6 +102,8 @@ def describe_recording(path: Path) -> dict:
            "resolution": resolution, "events": count,
            "duration_s": round(duration / 1e6, 6), "t_start_us": first,
            "events_per_s": round(count / (duration / 1e6), 1) if duration else 0.0}
+    if count > 1:
+        out.update(gap_report(*gap))
     from r2etl_core.io.labels import labels_path_for, read_labels
 
     labels = labels_path_for(path)

@@ -57,6 +57,17 @@ class LabelSegment:
         return self.start_us <= t_us < self.end_us
 
 
+def outside_events(segments: Sequence[LabelSegment], first_us: int, last_us: int) -> str | None:
+    """Why the labels do not describe these events (a segment entirely outside ``[first_us,
+    last_us]``, usually times written from 0), or None. Training refuses such a sidecar and
+    classify warns with the same words."""
+    for seg in segments:
+        if seg.end_us <= first_us or seg.start_us > last_us:
+            return (f"segment '{seg.label}' [{seg.start_us}, {seg.end_us}) lies outside the recording's events "
+                    f"[{first_us}, {last_us}]: label times are absolute event timestamps, not offsets from the start")
+    return None
+
+
 def labels_path_for(recording: str | Path) -> Path | None:
     """The sidecar ``<stem>.labels.csv`` beside ``recording`` if it exists, else None.
 
@@ -99,7 +110,7 @@ def read_labels(path: str | Path) -> list[LabelSegment]:
     messages are those of the row-by-row reader."""
     path = check_input_file(path, "labels file", allow_empty=True)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheet programs start UTF-8 with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(path, f"cannot read labels file ({exc.__class__.__name__})") from None
     columns = _fast_columns(text)

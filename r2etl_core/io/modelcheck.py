@@ -83,3 +83,8 @@ def check_weights_finite(tensors: dict[str, torch.Tensor], where: str | Path) ->
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelError(where, f"weights contain NaN/Inf values (first in {name}): the model "
                                     "file is corrupt or training diverged")
+    for name, tensor in tensors.items():  # finite but absurd (x1e37): every forward overflows to Inf
+        if tensor.is_floating_point() and tensor.numel() and float(tensor.abs().max()) > limits.WEIGHT_ABS_MAX:
+            raise ModelError(where, f"weights up to {float(tensor.abs().max()):.3g} in {name}, beyond "
+                                    f"{limits.WEIGHT_ABS_MAX:g} (trained ones stay below ~10): the model file is "
+                                    "corrupt or training diverged")

@@ -7,12 +7,14 @@ fields: byte0 = x, byte1 = y, bit 7 of byte2 = polarity (1 = ON), the remaining 
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.files import check_input_file
+from r2etl_core.io.files import check_input_file, path_stat
 from r2etl_core.types import EventBatch
 
 NMNIST_SIZE = (34, 34)
@@ -57,3 +59,23 @@ def write_bin(path: str | Path, events: EventBatch) -> None:
     out[:, 3] = (t >> 8) & 0xFF
     out[:, 4] = t & 0xFF
     out.tofile(path)
+
+
+def find_nmnist_samples(path: str | Path) -> list[tuple[Path, str]]:
+    """``(file, label)`` of one .bin, a folder of them, or a folder of class folders. The label
+    is the class folder's name (a digit); samples are ordered by file name, mixing classes."""
+    path = Path(path)
+    found = path_stat(path, "N-MNIST input")
+    if found is None:
+        raise InputError(path, "not found")
+    if not stat.S_ISDIR(found.st_mode):  # a pipe named x.bin is named as such, never opened
+        check_input_file(path, "event sample (.bin)")
+        return [(path, path.parent.name if path.parent.name.isdigit() else "")]
+    files = sorted([*path.glob("*.bin"), *path.glob("*/*.bin")])  # not deeper: a home folder is big
+    seen: set[str] = set()  # a link loop (again -> .) lists a file twice: keep it once
+    files = [f for f in files if not (os.path.realpath(f) in seen or seen.add(os.path.realpath(f)))]
+    samples = [(f, f.parent.name if f.parent != path or path.name.isdigit() else "")
+               for f in files if f.is_file()]
+    if not samples:
+        raise InputError(path, "no .bin event samples in this folder (expected N-MNIST files)")
+    return sorted(samples, key=lambda item: (item[0].name, item[1]))

@@ -5,8 +5,10 @@ to the file as they are made), possibly cut inside a packet; ``guard`` makes suc
 readable up to the cut. Recovery copies the readable events into a finished file of a new
 name (written atomically by ``AedatWriter``) and the predictions that the surviving events
 cover into its ``.predictions.jsonl`` (predictions reach the disk line by line, sooner than
-events, so the later ones describe events that were lost). Only then are the leftovers removed:
-a crash during recovery leaves them in place for the next try.
+events, so the later ones describe events that were lost) and its labels sidecar, clipped to
+the saved events, into ``<new stem>.labels.csv`` (a sidecar that cannot be read is moved over
+as it is: it is the user's work). Only then are the leftovers removed: a crash during recovery
+leaves them in place for the next try.
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ from pathlib import Path
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.dv import AedatReader, AedatWriter
-from r2etl_core.io.dv.writers import part_path_for
+from r2etl_core.io.dv.writers import lock_in_use, part_path_for
 from r2etl_core.io.files import atomic_write
+from r2etl_core.io.labels import SUFFIX, LabelSegment, read_labels, write_labels
 
 
 def predictions_path_for(path: str | Path) -> Path:
     """``<stem>.predictions.jsonl`` beside the recording ``<stem>.aedat4``."""
     path = Path(path)
     return path.with_name(path.name[: -len(path.suffix)] + ".predictions.jsonl")
+
+
+def labels_path_of(path: str | Path) -> Path:
+    """``<stem>.labels.csv`` beside the recording ``<stem>.aedat4`` (existing or not)."""
+    path = Path(path)
+    return path.with_name(path.name[: -len(path.suffix)] + SUFFIX)
 
 
 @dataclass(frozen=True)
@@ -37,6 +46,7 @@ class Recovered:
     predictions: int
     predictions_dropped: int
     message: str
+    labels: int = 0  # label segments carried over (-1: an unreadable sidecar moved over as it was)
 
 
 def recovered_name(path: Path) -> Path:
@@ -44,7 +54,7 @@ def recovered_name(path: Path) -> Path:
     stem, k = path.name[: -len(".aedat4")], 1
     while True:
         candidate = path.with_name(f"{stem}.recovered{'' if k == 1 else f'-{k}'}.aedat4")
-        if not candidate.exists() and not part_path_for(candidate).exists():
+        if not any(p.exists() for p in (candidate, part_path_for(candidate), labels_path_of(candidate))):
             return candidate
         k += 1
 
@@ -97,25 +107,67 @@ def _copy_predictions(source: Path, target: Path, last_t: int | None) -> tuple[i
     return len(kept), dropped
 
 
+def being_written(part: Path) -> bool:
+    """Does a live writer hold ``part`` (its ``AedatWriter`` lock)?"""
+    try:
+        fd = os.open(part, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return not lock_in_use(fd)
+    finally:
+        os.close(fd)  # releases our probe lock at once
+
+
+def _copy_labels(source: Path, target: Path, last_t: int | None) -> int:
+    """The segments of ``source`` that start by the last saved event, ended there at the
+    latest, into ``target``: their count (-1: unreadable, moved over unchanged)."""
+    try:
+        segments = read_labels(source)
+    except InputError:
+        os.replace(source, target)
+        return -1
+    end = None if last_t is None else last_t + 1
+    kept = [LabelSegment(s.start_us, min(s.end_us, end), s.label) for s in segments
+            if end is not None and s.start_us < end]
+    if kept:
+        with atomic_write(target) as tmp:
+            write_labels(tmp, kept)
+    elif segments:  # labels made before the first event reached the disk: keep them all
+        os.replace(source, target)
+        return len(segments)
+    return len(kept)
+
+
 def recover_interrupted(path: str | Path) -> Recovered | None:
     """Save what a killed recording to ``path`` left (None when it left nothing)."""
     path = Path(path)
     part = part_path_for(path)
     if not part.exists():
         return None
+    if being_written(part):
+        raise InputError(part, "is being recorded right now (by this or another program): not touched")
     target = recovered_name(path)
     events, last_t = _copy_events(part, target)
-    predictions = predictions_path_for(path)
-    kept = dropped = 0
+    predictions, labels = predictions_path_for(path), labels_path_of(path)
+    kept = dropped = segments = 0
     if predictions.exists():
         kept, dropped = _copy_predictions(predictions, predictions_path_for(target), last_t)
         os.unlink(predictions)
+    if labels.is_file():
+        segments = _copy_labels(labels, labels_path_of(target), last_t)
+        if labels.exists():
+            os.unlink(labels)
     os.unlink(part)
+    kept_labels = (f"; its labels kept as {labels_path_of(target).name}" if segments else "")
     if not events:
-        return Recovered(None, 0, 0, dropped, f"an interrupted recording ({part.name}) held no events: removed")
+        return Recovered(None, 0, 0, dropped, f"an interrupted recording ({part.name}) held no events: "
+                                              f"removed{kept_labels}", segments)
     note = f", {dropped} predictions past its last event dropped" if dropped else ""
-    return Recovered(target, events, kept, dropped,
-                     f"an interrupted recording holds {events} events: recovered as {target.name}{note}")
+    labelled = f", {segments} labels" if segments > 0 else ", its labels (unreadable, as they were)" \
+        if segments < 0 else ""
+    return Recovered(target, events, kept, dropped, f"an interrupted recording holds {events} events"
+                     f"{labelled}: recovered as {target.name}{note}", segments)
 
 
 def interrupted_in(folder: str | Path) -> list[Path]:
@@ -128,9 +180,12 @@ def interrupted_in(folder: str | Path) -> list[Path]:
 
 def recover_folder(folder: str | Path) -> list[Recovered]:
     """Recover every interrupted recording in ``folder``; one that cannot be read stays as it
-    was (its ``.part`` file is kept) and is reported in its ``message``."""
+    was (its ``.part`` file is kept) and is reported in its ``message``; one still being
+    recorded (its writer's lock is held) is left alone without a word."""
     out = []
     for path in interrupted_in(folder):
+        if being_written(part_path_for(path)):
+            continue
         try:
             found = recover_interrupted(path)
         except (InputError, OSError) as exc:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from r2etl_core.errors import R2ETLError
+from r2etl_core.errors import R2ETLError, R2ETLWarning
 from r2etl_core.io.files import AtomicFile, check_output_path
+from r2etl_core.io.labels import labels_path_for, outside_events
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.pipeline import (
     OpenedInput,
@@ -62,12 +64,26 @@ class ClassifyRequest:
     settings: StreamSettings = StreamSettings()
     device: str | None = None
     stall_s: float = 10.0  # network input: give up after this long without data
+    force: bool = False  # --out may replace a file that is not a previous prediction log
+
+    def files_read(self) -> tuple[Path, ...]:
+        """The files this run reads (the input, its labels sidecar, the model): ``--out`` must
+        never name one of them, whatever ``force`` says."""
+        from r2etl_core.io.labels import SUFFIX
+        from r2etl_core.stream.pipeline import DEFAULT_MODEL_PATH
+
+        path = Path(self.input)
+        sidecar = (path.with_name(path.name[: -len(path.suffix)] + SUFFIX),) if path.suffix else ()
+        return (path, *sidecar, Path(self.model) if self.model else DEFAULT_MODEL_PATH)
 
 
 def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
     """Classify every slice of ``request.input`` (nothing dropped) and summarise. Ctrl+C while
     a stream is still being waited for also ends with a summary, saying what was waited for."""
     started = time.perf_counter()
+    if request.out:  # before anything is opened: a wrong --out costs nothing and loses nothing
+        check_output_path(request.out, "predictions file (--out)", inputs=request.files_read(),
+                          kind="jsonl", force=request.force)
     try:  # the input's errors first
         opened = open_input(request.input, speed=None, loop=False, opener=core_opener(request.stall_s))
     except KeyboardInterrupt as exc:
@@ -76,6 +92,7 @@ def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
         model = load_model_file(request.model)
         if opened.segments:
             check_labels_fit(opened, model)
+            warn_if_labels_miss(opened)
         writer = JsonlPredictionWriter(request.out) if request.out else None
     except R2ETLError:
         opened.source.close()
@@ -92,6 +109,18 @@ def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
     if writer:
         writer.commit()
     return _summary(request, model.path, engine, predictions, wall, interrupted, opened)
+
+
+def warn_if_labels_miss(opened: OpenedInput) -> None:
+    """A recording's labels that lie outside its events (times from 0 on a recording that
+    starts at 1 s) would score 0 over 0 segments without a word: said as training says it."""
+    info = opened.source.info
+    if info.kind != "file" or info.t_start_us is None or info.duration_us is None:
+        return
+    problem = outside_events(opened.segments, info.t_start_us, info.t_start_us + info.duration_us)
+    if problem:
+        sidecar = labels_path_for(opened.spec)
+        warnings.warn(R2ETLWarning(f"{sidecar or opened.spec}: {problem}"), stacklevel=2)
 
 
 def _collect(engine: StreamEngine, opened: OpenedInput, progress: bool) -> tuple[list[Prediction], float, bool]:

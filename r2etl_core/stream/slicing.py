@@ -56,27 +56,26 @@ class StreamSlicer:
         return out
 
     def _push_time(self, batch: EventBatch) -> list[EventSlice]:
+        """Complete windows, in time order: every window holding events, and after each (and
+        at the start) at most ``max_empty_slices`` empty ones. Which windows to emit is worked
+        out from the events, not by walking the grid, so a gap of days (or a timestamp with a
+        flipped high bit) costs what its events cost, not one step per window."""
         w = self.spec.window_us
         if self._window_start is None:
             self._window_start = (batch.t_first_us // w) * w
         pending = EventBatch.concat(self._pending + [batch], *self._size) if self._pending else batch
-        out: list[EventSlice] = []
         start = self._window_start
-        ends = start + w * np.arange(1, (pending.t_last_us - start) // w + 1, dtype=np.int64)
+        complete = int((pending.t_last_us - start) // w)  # windows 0 .. complete-1 have ended
+        windows = emitted_windows((pending.t - start) // w, complete, self.max_empty_slices)
+        ends = start + w * (windows + 1)
         cuts = np.searchsorted(pending.t, ends, side="left")
-        lo, empty_run = 0, 0
+        out: list[EventSlice] = []
+        lo = 0
         for end, hi in zip(ends.tolist(), cuts.tolist()):
-            if hi == lo:
-                empty_run += 1
-                if empty_run > self.max_empty_slices:
-                    start = end
-                    continue
-            else:
-                empty_run = 0
-            out.append(EventSlice(start, end, pending.select(slice(lo, hi)), self._read_s))
+            out.append(EventSlice(end - w, end, pending.select(slice(lo, hi)), self._read_s))
             self._read_s = 0.0
-            lo, start = hi, end
-        self._window_start = start
+            lo = hi
+        self._window_start = start + w * max(complete, 0)
         self._pending = [pending.select(slice(lo, None))] if lo < len(pending) else []
         return out
 
@@ -91,6 +90,17 @@ class StreamSlicer:
             self._read_s = 0.0
         self._pending = [pending.select(slice(full * n, None))] if full * n < len(pending) else []
         return out
+
+
+def emitted_windows(window_of_event: np.ndarray, complete: int, max_empty: int) -> np.ndarray:
+    """Sorted indices of the windows to emit among ``0 .. complete-1``: those holding an event
+    (``window_of_event``, sorted), and the first ``max_empty`` after each one and after -1."""
+    if complete <= 0:
+        return np.zeros(0, dtype=np.int64)
+    occupied = np.unique(window_of_event[window_of_event < complete])
+    anchors = np.concatenate((np.array([-1], dtype=np.int64), occupied))
+    after = (anchors[:, None] + np.arange(1, max_empty + 1, dtype=np.int64)[None, :]).ravel()
+    return np.union1d(occupied, after[(after >= 0) & (after < complete)]).astype(np.int64)
 
 
 def frame_index(events: EventBatch, spec: FrameSpec, group: np.ndarray | None = None) -> np.ndarray:

@@ -13,6 +13,8 @@ a source. Only ``dvio`` talks to dv-processing.
 
 from __future__ import annotations
 
+import re
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -25,12 +27,14 @@ from r2etl_core.errors import InputError
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.aps_frames import CameraFrames
 from r2etl_core.io.eventfiles import EVENT_FILE_SUFFIXES, open_event_file
+from r2etl_core.io.files import check_input_file, path_stat
 from r2etl_core.io.labels import LabelSegment
-from r2etl_core.io.nmnist import NMNIST_SIZE, read_bin
-from r2etl_core.parse import check_speed, looks_like_host_port, parse_host_port
+from r2etl_core.io.nmnist import NMNIST_SIZE, find_nmnist_samples, read_bin
+from r2etl_core.parse import check_speed, parse_host_port
 from r2etl_core.types import EventBatch, SourceInfo
 
 PACED_CHUNK_US = 4_000  # event time per batch when paced at 1x: smooth without per-event cost
+PACED_SILENCE_MAX_US = 10_000_000  # a longer silence is replayed as this much event time
 UNSUPPORTED_FORMATS = {".npy": "NumPy .npy"}
 _GO, _SEEK, _CLOSE = "go", "seek", "close"
 
@@ -192,6 +196,7 @@ class ReplaySource:
         """Block until the chunk's last event is due in wall time, or a control interrupts."""
         offset = self._pass * self._period
         with self._cond:
+            self._shorten_silence(chunk.t_first_us + offset)
             while True:
                 if self._closed:
                     return _CLOSE
@@ -210,6 +215,15 @@ class ReplaySource:
                 if now >= due:
                     return _GO
                 self._cond.wait(due - now)
+
+    def _shorten_silence(self, t_us: int) -> None:
+        """A silence longer than ``PACED_SILENCE_MAX_US`` before ``t_us`` is replayed as that long
+        (lock held): a recording with a 12-day gap, or one timestamp with a flipped high bit,
+        would otherwise keep a paced replay still for days."""
+        last = self._last_stream_t
+        if self._anchor is not None and last is not None and t_us - last > PACED_SILENCE_MAX_US:
+            wall0, t0 = self._anchor
+            self._anchor = (wall0, t0 + (t_us - last - PACED_SILENCE_MAX_US))
 
     def _emit(self, chunk: EventBatch) -> EventBatch:
         offset = self._pass * self._period
@@ -252,22 +266,6 @@ class NMNISTLayout:
     @property
     def slot_us(self) -> int:
         return self.sample_us + self.gap_us
-
-
-def find_nmnist_samples(path: str | Path) -> list[tuple[Path, str]]:
-    """``(file, label)`` of one .bin, a folder of them, or a folder of class folders. The label
-    is the class folder's name (a digit); samples are ordered by file name, mixing classes."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(path, "not found")
-    if path.is_file():
-        return [(path, path.parent.name if path.parent.name.isdigit() else "")]
-    files = [*path.glob("*.bin"), *path.glob("*/*.bin")]  # not deeper: a home folder is big
-    found = [(f, f.parent.name if f.parent != path or path.name.isdigit() else "")
-             for f in files if f.is_file()]
-    if not found:
-        raise InputError(path, "no .bin event samples in this folder (expected N-MNIST files)")
-    return sorted(found, key=lambda item: (item[0].name, item[1]))
 
 
 class NMNISTSource(ReplaySource):
@@ -362,14 +360,20 @@ def _open_path(path: Path, speed: float | None, loop: bool):
     if suffix in UNSUPPORTED_FORMATS:
         raise InputError(path, f"{UNSUPPORTED_FORMATS[suffix]} files are not supported: open an event "
                                f"file ({', '.join(EVENT_FILE_SUFFIXES)}) or N-MNIST .bin samples")
-    if not path.exists():
+    found = path_stat(path, "input")  # a folder on the way without x permission: one line
+    if found is None:
         raise InputError(path, "file not found")
-    if path.is_dir() or suffix == ".bin":
-        return NMNISTSource(path, speed=speed, loop=loop)
-    if suffix in EVENT_FILE_SUFFIXES:
+    if suffix in EVENT_FILE_SUFFIXES:  # a folder or pipe of that name is named as such, not searched for .bin
+        check_input_file(path, "recording")
         return FileSource(path, speed=speed, loop=loop)
+    if stat.S_ISDIR(found.st_mode) or suffix == ".bin":
+        return NMNISTSource(path, speed=speed, loop=loop)
     raise InputError(path, f"unknown file type {suffix or '(no extension)'}: expected an event file "
                            f"({', '.join(EVENT_FILE_SUFFIXES)}), .bin or a folder of .bin samples")
+
+
+# Something with a colon and no slash was meant as HOST:PORT (127.0.0.1:abc), not a file name.
+_MEANT_AS_HOST_PORT = re.compile(r"^[^/\\]+:[^/\\]*$")
 
 
 def open_source(spec: str, speed: float | None = 1.0, loop: bool = False,
@@ -380,9 +384,12 @@ def open_source(spec: str, speed: float | None = 1.0, loop: bool = False,
     spec = str(spec).strip()
     if spec == "camera" or spec.startswith("camera:"):
         return CameraSource(spec.partition(":")[2] or None)
+    if not spec:
+        raise InputError("INPUT", "is empty: name a recording, a folder of .bin samples, camera or HOST:PORT")
     path = Path(spec)
-    if spec.startswith("tcp://") or (not path.exists() and looks_like_host_port(spec)):
+    exists = path_stat(path, "input") is not None
+    if spec.startswith("tcp://") or (not exists and _MEANT_AS_HOST_PORT.match(spec)):
         return NetworkSource(*parse_host_port(spec), stall_s=stall_s)
-    if not path.exists() and not path.suffix:
+    if not exists and not path.suffix:
         raise InputError(spec, "not a file, folder, camera[:SERIAL] or HOST:PORT")
     return _open_path(path, speed, loop)

@@ -149,6 +149,15 @@ def config_from_dict(d: dict, where: str = "config", overridden: frozenset[str] 
     return cfg
 
 
+def check_known_key(section: str, key: str, where: str) -> None:
+    """InputError naming ``where`` when ``section.key`` is not a config key."""
+    if section not in SECTIONS:
+        raise InputError(where, f"unknown config section '{section}' (known: {', '.join(SECTIONS)})")
+    known = [f.name for f in dataclasses.fields(SECTIONS[section])]
+    if key not in known:
+        raise InputError(where, f"unknown config key '{section}.{key}' (known in [{section}]: {', '.join(known)})")
+
+
 def _build(d: dict, where: str) -> TrainConfig:
     sections = {}
     for name, value in d.items():
@@ -174,7 +183,7 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     section, key = path.strip().split(".", 1)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
-    except ValueError:  # not a TOML value (TOMLDecodeError) or too many digits: a plain string
+    except (ValueError, RecursionError):  # not a TOML value (TOMLDecodeError) or too many digits: a plain string
         value = raw
     return section, key, value
 
@@ -189,9 +198,12 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> TrainConf
             d = tomllib.loads(text)
         except ValueError as exc:  # TOMLDecodeError, or an integer with too many digits
             raise InputError(where, f"invalid TOML ({brief(exc)})") from None
+        except RecursionError:  # arrays or tables nested thousands deep: no config looks like that
+            raise InputError(where, "invalid TOML (nested too deeply)") from None
     overridden = set()
     for item in overrides:
         section, key, value = parse_override(item)
+        check_known_key(section, key, f"--set {section}.{key}")  # the flag is at fault, not the recipe file
         if not isinstance(d.setdefault(section, {}), dict):
             raise InputError(where, f"'{section}' must be a [{section}] table")
         d[section][key] = value

@@ -11,6 +11,7 @@ import dataclasses
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,9 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from r2etl_core import __version__
-from r2etl_core.errors import InputError
+from r2etl_core.errors import InputError, R2ETLWarning
 from r2etl_core.io.files import atomic_write
-from r2etl_core.io.modelfile import ModelMeta, load_model, read_meta
+from r2etl_core.io.modelfile import ModelMeta, load_model
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
 from r2etl_core.parse import check_device, cuda_available
 from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
@@ -30,7 +31,7 @@ from r2etl_core.train.datasets.events import EventSet, sensor_size
 from r2etl_core.train.diagnostics import ImageProbe
 from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.evaluate import EvalResult
-from r2etl_core.train.init import init_from
+from r2etl_core.train.init import check_init_fits, init_from
 from r2etl_core.train.objective import Objective
 from r2etl_core.train.state import load_train_state
 from r2etl_core.train.trainer import Callback, Trainer, seed_everything
@@ -108,8 +109,9 @@ def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command
 def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] = ()) -> tuple[Trainer, Path]:
     """Train; returns the trainer and the path of the best model file."""
     check_run_paths(cfg)
-    if cfg.model.init:
-        read_meta(cfg.model.init)  # a bad --init fails now, not after the data is loaded
+    if cfg.model.init:  # a bad or unfitting --init fails now, not after the data is loaded
+        check_init_fits(cfg.model.init, cfg.data.input_size, cfg.model.width,
+                        cfg.data.slice_us if cfg.data.frame_mode == "time" else None, cfg.data.time_steps)
     device = pick_device(cfg.run.device)
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
@@ -117,7 +119,14 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     if device.type == "cuda" and world > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     seed_everything(cfg.run.seed)
+    if cfg.run.resume and not (Path(cfg.run.out_dir) / LAST).exists():
+        warnings.warn(R2ETLWarning(f"--resume: no checkpoint {Path(cfg.run.out_dir) / LAST} to resume from: "
+                                   "training starts at step 0"), stacklevel=2)
     data = build_train_data(cfg.data, events_only=cfg.loss.mode == "events-only")
+    if len(data.class_names) == 1:
+        warnings.warn(R2ETLWarning(f"only one class ('{data.class_names[0]}') in the training data: every "
+                                   "answer is that class, so validation accuracy is 1.0 and means nothing "
+                                   "(add a second class)"), stacklevel=2)
     model_cfg = ModelConfig(len(data.class_names), cfg.data.input_size, cfg.model.width, cfg.data.time_steps)
     model = apply_init_scheme(build_model(model_cfg), cfg.model.init_scheme)
     init = init_from(model, cfg.model.init, data.class_names) if cfg.model.init else {}

@@ -329,6 +329,7 @@ class CheckedFile:
     def __init__(self, path: Path):
         self.path, self.dv_path = path, path
         self.damage: InputError | None = None
+        self.event_times: list[tuple[int, int]] = []  # (first, last) event time of each event packet
         self._finalizer: weakref.finalize | None = None
         try:
             scan = scan_file(path)
@@ -336,6 +337,7 @@ class CheckedFile:
             raise InputError(path, "truncated .aedat4 file (it ends inside its header)") from None
         except Bad as exc:
             raise InputError(path, f"truncated or corrupt .aedat4 file (damaged header: {exc})") from None
+        self.event_times = [scan.event_times[pos] for pos in sorted(scan.event_times)]
         if scan.damage is not None:
             where = scan.damage
             self.damage = InputError(path, f"truncated or corrupt .aedat4 file from byte {where.offset} on: "

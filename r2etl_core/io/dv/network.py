@@ -21,7 +21,8 @@ import dv_processing as dv
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.dv._common import _dv_reason
-from r2etl_core.io.dv.readers import LiveReader
+from r2etl_core.io.dv.live import LiveReader
+from r2etl_core.io.dv.relay import RelayProcess
 
 DEFAULT_STALL_S = 10.0  # a DV stream from a camera carries noise events many times a second
 _MAX_HEADER_BYTES = 16 << 20
@@ -60,7 +61,7 @@ def _connect(address: str, port: int, where: str, timeout_s: float) -> socket.so
         raise InputError(where, f"cannot connect ({exc.strerror or exc})") from None
 
 
-def _read_header(sock: socket.socket, where: str, timeout_s: float) -> None:
+def _read_header(sock: socket.socket, where: str, timeout_s: float) -> bytes:
     """Wait (at most ``timeout_s``) for a whole size-prefixed ``IOHE`` header from the peer."""
     deadline = time.monotonic() + timeout_s
     head = _recv_exactly(sock, 12, deadline)
@@ -69,14 +70,15 @@ def _read_header(sock: socket.socket, where: str, timeout_s: float) -> None:
     size = struct.unpack_from("<I", head)[0] if len(head) >= 4 else 8
     if not 8 <= size <= _MAX_HEADER_BYTES or (len(head) == 12 and head[8:12] != b"IOHE"):
         raise InputError(where, "not a DV event stream: the peer sent something else")
-    if len(head) == 12 and len(_recv_exactly(sock, size - 8, deadline)) == size - 8:
-        return
+    rest = _recv_exactly(sock, size - 8, deadline) if len(head) == 12 else b""
+    if len(head) == 12 and len(rest) == size - 8:
+        return head + rest
     if time.monotonic() < deadline:
         raise InputError(where, "the peer closed the connection inside the stream header")
     raise InputError(where, f"connected, but the stream header stopped coming for {timeout_s:g} s")
 
 
-def probe_stream(address: str, port: int, where: str, timeout_s: float) -> socket.socket:
+def probe_stream(address: str, port: int, where: str, timeout_s: float) -> tuple[socket.socket, bytes]:
     """A connection to ``address:port`` that has served a whole DV stream header; InputError
     within ~``timeout_s`` (twice that at most: connecting, then the header) otherwise. Keep it
     open until dv has connected: a dv writer in this process handles a client leaving on a
@@ -85,8 +87,7 @@ def probe_stream(address: str, port: int, where: str, timeout_s: float) -> socke
     sock = None
     try:
         sock = _connect(address, port, where, timeout_s)
-        _read_header(sock, where, timeout_s)
-        return sock
+        return sock, _read_header(sock, where, timeout_s)
     except KeyboardInterrupt:
         waited = time.monotonic() - started
         what = f"connected to {where}, no data for" if sock else f"no answer from {where} in"
@@ -118,8 +119,13 @@ def open_network(host: str, port: int, stall_s: float = DEFAULT_STALL_S) -> Live
         address = socket.gethostbyname(host)
     except (socket.gaierror, UnicodeError):
         raise InputError(where, f"unknown host {host!r}: check the name or use its IP address") from None
-    with probe_stream(address, int(port), where, stall_s):
-        reader = _open_reader(address, int(port), where)
-    if not reader.isEventStreamAvailable():
-        raise InputError(where, "the stream there carries no events")
-    return LiveReader(reader, where, stall_s)
+    sock, header = probe_stream(address, int(port), where, stall_s)
+    relay = RelayProcess(sock, header, where)  # dv reads checked packets only (see relay.py)
+    try:
+        reader = _open_reader("127.0.0.1", relay.port, where)
+        if not reader.isEventStreamAvailable():
+            raise InputError(where, "the stream there carries no events")
+    except BaseException:
+        relay.close()
+        raise
+    return LiveReader(reader, where, stall_s, damage=relay.damage, on_close=relay.close)

@@ -10,19 +10,20 @@ errors. dv-processing 2.0.4 facts this module works around (checked by tests/tes
   are read sequentially.
 - It freezes the whole process (GIL held) on a packet that does not decompress: ``guard`` checks
   every file first and lets dv read only the packets before the first damaged one.
+
+Live inputs are polled by ``live.LiveReader``; ``open_camera`` is here, beside the discovery
+calls that tests patch.
 """
 
 from __future__ import annotations
 
-import collections
-import threading
-import time
+import bisect
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import dv_processing as dv
-import numpy as np
 
 from r2etl_core.io.files import check_input_file
 from r2etl_core.errors import InputError, NoCameraError
@@ -36,6 +37,7 @@ from r2etl_core.io.dv._common import (
     sensor_size_for,
 )
 from r2etl_core.io.dv.guard import CheckedFile
+from r2etl_core.io.dv.live import LIVE_FRAMES_KEPT, LiveReader  # noqa: F401 (tests read LIVE_FRAMES_KEPT here)
 from r2etl_core.types import EventBatch
 
 # ---------------------------------------------------------------- reading .aedat4 files
@@ -115,6 +117,7 @@ class AedatReader:
         # raised (as a fresh copy) once the events before the damage are read
         self.damage = self._checked.damage if self._checked is not None else None
         dv_path = self._checked.dv_path if self._checked is not None else self.path
+        self._packet_ends: list[int] | None = None
         try:
             self._rec = _open_recording(self.path, dv_path)
             self.info = self._read_info()
@@ -203,13 +206,40 @@ class AedatReader:
     def _batches_by_table(self, start: int) -> Iterator[EventBatch]:
         info, t = self.info, start
         while t <= info.t_last_us:
-            try:
-                store = self._rec.getEventsTimeRange(t, t + _WINDOW_US)
-            except (RuntimeError, IndexError) as exc:
-                raise InputError(self.path, f"corrupt event data ({_dv_reason(exc)})") from None
+            store = self._events_between(t, t + _WINDOW_US)
             if store is not None and len(store):
                 yield from_event_store(store, info.width, info.height)
-            t += _WINDOW_US
+                t += _WINDOW_US
+                continue
+            # an empty window: jump to the one holding the next event (a gap of days, or a
+            # timestamp with a flipped high bit, is one step, not millions of empty reads)
+            after = self._next_event_time(t + _WINDOW_US)
+            if after is None:
+                return
+            t += _WINDOW_US * (1 + (after - t - _WINDOW_US) // _WINDOW_US)
+
+    def _events_between(self, start: int, end: int):
+        try:
+            return self._rec.getEventsTimeRange(start, end)
+        except (RuntimeError, IndexError) as exc:
+            raise InputError(self.path, f"corrupt event data ({_dv_reason(exc)})") from None
+
+    def _next_event_time(self, t: int) -> int | None:
+        """The time of the first event at or after ``t`` (None: there is none), from the event
+        packets' time spans the guard found; without them, ``t`` itself (step on)."""
+        spans = self._checked.event_times if self._checked is not None else []
+        if not spans:
+            return t if t <= self.info.t_last_us else None
+        if self._packet_ends is None:  # running maximum: bisect needs them sorted
+            self._packet_ends = list(itertools.accumulate((last for _, last in spans), max))
+        i = bisect.bisect_left(self._packet_ends, t)  # the first packet that ends at or after t
+        if i == len(spans):
+            return None
+        first, last = spans[i]
+        if first >= t:
+            return first
+        store = self._events_between(t, last + 1)  # a packet spanning the gap: its own events
+        return int(store.getLowestTime()) if store is not None and len(store) else last
 
     def read_all(self) -> EventBatch:
         return EventBatch.concat(list(self.batches()), self.info.width, self.info.height)
@@ -256,102 +286,6 @@ def discover_cameras() -> list[str]:
     except (RuntimeError, IndexError, OSError) as exc:
         raise NoCameraError(f"camera discovery failed: {_dv_reason(exc)}") from None
     return [str(d.serialNumber) for d in devices]
-
-
-LIVE_FRAMES_KEPT = 8  # a live camera's newest frames kept for the view (a few hundred ms)
-
-
-def _frames_available(dv_input) -> bool:
-    """Whether a live input also streams frames (a DAVIS camera; not a DVXplorer, not a network
-    stream, whose dv objects lack the call or answer False)."""
-    try:
-        return bool(dv_input.isFrameStreamAvailable())
-    except (AttributeError, RuntimeError, TypeError):
-        return False
-
-
-class LiveReader:
-    """Polls a dv camera or network input for event batches until it stops running.
-
-    ``stopped_reason`` says why ``batches`` ended: "closed", "disconnected" (camera unplugged,
-    network writer gone), "stalled" (nothing arrived for ``stall_s``: a peer that hangs, is
-    stopped or vanished without closing the connection) or "error: ...". dv's
-    ``getNextEventBatch`` never blocks (it returns None until a whole packet arrived, checked
-    by tests/test_network_stall.py), so ``close()`` and the stall watchdog always get their turn.
-    ``stopped_at`` is when it stopped (``time.monotonic()``).
-    """
-
-    def __init__(self, dv_input, where: str, stall_s: float | None = None):
-        self._input, self.where, self.stall_s = dv_input, where, stall_s
-        self.camera = str(dv_input.getCameraName())
-        size = dv_input.getEventResolution() or sensor_size_for(self.camera)
-        if size is None:
-            raise InputError(where, "the input does not report an event resolution")
-        self.width, self.height = int(size[0]), int(size[1])
-        self._stop = threading.Event()
-        self._reading = False
-        self.stopped_reason: str | None = None
-        self.stopped_at: float | None = None
-        self.has_frames = _frames_available(dv_input)  # a DAVIS camera's own grey-level frames
-        self._frames: collections.deque[tuple[int, np.ndarray]] = collections.deque(maxlen=LIVE_FRAMES_KEPT)
-        self._frames_lock = threading.Lock()
-
-    def recent_frames(self) -> list[tuple[int, np.ndarray]]:
-        """(timestamp us, HxW uint8) of the camera's newest frames, oldest first (any thread)."""
-        with self._frames_lock:
-            return list(self._frames)
-
-    def _poll_frame(self) -> None:
-        """Take a frame the camera has ready (the reading thread: dv inputs are not thread-safe)."""
-        if not self.has_frames:
-            return
-        try:
-            frame = self._input.getNextFrame()
-        except (RuntimeError, IndexError):
-            return
-        if frame is not None:
-            from r2etl_core.io.aps_frames import grey_image  # lazy: aps_frames imports io.dv
-
-            with self._frames_lock:
-                self._frames.append((int(frame.timestamp), grey_image(np.asarray(frame.image))))
-
-    def batches(self, poll_s: float = 0.001) -> Iterator[EventBatch]:
-        self._reading = True
-        try:
-            yield from self._poll(poll_s)
-        finally:
-            self.stopped_at = time.monotonic()
-            self._input = None  # released by the reading thread: dv inputs are not thread-safe
-
-    def _poll(self, poll_s: float) -> Iterator[EventBatch]:
-        last_data = time.monotonic()
-        while not self._stop.is_set() and self._input is not None:
-            try:
-                if not self._input.isRunning():
-                    self.stopped_reason = "disconnected"
-                    return
-                store = self._input.getNextEventBatch()
-                self._poll_frame()
-            except (RuntimeError, IndexError) as exc:
-                # a device lost mid-read may raise instead of reporting isRunning() == False
-                self.stopped_reason = f"error: {_dv_reason(exc)}"
-                return
-            if store is not None:
-                last_data = time.monotonic()  # even an empty packet shows the peer is alive
-            if store is None or len(store) == 0:
-                if self.stall_s is not None and time.monotonic() - last_data >= self.stall_s:
-                    self.stopped_reason = "stalled"
-                    return
-                self._stop.wait(poll_s)  # dv returns None until the next packet arrives
-                continue
-            yield from_event_store(store, self.width, self.height)
-        self.stopped_reason = "closed"
-
-    def close(self) -> None:
-        """Safe from any thread: a running ``batches`` returns (and releases) at its next poll."""
-        self._stop.set()
-        if not self._reading:
-            self._input = None
 
 
 def open_camera(serial: str | None = None) -> LiveReader:

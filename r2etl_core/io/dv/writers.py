@@ -40,6 +40,21 @@ def part_path_for(path: str | Path) -> Path:
     return path.with_name(path.name[: -len(".aedat4")] + ".part.aedat4")
 
 
+def lock_in_use(fd: int) -> bool:
+    """Take an exclusive advisory lock on ``fd``; False when another open file holds it (a
+    recording still being written, in this process or another). The OS drops the lock when
+    the writer closes the file or its process dies, so a killed recording's .part is free."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; recovery then trusts the caller
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
 class AedatWriter:
     """Writes EventBatches to an event-only .aedat4 file, atomically, losing little on a crash.
 
@@ -69,6 +84,7 @@ class AedatWriter:
             self._fd: int | None = os.open(self.part_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except OSError as exc:
             raise InputError(self.part_path, f"cannot create ({exc.strerror})") from None
+        lock_in_use(self._fd)  # while it is held, recovery knows this .part is being written
         self._offset = 0
         self._entries: list[encode.TableEntry] = []
         self._pending: list[EventBatch] = []

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from r2etl_core.io.files import atomic_write
+from r2etl_core.limits import check_frames_fit
 from r2etl_core.types import EventBatch
 
 
@@ -88,6 +89,7 @@ def frames_for_files(files: Sequence[Path], root: Path, params: FrameParams,
         if path.exists():
             return np.load(path, mmap_mode="r")
     shape = (len(files), params.time_steps, 2, params.out_size, params.out_size)
+    check_frames_fit(len(files), params.time_steps, params.out_size, 2, "samples")
     out = np.empty(shape, np.float16)
     for i, f in enumerate(files):
         out[i] = np.minimum(events_to_frames(reader(f), params), 65504.0)

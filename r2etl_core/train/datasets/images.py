@@ -19,6 +19,7 @@ import numpy as np
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import check_input_file
+from r2etl_core.io.image_headers import check_image_file
 from r2etl_core.parse import brief
 from r2etl_core.train.datasets.folders import ClassFiles, check_case, layout_error, scan_class_folders
 
@@ -136,6 +137,7 @@ def _read_resized(files: ClassFiles, size: int) -> ImageSet:
     a folder of large photos never sits in memory at full size."""
     images = np.empty((len(files.files), size, size, 3), np.uint8)
     for i, f in enumerate(files.files):
+        check_image_file(f)  # a 65535x65535 header or a cut JPEG: one line, before OpenCV decodes it
         img = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if img is None:
             raise InputError(f, "OpenCV cannot read this image (not a valid PNG or JPEG?): replace or remove it")

@@ -51,7 +51,7 @@ def split_recordings(cfg: DataConfig) -> RecordingSplit:
     if cfg.split == "folder":
         train, val = recordings, validation_recordings(cfg, recordings)
     else:
-        train_rel, val_rel = split_by_recording(recordings, cfg.val_every)
+        train_rel, val_rel = split_by_recording(recordings, cfg.val_every, cfg.val_fold)
         train, val = recordings.subset(train_rel), recordings.subset(val_rel)
     cache = cfg.cache_dir or None
     train_windows = load_windows(train, window_params(cfg, cfg.window_stride_slices), cache)

@@ -14,12 +14,22 @@ has practically seen.
 
 from __future__ import annotations
 
+import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from r2etl_core.errors import InputError
+from r2etl_core.errors import InputError, R2ETLWarning
 from r2etl_core.io.eventfiles import EVENT_FILE_SUFFIXES, event_file_info, is_event_file
-from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS, SUFFIX, LabelSegment, labels_path_for, read_labels
+from r2etl_core.io.labels import (
+    IDLE_LABEL,
+    NEGATIVE_LABELS,
+    SUFFIX,
+    LabelSegment,
+    labels_path_for,
+    outside_events,
+    read_labels,
+)
 from r2etl_core.train.datasets.folders import check_case, class_sort_key, list_folder
 
 RECORDING_SUFFIX = ".aedat4"  # what the viewer records
@@ -70,16 +80,24 @@ def _is_recording(path: Path) -> bool:
     return path.suffix.lower() != ".csv" or labels_path_for(path) is not None
 
 
-def find_recordings(root: Path) -> list[Path]:
+def find_recordings(root: Path, _seen: set[str] | None = None) -> list[Path]:
     """Event files under ``root``, sorted; hidden folders (``.git``, ...), labels sidecars and
-    CSV files without a sidecar are skipped."""
+    CSV files without a sidecar are skipped. Each folder and file is taken once by its real
+    path: a symlink loop (``again -> .``) or a link to a recording already found would read it
+    again and could put a copy of a training recording among the held-out ones."""
+    seen = set() if _seen is None else _seen
+    seen.add(os.path.realpath(root))
     found: list[Path] = []
     for entry in sorted(list_folder(root)):
         if entry.name.startswith("."):
             continue
+        real = os.path.realpath(entry)
+        if real in seen:
+            continue
         if entry.is_dir():
-            found += find_recordings(entry)
+            found += find_recordings(entry, seen)
         elif _is_recording(entry):
+            seen.add(real)
             found.append(entry)
     return found
 
@@ -97,15 +115,29 @@ def read_recording(path: Path, root: Path) -> Recording:
                                "out of this folder")
     segments = read_labels(sidecar)  # overlapping and inverted segments are its one-line errors
     info = event_file_info(path)
-    for seg in segments:
-        if seg.end_us <= info.t_first_us or seg.start_us > info.t_last_us:
-            raise InputError(sidecar, f"segment '{seg.label}' [{seg.start_us}, {seg.end_us}) lies outside the "
-                                      f"recording's events [{info.t_first_us}, {info.t_last_us}]: label times are "
-                                      "absolute event timestamps, not offsets from the start")
+    problem = outside_events(segments, info.t_first_us, info.t_last_us)
+    if problem:
+        raise InputError(sidecar, problem)
+    segments = clip_to_events(segments, info.t_first_us, info.t_last_us + 1, sidecar)
     labelled = tuple(seg for seg in segments if seg.label != IDLE_LABEL and seg.label not in NEGATIVE_LABELS)
     negatives = tuple(seg for seg in segments if seg.label in NEGATIVE_LABELS)
     check_case(sorted({seg.label for seg in labelled}), sidecar)
     return Recording(path, path.relative_to(root).as_posix(), sidecar, labelled, info.width, info.height, negatives)
+
+
+def clip_to_events(segments: list[LabelSegment], first_us: int, end_us: int, sidecar: Path) -> list[LabelSegment]:
+    """Segments cut to the recording's events ``[first_us, end_us)``: a segment running past
+    the last event (to 2**63-1, or 1000 s on) would make thousands of empty training windows.
+    One that was mostly outside is reported (a warning): its label times are probably wrong."""
+    out = []
+    for seg in segments:
+        start, end = max(seg.start_us, first_us), min(seg.end_us, end_us)
+        if (end - start) * 2 < seg.end_us - seg.start_us:
+            warnings.warn(R2ETLWarning(
+                f"{sidecar}: segment '{seg.label}' [{seg.start_us}, {seg.end_us}) lies mostly outside the "
+                f"recording's events [{first_us}, {end_us - 1}]: trained on [{start}, {end}) only"), stacklevel=2)
+        out.append(LabelSegment(start, end, seg.label))
+    return out
 
 
 def scan_recordings(root: str | Path) -> RecordingSet:
@@ -143,17 +175,18 @@ def check_case_across(recordings: tuple[Recording, ...]) -> None:
                                               f"{first.rel}: use one spelling")
 
 
-def split_by_recording(recordings: RecordingSet, every: int) -> tuple[list[str], list[str]]:
+def split_by_recording(recordings: RecordingSet, every: int, fold: int = 0) -> tuple[list[str], list[str]]:
     """(train, validation) recording ids: about one recording in ``every`` of each class is held
     out whole, never a class's last training recording. Recordings at sorted index
-    ``k % every == 0`` are offered first, so one clip per recording reduces to every-nth."""
+    ``k % every == fold`` are offered first, so one clip per recording reduces to every-nth and
+    each fold (``--val-fold``) holds out other recordings."""
     recs = recordings.recordings
     per_class = {c: sum(c in rec.labels for rec in recs) for c in recordings.class_names}
     want = {c: max(1, round(n / every)) if n >= 2 else 0 for c, n in per_class.items()}
     held = {c: 0 for c in per_class}
     left = dict(per_class)
-    order = [rec for k, rec in enumerate(recs) if k % every == 0] + \
-            [rec for k, rec in enumerate(recs) if k % every != 0]
+    order = [rec for k, rec in enumerate(recs) if k % every == fold] + \
+            [rec for k, rec in enumerate(recs) if k % every != fold]
     val: set[str] = set()
     for rec in order:
         helps = any(held[c] < want[c] for c in rec.labels)

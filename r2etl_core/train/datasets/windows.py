@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from r2etl_core.errors import InputError
+from r2etl_core.errors import InputError, R2ETLWarning
 from r2etl_core.io.eventfiles import open_event_file
 from r2etl_core.io.files import atomic_write
 from r2etl_core.io.labels import LabelSegment
+from r2etl_core.limits import check_frames_fit
 from r2etl_core.stream.slicing import bin_to_device
 from r2etl_core.train.datasets.events import EventSet
 from r2etl_core.train.datasets.recordings import Recording, RecordingSet
@@ -155,6 +157,7 @@ def load_windows(recordings: RecordingSet, params: WindowParams, cache_dir: str 
     if cached is not None and cached.exists():
         frames = np.load(cached, mmap_mode="r")
     else:
+        check_frames_fit(len(paths), params.time_steps, params.out_size, 4, "training windows")
         parts = [recording_frames(rec, s, params) for rec, s in zip(recordings.recordings, starts) if s]
         shape = (0, params.time_steps, 2, params.out_size, params.out_size)
         frames = np.concatenate(parts) if parts else np.zeros(shape, np.float32)
@@ -162,7 +165,25 @@ def load_windows(recordings: RecordingSet, params: WindowParams, cache_dir: str 
             cached.parent.mkdir(parents=True, exist_ok=True)
             with atomic_write(cached) as tmp, open(tmp, "wb") as f:  # parallel runs may fill the same entry
                 np.save(f, frames)
+    warn_mostly_empty(recordings, starts, frames)
     return EventSet(frames, np.asarray(labels, np.int64), recordings.class_names, tuple(paths))
+
+
+def warn_mostly_empty(recordings: RecordingSet, starts: list[list[int]], frames: np.ndarray) -> None:
+    """A warning per segment most of whose windows hold no event (a long silence inside a
+    label, a camera that stopped): training would teach the class from empty frames."""
+    first = 0
+    for rec, rec_starts in zip(recordings.recordings, starts):
+        at = np.asarray(rec_starts, np.int64)
+        held = np.asarray(frames[first:first + len(at)]).reshape(len(at), -1).any(axis=1)
+        first += len(at)
+        for seg in rec.segments:
+            inside = (at >= seg.start_us) & (at < seg.end_us)
+            empty = int((inside & ~held).sum())
+            if empty * 2 > int(inside.sum()):
+                warnings.warn(R2ETLWarning(f"{rec.sidecar}: segment '{seg.label}' [{seg.start_us}, {seg.end_us}) "
+                                           f"is mostly empty: {empty} of its {int(inside.sum())} training "
+                                           "windows hold no event"), stacklevel=3)
 
 
 def recording_of(window_path: str) -> str:
