@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+import torch
 
 from r2etl_core.errors import R2ETLWarning
 from r2etl_core.io.labels import LabelSegment
@@ -192,6 +193,24 @@ def test_frames_that_would_not_fit_in_memory_are_refused_up_front(tmp_path, monk
     monkeypatch.setattr(limits, "physical_memory_bytes", lambda: 16 * 1024)  # 32 KiB of frames do not fit
     with pytest.raises(InputError, match=r"data.input_size: 4 training windows .* at 16x16 pixels need"):
         load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=None)
+
+
+def test_with_a_cache_the_frames_go_to_disk_and_memory_is_bounded_by_the_batch(tmp_path, monkeypatch):
+    """The same too-big-for-memory set trains from a frame cache: written a recording at a time
+    into an on-disk array and read back memory-mapped, so only the batches are in memory."""
+    from r2etl_core import limits
+    from r2etl_core.train.datasets.pairing import EventDataset
+
+    recording(tmp_path / "a.aedat4", [LabelSegment(T0, T1, "x")])
+    in_memory = load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=None)
+    monkeypatch.setattr(limits, "physical_memory_bytes", lambda: 16 * 1024)
+    cached = load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=tmp_path / "cache")
+    assert isinstance(cached.frames, np.memmap) and not cached.frames.flags.writeable
+    np.testing.assert_array_equal(np.asarray(cached.frames), in_memory.frames)
+    frames, label = EventDataset(cached.frames, cached.labels)[1]
+    assert frames.dtype == torch.float32 and np.array_equal(frames.numpy(), in_memory.frames[1])
+    again = load_windows(scan_recordings(tmp_path), PARAMS, cache_dir=tmp_path / "cache")  # the cache itself
+    assert isinstance(again.frames, np.memmap) and len(list((tmp_path / "cache").iterdir())) == 1
 
 
 def test_resume_without_a_checkpoint_and_a_single_class_are_said(tmp_path, monkeypatch):

@@ -13,11 +13,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import cv2
 import numpy as np
 
+from r2etl_core.errors import InputError
 from r2etl_core.io.files import atomic_write
 from r2etl_core.limits import check_frames_fit
 from r2etl_core.types import EventBatch
@@ -89,13 +90,33 @@ def frames_for_files(files: Sequence[Path], root: Path, params: FrameParams,
         if path.exists():
             return np.load(path, mmap_mode="r")
     shape = (len(files), params.time_steps, 2, params.out_size, params.out_size)
+    parts = (np.minimum(events_to_frames(reader(f), params), 65504.0)[None] for f in files)
+    if path is not None:
+        return fill_cache(path, shape, np.float16, parts)
     check_frames_fit(len(files), params.time_steps, params.out_size, 2, "samples")
     out = np.empty(shape, np.float16)
-    for i, f in enumerate(files):
-        out[i] = np.minimum(events_to_frames(reader(f), params), 65504.0)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # several processes (DDP ranks, parallel runs) may fill the same entry
-        with atomic_write(path) as tmp, open(tmp, "wb") as f:
-            np.save(f, out)
+    for i, part in enumerate(parts):
+        out[i] = part[0]
     return out
+
+
+def fill_cache(path: Path, shape: tuple[int, ...], dtype, parts: Iterable[np.ndarray]) -> np.ndarray:
+    """Write ``parts`` (consecutive along the first axis) straight into the on-disk array ``path``
+    and return it memory-mapped. The frames never sit in memory all at once: training reads a
+    batch at a time (the datasets index lazily), so its memory is bounded by the batch, not the
+    data. Written beside ``path`` and renamed: several processes (DDP ranks, parallel runs) may
+    fill the same entry, and a half-written cache never replaces a good one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(path) as tmp:
+            out = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+            at = 0
+            for part in parts:
+                out[at:at + len(part)] = part
+                at += len(part)
+            out.flush()
+            del out
+    except OSError as exc:
+        raise InputError(path.parent, f"cannot write the frame cache ({exc.strerror or type(exc).__name__}): "
+                                      "free some disk space or point data.cache_dir elsewhere") from None
+    return np.load(path, mmap_mode="r")

@@ -26,11 +26,11 @@ import torch
 
 from r2etl_core.errors import InputError, R2ETLWarning
 from r2etl_core.io.eventfiles import open_event_file
-from r2etl_core.io.files import atomic_write
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.limits import check_frames_fit
 from r2etl_core.stream.slicing import bin_to_device
 from r2etl_core.train.datasets.events import EventSet
+from r2etl_core.train.datasets.frames import fill_cache
 from r2etl_core.train.datasets.recordings import Recording, RecordingSet
 from r2etl_core.types import EventBatch, EventSlice, FrameSpec
 
@@ -154,17 +154,17 @@ def load_windows(recordings: RecordingSet, params: WindowParams, cache_dir: str 
         labels += lab
         paths += [f"{rec.rel}@{v}" for v in s]
     cached = Path(cache_dir) / f"windows-{cache_key(recordings, params)}.npy" if cache_dir else None
+    shape = (len(paths), params.time_steps, 2, params.out_size, params.out_size)
+    parts = (recording_frames(rec, s, params).astype(np.float32, copy=False)
+             for rec, s in zip(recordings.recordings, starts) if s)
     if cached is not None and cached.exists():
         frames = np.load(cached, mmap_mode="r")
+    elif cached is not None:  # one recording's windows in memory at a time (fill_cache)
+        frames = fill_cache(cached, shape, np.float32, parts)
     else:
         check_frames_fit(len(paths), params.time_steps, params.out_size, 4, "training windows")
-        parts = [recording_frames(rec, s, params) for rec, s in zip(recordings.recordings, starts) if s]
-        shape = (0, params.time_steps, 2, params.out_size, params.out_size)
+        parts = list(parts)
         frames = np.concatenate(parts) if parts else np.zeros(shape, np.float32)
-        if cached is not None:
-            cached.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_write(cached) as tmp, open(tmp, "wb") as f:  # parallel runs may fill the same entry
-                np.save(f, frames)
     warn_mostly_empty(recordings, starts, frames)
     return EventSet(frames, np.asarray(labels, np.int64), recordings.class_names, tuple(paths))
 
