@@ -33,15 +33,25 @@ def describe_model(path: Path) -> dict:
     slicing = f"{s.slice_us} us per step" if s.mode == "time" else f"{s.events_per_slice} events per step"
     return {
         "file": str(path), "kind": "r2etl model", "architecture": cfg.arch,
-        "width": cfg.width, "input": f"2 x {cfg.input_size} x {cfg.input_size} (ON/OFF counts)",
+        "width": cfg.width, "input": f"2 x {cfg.input_size} x {cfg.input_size} (channel 0 ON, 1 OFF counts)",
         "time_steps": cfg.time_steps, "parameters": sum(p.numel() for p in model.parameters()),
         "slicing": slicing,
         "trained_on_sensor": f"{s.sensor_width}x{s.sensor_height}",
         "classes": ", ".join(meta.class_names), "training_mode": meta.training.get("mode", "?"),
         "training_data": meta.training.get("data", "?"),
         "metrics": ", ".join(f"{k}={v}" for k, v in meta.metrics.items()) or "-",
+        "unknown": _unknown_line(meta),
         "package_version": meta.package_version,
     }
+
+
+def _unknown_line(meta) -> str:
+    detector = meta.unknown_detector()
+    if detector is None:
+        return "not calibrated: never says 'unknown' (r2etl calibrate MODEL)"
+    c = detector.calibration
+    return (f"above distance {detector.threshold:.1f} ({c.get('quantile', '?')} quantile of held-out class "
+            f"slices; {c.get('data', '?')})")
 
 
 def describe_bin(path: Path) -> dict:
