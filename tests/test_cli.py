@@ -182,3 +182,10 @@ def test_real_camera_recordings_classify_without_error(capsys, shared_data, tmp_
     from r2etl_core.io.dv import read_all_events
 
     assert summary["events"] == len(read_all_events(shared_data / "recordings" / name))
+
+
+@pytest.mark.parametrize("command", ["classify", "info"])
+def test_an_empty_input_name_is_one_line(capsys, command):
+    code, out, err = run_cli(capsys, command, "")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "is empty" in err and "no .bin event samples" not in err

@@ -10,6 +10,8 @@ from r2etl_core.io.files import check_input_file
 
 
 def describe(path: str | Path) -> dict:
+    if not str(path).strip():  # Path("") is ".", which would be named as a folder
+        raise InputError("FILE", "is empty: name a recording (.aedat4, .raw, ...), a .bin sample or a model")
     path = check_input_file(path)
     suffix = path.suffix.lower()
     if suffix == ".safetensors":
