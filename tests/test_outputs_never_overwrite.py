@@ -124,9 +124,8 @@ def test_viewer_stats_json_replaces_only_json_without_force(rec, tmp_path):
     assert screenshot_problem(_viewer_args(str(rec), "--stats-json", str(old))) is None
 
 
-def test_unsearchable_folder_is_one_line_for_inputs_and_outputs(tmp_path, monkeypatch):
-    """Root ignores permissions, so the folder without x permission is simulated where
-    pathlib asks the OS: ``stat`` of anything under it raises PermissionError."""
+def unsearchable_folder(tmp_path, monkeypatch):
+    """``tmp_path/locked``, where ``stat`` of anything inside raises PermissionError."""
     locked = tmp_path / "locked"
     locked.mkdir()
     real_stat = pathlib.Path.stat
@@ -137,6 +136,13 @@ def test_unsearchable_folder_is_one_line_for_inputs_and_outputs(tmp_path, monkey
         return real_stat(self, *a, **k)
 
     monkeypatch.setattr(pathlib.Path, "stat", stat_)
+    return locked
+
+
+def test_unsearchable_folder_is_one_line_for_inputs_and_outputs(tmp_path, monkeypatch):
+    """Root ignores permissions, so the folder without x permission is simulated where
+    pathlib asks the OS: ``stat`` of anything under it raises PermissionError."""
+    locked = unsearchable_folder(tmp_path, monkeypatch)
     with pytest.raises(InputError, match="permission denied|Permission denied"):
         check_input_file(locked / "x.aedat4", "recording")
     with pytest.raises(InputError, match="not searchable"):
@@ -154,16 +160,7 @@ def test_unsearchable_folder_is_one_line_for_inputs_and_outputs(tmp_path, monkey
     ["eval", "--data", "nmnist:{tmp}", "--confusion-png", "{locked}/c.png"],
 ], ids=["info", "classify", "classify-out", "train-config", "eval-data", "eval-confusion-png"])
 def test_a_path_in_an_unsearchable_folder_is_one_line_for_every_command(rec, tmp_path, monkeypatch, capsys, argv):
-    locked = tmp_path / "locked"
-    locked.mkdir()
-    real_stat = pathlib.Path.stat
-
-    def stat_(self, *a, **k):
-        if str(self).startswith(str(locked) + os.sep):
-            raise PermissionError(13, "Permission denied", str(self))
-        return real_stat(self, *a, **k)
-
-    monkeypatch.setattr(pathlib.Path, "stat", stat_)
+    locked = unsearchable_folder(tmp_path, monkeypatch)
     code = main([a.format(locked=locked, rec=rec, tmp=tmp_path) for a in argv])
     err = capsys.readouterr().err
     lines = [line for line in err.splitlines() if line.strip()]
