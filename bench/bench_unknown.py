@@ -19,18 +19,15 @@ from r2etl_core.cli.bench import machine
 from r2etl_core.io.dv import read_all_events
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
 from r2etl_core.nn.inference import InferenceCore
-from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
-from r2etl_core.types import BinnedSlice, FrameSpec, SliceByTime
+from r2etl_core.stream.slicing import StreamSlicer, binned_offline
+from r2etl_core.types import FrameSpec, SliceByTime
 
 
 def binned_demo(meta, path):
     events = read_all_events(path)
     spec = FrameSpec.centred(events.width, events.height, meta.config.input_size)
     slicer = StreamSlicer(SliceByTime(meta.slicing.slice_us))
-    slices = slicer.push(events) + slicer.flush()
-    frames, _, _ = bin_to_device(slices, spec, torch.device("cpu"))
-    return [BinnedSlice(sl, f, 0.0, 0.0, 0.0, activity=roi_activity(sl.events, spec)[0],
-                        noise_sd=roi_activity(sl.events, spec)[1]) for sl, f in zip(slices, frames)]
+    return binned_offline(slicer.push(events) + slicer.flush(), spec, torch.device("cpu"))
 
 
 def ms_per_slice(core: InferenceCore, items, run: int) -> float:

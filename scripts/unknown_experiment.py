@@ -24,11 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from compare_unknown import auroc  # P(a non-digit slice scores above a digit slice)
 
 from r2etl_core.io.dv import read_all_events
 from r2etl_core.io.labels import IDLE_LABEL, read_labels, segment_index
 from r2etl_core.io.modelfile import load_model
 from r2etl_core.io.nmnist import read_bin
+from r2etl_core.nn.unknown import fit_detector
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy, roi_activity
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream, class_of, pick_per_class
 from r2etl_core.train.datasets.splits import shared_nmnist_split
@@ -108,19 +110,6 @@ def calibration_streams(root: Path, meta) -> list[tuple]:
     return out
 
 
-class Gauss:
-    def __init__(self, x: np.ndarray, y: np.ndarray, k: int):
-        self.mu = np.stack([x[y == c].mean(0) for c in range(k)])
-        xc = x - self.mu[y]
-        cov = xc.T @ xc / len(x)
-        cov += 1e-3 * np.trace(cov) / len(cov) * np.eye(len(cov))
-        self.prec = np.linalg.inv(cov)
-
-    def score(self, x: np.ndarray) -> np.ndarray:
-        d = x[:, None, :] - self.mu[None]
-        return np.einsum("nkd,de,nke->nk", d, self.prec, d).min(1)
-
-
 def scores(rec: dict, gauss: dict) -> dict[str, np.ndarray]:
     lg = rec["logit"]
     p = np.exp(lg - lg.max(1, keepdims=True))
@@ -128,16 +117,8 @@ def scores(rec: dict, gauss: dict) -> dict[str, np.ndarray]:
     out = {"maxsoftmax": -p.max(1), "maxlogit": -lg.max(1),
            "energy": -np.log(np.exp(lg - lg.max(1, keepdims=True)).sum(1)) - lg.max(1)}
     for k, g in gauss.items():
-        out[f"maha-{k}"] = g.score(rec[k])
+        out[f"maha-{k}"] = g.scores(rec[k])
     return out
-
-
-def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
-    """P(score of a non-digit slice > score of a digit slice)."""
-    allv = np.concatenate([neg, pos])
-    ranks = allv.argsort().argsort() + 1
-    r_pos = ranks[len(neg):].sum()
-    return float((r_pos - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
 
 
 def digit_mask(rec):
@@ -168,7 +149,8 @@ def main() -> None:
                 xs[k].append(rec[k][m])
             ys += [names.index(t) for t, keep in zip(rec["truth"], m) if keep]
         y = np.array(ys)
-        gauss = {k: Gauss(np.concatenate(v), y, len(names)) for k, v in xs.items()}
+        # the shipped fit (means, shared covariance, same shrinkage); its threshold is not used here
+        gauss = {k: fit_detector(np.concatenate(v), y, len(names), 0.99) for k, v in xs.items()}
         cal = {k: np.concatenate([scores(r, gauss)[k][digit_mask(r)] for r in calib]) for k in scores(calib[0], gauss)}
         thr = {k: float(np.quantile(v, 1 - args.calib_rate)) for k, v in cal.items()}
         row = {"thresholds": thr, "tests": {}, "nondigit": {}}

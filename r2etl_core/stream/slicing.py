@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from r2etl_core.types import EventBatch, EventSlice, FrameSpec, SliceByCount, SliceByTime
+from r2etl_core.types import BinnedSlice, EventBatch, EventSlice, FrameSpec, SliceByCount, SliceByTime
 
 
 class StreamSlicer:
@@ -188,6 +188,14 @@ def bin_to_device(slices: list[EventSlice], spec: FrameSpec,
     t2 = time.perf_counter()
     frames = bin_slices(index, len(slices), spec)
     return frames, (t1 - t0) + (time.perf_counter() - t2), t2 - t1
+
+
+def binned_offline(slices: list[EventSlice], spec: FrameSpec, device: torch.device) -> list[BinnedSlice]:
+    """``slices`` binned with their ROI activity, as the engine's reader thread queues them
+    (without its timings): for stepping an ``InferenceCore`` directly (calibration, benchmarks)."""
+    frames, _, _ = bin_to_device(slices, spec, device)
+    return [BinnedSlice(sl, frame, 0.0, 0.0, 0.0, activity=act, noise_sd=sd)
+            for sl, frame, (act, sd) in zip(slices, frames, (roi_activity(sl.events, spec) for sl in slices))]
 
 
 def roi_activity(events: EventBatch, spec: FrameSpec) -> tuple[float, float]:

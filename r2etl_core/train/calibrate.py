@@ -37,10 +37,10 @@ from r2etl_core.io.modelfile import ModelMeta, load_model, save_model
 from r2etl_core.io.nmnist import read_bin
 from r2etl_core.nn.inference import InferenceCore
 from r2etl_core.nn.unknown import UnknownDetector, fit_detector
-from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
+from r2etl_core.stream.slicing import StreamSlicer, binned_offline
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream, class_of, pick_per_class, test_stream_ids
 from r2etl_core.train.datasets.folders import scan_class_folders
-from r2etl_core.types import ABSTAIN_NOTHING, BinnedSlice, EventBatch, FrameSpec, Readout, SliceByTime
+from r2etl_core.types import ABSTAIN_NOTHING, EventBatch, FrameSpec, Readout, SliceByTime
 
 # 2% of held-out digit slices "unknown": 0.99 was tried first and left the budget of <= 3% on
 # digits unspent (0.3-1.7%) while a real person recording got only 65% (docs/benchmarks.md)
@@ -60,24 +60,27 @@ class Labelled:
     all_negative: bool = False  # every active slice is "none of these" (a --negatives recording)
 
 
-def stream_features(model, meta: ModelMeta, events: EventBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(smoothed features [N, D], slice middles [N] us, active [N] bool) of every slice of
-    ``events``, run exactly as the engine runs a stream with the default readout."""
+def feature_core(model, meta: ModelMeta) -> InferenceCore:
+    """One inference core for all of a model's calibration streams (its hooks sit on the model),
+    keeping every slice's smoothed features, never answering "unknown"."""
     core = InferenceCore(model, meta, torch.device("cpu"), readout=Readout(unknown_threshold=float("inf")),
                          frames=False)
     core.keep_features = True
+    return core
+
+
+def stream_features(core: InferenceCore, events: EventBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(smoothed features [N, D], slice middles [N] us, active [N] bool) of every slice of
+    ``events``, from rest, run exactly as the engine runs a stream with the default readout."""
+    meta = core.meta
+    core.request_reset()
+    core.feature_log.clear()
     spec = FrameSpec.centred(events.width, events.height, meta.config.input_size)
     slicer = StreamSlicer(SliceByTime(meta.slicing.slice_us))
     slices = slicer.push(events) + slicer.flush()
     mids, active = [], []
     for a in range(0, len(slices), RUN):
-        part = slices[a:a + RUN]
-        frames, _, _ = bin_to_device(part, spec, torch.device("cpu"))
-        items = []
-        for sl, frame in zip(part, frames):
-            act, sd = roi_activity(sl.events, spec)
-            items.append(BinnedSlice(sl, frame, 0.0, 0.0, 0.0, activity=act, noise_sd=sd))
-        for out in core.step_many(items):
+        for out in core.step_many(binned_offline(slices[a:a + RUN], spec, torch.device("cpu"))):
             p = out.prediction
             mids.append((p.t_start_us + p.t_end_us) // 2)
             active.append(p.abstain != ABSTAIN_NOTHING and p.event_count > 0)
@@ -140,12 +143,12 @@ def negative_streams(folder: str | Path) -> list[Labelled]:
     return [Labelled(read_all_events(p), (), (), all_negative=True) for p in paths]
 
 
-def collect(model, meta: ModelMeta, streams: Iterable[Labelled]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def collect(core: InferenceCore, streams: Iterable[Labelled]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """(class features, their class indices, negative features) over the active slices."""
-    names = list(meta.class_names)
+    names = list(core.meta.class_names)
     pos, labels, neg = [], [], []
     for stream in streams:
-        feats, mids, active = stream_features(model, meta, stream.events)
+        feats, mids, active = stream_features(core, stream.events)
         for f, mid, on in zip(feats, mids, active):
             if not on:
                 continue
@@ -156,9 +159,8 @@ def collect(model, meta: ModelMeta, streams: Iterable[Labelled]) -> tuple[np.nda
             if i is not None and str(stream.segments[i].label) in names:
                 pos.append(f)
                 labels.append(names.index(str(stream.segments[i].label)))
-    dims = meta.config.num_classes
-    empty = np.zeros((0, feats.shape[1] if len(pos) else dims))
-    return (np.asarray(pos) if pos else empty), np.asarray(labels, int), (np.asarray(neg) if neg else None)
+    # no class slice at all: fit_detector names the classes it misses
+    return (np.asarray(pos) if pos else np.zeros((0, 0))), np.asarray(labels, int), (np.asarray(neg) if neg else None)
 
 
 def calibrate(model_path: str | Path, out: str | Path | None = None, negatives: str | Path | None = None,
@@ -176,8 +178,9 @@ def calibrate(model_path: str | Path, out: str | Path | None = None, negatives: 
     else:
         raise InputError(model_path, f"calibrating 'unknown' needs N-MNIST or aedat4 training data; this model "
                                      f"was trained on {kind or 'unrecorded data'!r}")
-    pos, labels, neg = collect(model, meta, fit)
-    held_pos, held_labels, held_neg = collect(model, meta, held + (negative_streams(negatives) if negatives else []))
+    core = feature_core(model, meta)
+    pos, labels, neg = collect(core, fit)
+    held_pos, _, held_neg = collect(core, held + (negative_streams(negatives) if negatives else []))
     negs = [n for n in (neg, held_neg) if n is not None and len(n)]
     try:
         detector = fit_detector(pos, labels, meta.config.num_classes, quantile, np.concatenate(negs) if negs else None,
