@@ -91,7 +91,9 @@ def write_stream(out: Path, events: EventBatch, labels: list[LabelSegment], samp
     stem = out.name[: -len(".aedat4")]
     edges = np.arange((events.t_first_us // PACKET_US + 1) * PACKET_US, events.t_last_us + PACKET_US, PACKET_US)
     cuts = np.searchsorted(events.t, edges)
-    with AedatWriter(out, events.width, events.height, camera_name=CAMERA_NAME) as writer:
+    # flush_s=0: one packet per write (30 ms), as the comment above says; the writer would otherwise
+    # pack a whole offline stream into a few MB-sized packets (a damaged byte would lose seconds)
+    with AedatWriter(out, events.width, events.height, camera_name=CAMERA_NAME, flush_s=0) as writer:
         for a, b in zip(np.r_[0, cuts[:-1]], cuts):
             writer.write(events.select(slice(int(a), int(b))))
     if writer.events_written != len(events):
