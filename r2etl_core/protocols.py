@@ -12,6 +12,19 @@ from typing import Iterator, Protocol, Sequence, runtime_checkable
 from r2etl_core.types import EventBatch, Prediction, SourceInfo, SpikeSnapshot
 
 
+class SeekMark:
+    """Yielded in band by ``Source.batches()`` where a replay jumped in time: the engine drops
+    the partial slice and what is still queued, and the network starts from rest."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "SEEK"
+
+
+SEEK = SeekMark()
+
+
 class LabelledSpan(Protocol):
     """A labelled time span ``[start_us, end_us)`` (``r2etl_core.io.labels.LabelSegment``)."""
 
@@ -56,15 +69,17 @@ class Source(Protocol):
     ``batches()`` yields until the source ends (file end without loop, camera unplugged,
     stream closed) or ``close()`` is called from another thread. ``end_reason`` says why a
     live input stopped on its own ("camera DXA00093 disconnected"); None while it runs, after
-    ``close()`` and at a file's normal end. ``segments`` is ground truth the input carries
-    itself (N-MNIST folders); a recording's labels sidecar is read by the pipeline.
+    ``close()`` and at a file's normal end. A replay that jumps (a seek) yields ``SEEK`` first:
+    everything before it is from before the jump, everything after from after it.
+    ``segments`` is ground truth the input carries itself (N-MNIST folders); a recording's
+    labels sidecar is read by the pipeline.
     """
 
     info: SourceInfo
     playback: Playback | None
     segments: Sequence[LabelledSpan]
 
-    def batches(self) -> Iterator[EventBatch]: ...
+    def batches(self) -> Iterator[EventBatch | SeekMark]: ...
 
     def close(self) -> None: ...
 

@@ -83,15 +83,15 @@ class EventSlice:
 @dataclass(frozen=True)
 class BinnedSlice:
     """A slice binned on the reader thread, queued for the model thread. ``frame`` is a
-    ``[2, S, S]`` float32 torch tensor on the model's device; ``generation`` tells slices cut
-    before a seek/restart (older generation) from those after it."""
+    ``[2, S, S]`` float32 torch tensor on the model's device; ``settings`` are the
+    ``StreamSettings`` it was cut under (the model applies their reset policy and readout)."""
 
     slice: EventSlice
     frame: object  # torch.Tensor (kept untyped here: this module does not import torch)
     arrived_s: float  # time.monotonic() when its events were binned
     bin_s: float
     transfer_s: float
-    generation: int = 0
+    settings: object = None
     activity: float = 0.0  # ROI events above the noise floor in this slice (roi_activity)
     noise_sd: float = 0.0  # that estimate's spread for pure noise
 

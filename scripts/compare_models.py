@@ -23,7 +23,7 @@ import numpy as np
 
 from r2etl_core.io.modelfile import load_model, read_meta
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
-from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.train.datasets.events import scan_event_folders
 from r2etl_core.train.evaluate import eval_event_set, predict
 from r2etl_core.types import Readout, ResetPolicy

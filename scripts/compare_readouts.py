@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
-from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.types import Readout, ResetPolicy
 
 REPO = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from compare_models import per_sample, stream_samples
 from r2etl_core.io.eventfiles import is_event_file
 from r2etl_core.io.modelfile import read_meta
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
-from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.stream.settings import StreamSettings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

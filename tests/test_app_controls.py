@@ -92,10 +92,13 @@ def test_reset_policy_and_reset_button(qtbot, viewer):
     window, session, _ = viewer
     settings = window.settings
     settings.policy.setCurrentIndex(settings.policy.findData("manual"))
-    assert session.engine.core.reset_policy.kind == "manual"
+    assert session.engine.reset_policy.kind == "manual"
+    # the model picks it up with the next slice cut under the new settings
+    qtbot.waitUntil(lambda: session.engine.core.reset_policy.kind == "manual", timeout=TIMEOUT)
     settings.policy.setCurrentIndex(settings.policy.findData("window"))
-    assert session.engine.core.reset_policy.kind == "window"
-    assert session.engine.core.reset_policy.window_slices == 10  # the model's T
+    assert session.engine.reset_policy.kind == "window"
+    assert session.engine.reset_policy.window_slices == 10  # the model's T
+    qtbot.waitUntil(lambda: session.engine.core.reset_policy.kind == "window", timeout=TIMEOUT)
     settings.policy.setCurrentIndex(settings.policy.findData("manual"))
     wait_for_predictions(qtbot, window, 3, TIMEOUT)
     marker = window.prediction_view.history[-1].index
@@ -221,7 +224,7 @@ def test_slow_open_and_model_load_do_not_block_the_display(qtbot, tiny_model, mo
 
     window, session, opener = start_viewer(qtbot, tiny_model, SlowOpener())
     session.open_input_async("slow-camera", "slow camera")
-    import app.session as session_module
+    import r2etl_core.stream.session as session_module
 
     real_load = session_module.load_model_file
     monkeypatch.setattr(session_module, "load_model_file", lambda path: (gate.wait(30), real_load(path))[1])
@@ -258,14 +261,14 @@ def test_noise_filter_checkbox_filters_what_the_model_sees(qtbot, tiny_model):  
     session.engine.add_sink(Collect())
     qtbot.waitUntil(lambda: sum(1 for on, _ in seen if not on) >= 5, timeout=TIMEOUT)
     window.settings.denoise.setChecked(True)
-    assert session.denoise and session.engine._filter_factory is not None
+    assert session.denoise and session.engine.settings.denoise_us is not None
     qtbot.waitUntil(lambda: sum(1 for on, _ in seen if on) >= 16, timeout=TIMEOUT)
     raw = [n for on, n in seen if not on]
     # the newest slices: those queued (up to a queue and a run) before the switch are long gone
     filtered = [n for on, n in seen if on][-8:]
     assert sum(filtered) / len(filtered) < 0.5 * sum(raw) / len(raw)
     window.settings.denoise.setChecked(False)
-    assert session.engine._filter_factory is None
+    assert session.engine.settings.denoise_us is None
     window.close()
 
 

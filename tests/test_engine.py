@@ -9,6 +9,7 @@ from r2etl_core.errors import InputError
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy
 from r2etl_core.testing import ArraySource, random_events
 from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByTime, SlicingSpec
@@ -38,8 +39,8 @@ def run(engine, source, timeout=60):
 def test_streaming_equals_multistep_over_each_window(net):
     model, meta = net
     events = random_events(6000, duration_us=200_000, seed=5)
-    engine = StreamEngine(model, meta,
-                          EngineConfig(drop_when_busy=False, reset=ResetPolicy("window", window_slices=10)))
+    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False),
+                          settings=StreamSettings(reset=ResetPolicy("window", window_slices=10)))
     outs = run(engine, ArraySource(events, chunk=500))
     assert len(outs) == 20
     slicer = StreamSlicer(SliceByTime(10_000))
@@ -86,8 +87,8 @@ def test_silence_policy_resets_after_a_gap(net):
     a = random_events(500, duration_us=50_000, seed=2)
     b = random_events(500, duration_us=50_000, t0_us=200_000, seed=3)
     events = EventBatch.concat([a, b], 34, 34)
-    engine = StreamEngine(model, meta,
-                          EngineConfig(drop_when_busy=False, reset=ResetPolicy("silence", silence_us=40_000)))
+    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False),
+                          settings=StreamSettings(reset=ResetPolicy("silence", silence_us=40_000)))
     outs = run(engine, ArraySource(events))
     resets = [o.prediction.t_start_us for o in outs if o.prediction.reset_before]
     assert resets == [0, 200_000]
@@ -97,7 +98,8 @@ def test_manual_policy_never_resets_by_itself(net):
     model, meta = net
     a = random_events(500, duration_us=50_000, seed=2)
     b = random_events(500, duration_us=50_000, t0_us=200_000, seed=3)
-    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False, reset=ResetPolicy("manual")))
+    engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False),
+                          settings=StreamSettings(reset=ResetPolicy("manual")))
     outs = run(engine, ArraySource(EventBatch.concat([a, b], 34, 34)))
     assert [o.prediction.reset_before for o in outs].count(True) == 1  # only at stream start
 
@@ -106,7 +108,7 @@ def test_roi_and_sensor_size(net):
     model, meta = net
     events = random_events(3000, width=346, height=260, duration_us=50_000, seed=4)
     engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False))
-    engine.set_roi(FrameSpec(10, 20, 100, 34))
+    engine.configure(StreamSettings(roi=FrameSpec(10, 20, 100, 34)))
     outs = run(engine, ArraySource(events))
     assert engine.roi == FrameSpec(10, 20, 100, 34)
     sl = StreamSlicer(SliceByTime(10_000))
@@ -154,7 +156,7 @@ def test_sinks_see_every_prediction(net):
     assert seen == [o.prediction.index for o in outs] and Sink.closed
 
 
-def test_event_filter_sees_events_before_slicing_and_taps_see_raw(net):
+def test_event_filter_sees_events_before_slicing_and_taps_see_raw(net, monkeypatch):
     model, meta = net
     events = random_events(2000, duration_us=100_000, seed=6)
     engine = StreamEngine(model, meta, EngineConfig(drop_when_busy=False))
@@ -165,7 +167,10 @@ def test_event_filter_sees_events_before_slicing_and_taps_see_raw(net):
         sizes.append((width, height))
         return lambda batch: batch.select(batch.p == 1)  # keep ON events only
 
-    engine.set_event_filter(factory)
+    import r2etl_core.stream.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "noise_filter_factory", lambda us: factory if us else None)
+    engine.configure(StreamSettings(denoise_us=2000))
     outs = run(engine, ArraySource(events))
     assert sizes == [(34, 34)]
     assert sum(raw) == 2000
@@ -189,7 +194,8 @@ def test_multi_step_runs_equal_single_steps(readout, policy):
 
     def run(max_run: int):
         model, meta = load_model(DEFAULT_MODEL_PATH)
-        engine = StreamEngine(model, meta, replace(OFFLINE, max_run=max_run, reset=policy, readout=readout))
+        engine = StreamEngine(model, meta, replace(OFFLINE, max_run=max_run),
+                              settings=StreamSettings(reset=policy, readout=readout))
         engine.start(open_source(str(PROJECT_RECORDINGS / "nmnist-demo-gapped.aedat4"), speed=None))
         assert engine.wait(120)
         return [o.prediction for o in engine.take_outputs()], engine.stats()

@@ -16,7 +16,8 @@ import pytest
 from r2etl_core.cli import main as cli
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH
 from r2etl_core.stream.classify import OFFLINE
-from r2etl_core.stream.pipeline import StreamSettings, build_pipeline, load_model_file, open_input
+from r2etl_core.stream.pipeline import build_pipeline, load_model_file, open_input
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.train.datasets.recording_sets import eval_windows
 from r2etl_core.train.datasets.recordings import scan_recordings
 

@@ -8,7 +8,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from conftest import PROJECT_RECORDINGS  # noqa: E402
 
 from r2etl_core.stream.classify import ClassifyRequest, JsonlPredictionWriter, classify_input  # noqa: E402
-from r2etl_core.stream.pipeline import LoadedModel, StreamSettings, load_model_file, open_input  # noqa: E402
+from r2etl_core.stream.pipeline import LoadedModel, load_model_file, open_input  # noqa: E402
+from r2etl_core.stream.settings import StreamSettings  # noqa: E402
 from r2etl_core.types import ResetPolicy, SliceByTime  # noqa: E402
 
 RECORDING = PROJECT_RECORDINGS / "davis346-lab-frames.aedat4"

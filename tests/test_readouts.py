@@ -15,7 +15,7 @@ from conftest import PROJECT_RECORDINGS
 from r2etl_core.io.labels import IDLE_LABEL, UNKNOWN_LABEL, LabelSegment
 from r2etl_core.nn.readout import ReadoutState
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
-from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.scoring import score_segments
 from r2etl_core.stream.slicing import roi_activity
 from r2etl_core.testing import ArraySource

@@ -15,7 +15,7 @@ from r2etl_core.errors import ModelError
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model, read_meta, save_model
 from r2etl_core.nn.unknown import UnknownDetector, effective_threshold, fit_detector
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
-from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.types import Readout
 
 DEMO = PROJECT_RECORDINGS / "nmnist-demo.aedat4"

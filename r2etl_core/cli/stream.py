@@ -7,7 +7,7 @@ import json
 import sys
 
 from r2etl_core.parse import check_device, check_number, check_slice_us
-from r2etl_core.stream.pipeline import StreamSettings
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.types import READOUT_KINDS, Readout, ResetPolicy, SliceByTime
 
 DEFAULT_STALL_S = 10.0  # r2etl_core.io.dv.DEFAULT_STALL_S (not imported: it loads dv-processing)

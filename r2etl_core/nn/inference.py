@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -20,7 +21,6 @@ from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState
 from r2etl_core.nn.unknown import effective_threshold
 from r2etl_core.parse import cuda_available
-from r2etl_core.stream.slicing import sensor_frame
 from r2etl_core.types import (
     ABSTAIN_NOTHING,
     ABSTAIN_UNKNOWN,
@@ -56,6 +56,22 @@ def device_name(device: torch.device) -> str:
     return f"CPU ({n} thread{'s' if n > 1 else ''})"
 
 
+@dataclass(frozen=True)
+class CoreConfig:
+    """How a core steps, fixed for its life (the model process gets this one value)."""
+
+    device: str = "cpu"
+    reset: ResetPolicy = ResetPolicy()  # the first settings; later ones come with the slices
+    readout: Readout = Readout()
+    frames: bool = True  # the model's input frames in the outputs (views); the CLI needs none
+    cuda_graph: bool = True
+    precision: str = "fp32"
+
+    def build(self, model: R2ETLNet, meta: ModelMeta) -> "InferenceCore":
+        return InferenceCore(model, meta, torch.device(self.device), self.reset, self.readout, self.frames,
+                             self.cuda_graph, self.precision)
+
+
 class InferenceCore:
     """The network, its carried state and the readout; steps slices one run at a time.
 
@@ -77,8 +93,7 @@ class InferenceCore:
         self.meta = meta
         self.device = device
         self.reset_policy = reset
-        self.frames = frames  # sensor/model frames for the views (the CLI needs none)
-        self.sensor_frames = frames  # off in a model process: the parent has the events
+        self.frames = frames  # the model's input frames for the views (the CLI needs none)
         self.layer_names = tuple(name for name, _ in model.spiking_layers())
         self._layer_sums: list[torch.Tensor] = []
         self._neurons: list[int] = []
@@ -124,6 +139,12 @@ class InferenceCore:
         """Takes effect at the next step, from rest (the copies may change)."""
         self.readout = ReadoutState(readout, self.meta.config.time_steps)
         self._pending_reset = True
+
+    def configure(self, reset: ResetPolicy, readout: Readout) -> None:
+        """The settings of the slices about to be stepped (a new readout restarts from rest)."""
+        self.reset_policy = reset
+        if readout != self.readout_config:
+            self.set_readout(readout)
 
     def _reset_now(self) -> None:
         if self._captured is not None:
@@ -299,10 +320,8 @@ class InferenceCore:
         )
         spikes = SpikeSnapshot(self._index, sl.t_end_us, self.layer_names,
                                tuple(int(round(v)) for v in spike_counts), tuple(self._neurons))
-        if model_frame is None:
-            return EngineOutput(pred, spikes, _NO_FRAME, _NO_FRAME)
-        sensor = sensor_frame(sl.events) if self.sensor_frames else _NO_FRAME
-        return EngineOutput(pred, spikes, sensor, model_frame)
+        # the sensor frame is drawn by the engine, which has the events (a model process has not)
+        return EngineOutput(pred, spikes, NO_FRAME, NO_FRAME if model_frame is None else model_frame)
 
 
-_NO_FRAME = np.zeros((2, 0, 0), np.float32)  # offline classification draws nothing
+NO_FRAME = np.zeros((2, 0, 0), np.float32)  # offline classification draws nothing

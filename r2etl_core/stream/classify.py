@@ -12,18 +12,12 @@ from r2etl_core.errors import R2ETLError, R2ETLWarning
 from r2etl_core.io.files import AtomicFile, check_output_path
 from r2etl_core.io.labels import labels_path_for, outside_events
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
-from r2etl_core.stream.pipeline import (
-    OpenedInput,
-    StreamSettings,
-    build_pipeline,
-    core_opener,
-    check_labels_fit,
-    load_model_file,
-    open_input,
-)
+from r2etl_core.stream.pipeline import OpenedInput, check_labels_fit, core_opener
+from r2etl_core.stream.session import LiveSession
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.scoring import score_segments
 from r2etl_core.io.labels import NEGATIVE_LABELS
-from r2etl_core.types import ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, Prediction, SliceByTime
+from r2etl_core.types import ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, EngineStats, Prediction, SliceByTime
 
 # every slice classified (the reader waits), queued slices run as multi-step forwards, no frames
 OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
@@ -84,31 +78,71 @@ def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
     if request.out:  # before anything is opened: a wrong --out costs nothing and loses nothing
         check_output_path(request.out, "predictions file (--out)", inputs=request.files_read(),
                           kind="jsonl", force=request.force)
+    session = LiveSession(opener=core_opener(request.stall_s), speed=None, strict_labels=True,
+                          engine_config=replace(OFFLINE, device=request.device))
     try:  # the input's errors first
-        opened = open_input(request.input, speed=None, loop=False, opener=core_opener(request.stall_s))
+        opened = session.open_input(request.input)
     except KeyboardInterrupt as exc:
         return _nothing_received(request, time.perf_counter() - started, str(exc))
     try:
-        model = load_model_file(request.model)
+        session.load_model(request.model)
         if opened.segments:
-            check_labels_fit(opened, model)
+            check_labels_fit(opened, session.model)
             warn_if_labels_miss(opened)
         writer = JsonlPredictionWriter(request.out) if request.out else None
     except R2ETLError:
         opened.source.close()
+        session.close()
         raise
-    engine = build_pipeline(opened, model, request.settings,
-                            replace(OFFLINE, device=request.device),
-                            sinks=[writer] if writer else [])
-    predictions, wall, interrupted = _collect(engine, opened, progress)
-    stats = engine.stats()
+    collected = _Collector(opened, progress)
+    session.engine.add_sink(collected)
+    if writer:
+        session.engine.add_sink(writer)
+    session.configure(request.settings)
+    engine = session.engine
+    t0 = time.perf_counter()
+    interrupted = False
+    try:
+        session.start_input(opened)
+        session.wait()
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        engine.stop()
+        stats = engine.stats()
+        session.close()  # closes the sinks: the writer's file, the progress bar
+    wall = time.perf_counter() - t0
     if stats.error:
         if writer:
             writer.discard()
         raise R2ETLError(stats.error)
     if writer:
         writer.commit()
-    return _summary(request, model.path, engine, predictions, wall, interrupted, opened)
+    return _summary(request, session.model.path, engine, stats, collected.predictions, wall, interrupted, opened)
+
+
+class _Collector:
+    """Sink keeping every prediction, with an optional progress bar in stream seconds."""
+
+    def __init__(self, opened: OpenedInput, progress: bool):
+        info = opened.source.info
+        self.predictions: list[Prediction] = []
+        self._t0 = info.t_start_us
+        self._bar = None
+        if progress and info.duration_us:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=round(info.duration_us / 1e6, 2), unit="s", desc="classifying")
+
+    def on_prediction(self, prediction: Prediction, spikes) -> None:
+        self.predictions.append(prediction)
+        if self._bar is not None and self._t0 is not None:
+            self._bar.n = round((prediction.t_end_us - self._t0) / 1e6, 2)
+            self._bar.refresh()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
 
 
 def warn_if_labels_miss(opened: OpenedInput) -> None:
@@ -121,36 +155,6 @@ def warn_if_labels_miss(opened: OpenedInput) -> None:
     if problem:
         sidecar = labels_path_for(opened.spec)
         warnings.warn(R2ETLWarning(f"{sidecar or opened.spec}: {problem}"), stacklevel=2)
-
-
-def _collect(engine: StreamEngine, opened: OpenedInput, progress: bool) -> tuple[list[Prediction], float, bool]:
-    """Drain the engine until the input ends (or Ctrl+C), with an optional progress bar."""
-    info = opened.source.info
-    bar = None
-    if progress and info.duration_us:
-        from tqdm import tqdm
-
-        bar = tqdm(total=round(info.duration_us / 1e6, 2), unit="s", desc="classifying")
-    predictions: list[Prediction] = []
-    t0 = time.perf_counter()
-    interrupted = False
-    try:
-        while engine.stats().running:
-            time.sleep(0.02)
-            new = [o.prediction for o in engine.take_outputs()]
-            predictions += new
-            if bar is not None and new and info.t_start_us is not None:
-                bar.n = round((new[-1].t_end_us - info.t_start_us) / 1e6, 2)
-                bar.refresh()
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        engine.stop()
-        predictions += [o.prediction for o in engine.take_outputs()]
-        engine.close()
-        if bar is not None:
-            bar.close()
-    return predictions, time.perf_counter() - t0, interrupted
 
 
 def _share(predictions: list[Prediction], *reasons: str) -> float:
@@ -168,9 +172,8 @@ def _nothing_received(request: ClassifyRequest, wall: float, waiting_for: str) -
     return summary
 
 
-def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, predictions: list[Prediction],
-             wall: float, interrupted: bool, opened: OpenedInput) -> dict:
-    stats = engine.stats()
+def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, stats: EngineStats,
+             predictions: list[Prediction], wall: float, interrupted: bool, opened: OpenedInput) -> dict:
     events = sum(p.event_count for p in predictions)
     slicing = engine.slicing
     summary = {

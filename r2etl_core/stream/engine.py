@@ -23,22 +23,24 @@ import torch
 
 from r2etl_core.errors import R2ETLError
 from r2etl_core.io.modelfile import ModelMeta
-from r2etl_core.nn.inference import InferenceCore, device_name, pick_device
+from r2etl_core.nn.inference import CoreConfig, device_name, pick_device
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.unknown import effective_threshold
-from r2etl_core.protocols import Sink, Source
+from r2etl_core.protocols import SeekMark, Sink, Source
 from r2etl_core.stream.meter import EngineMeter
-from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity
+from r2etl_core.stream.settings import StreamSettings, noise_filter_factory
+from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity, sensor_frame
 from r2etl_core.types import (BinnedSlice, EngineOutput, EngineStats, EventBatch, EventSlice, FrameSpec,
                               Readout, ResetPolicy, SliceByCount, SliceByTime)
 
-_END = object()
-# (sensor width, height) -> a stateful function that filters consecutive batches of that sensor
-FilterFactory = Callable[[int, int], Callable[[EventBatch], EventBatch]]
+_END = object()  # the reader is done: classify what is queued, then stop
+_SEEK = object()  # in band from a replay (protocols.SEEK): what follows is from a new position
 
 
 @dataclass(frozen=True)
 class EngineConfig:
+    """What cannot change while the engine runs (``StreamSettings`` is what can)."""
+
     queue_slices: int = 4
     max_run: int = 16  # queued slices stepped in one multi-step forward (state carried)
     frames: bool = True  # sensor/model frames in the outputs (views); the CLI needs none
@@ -46,8 +48,6 @@ class EngineConfig:
     precision: str = "fp32"  # "bf16"/"fp16" on CUDA: half the memory traffic (see docs/benchmarks.md)
     model_process: bool = False  # step the network in a child process (the viewer: no GIL contention)
     drop_when_busy: bool = True
-    reset: ResetPolicy = ResetPolicy()
-    readout: Readout = Readout()
     device: str | None = None  # None: CUDA when present, else CPU
     history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
     history_bytes: int = 64 << 20  # and at most this much memory in their frames (a stalled GUI)
@@ -58,8 +58,12 @@ class EngineConfig:
 
 
 class StreamEngine:
+    """Mutators: ``configure(settings)``, ``start(source)``, ``stop()``, ``request_reset()``
+    (plus the sinks and taps that outputs and raw events go to). A seek is not one of them: it
+    arrives in band from the source."""
+
     def __init__(self, model: R2ETLNet, meta: ModelMeta, config: EngineConfig = EngineConfig(),
-                 model_path: str | Path | None = None):
+                 model_path: str | Path | None = None, settings: StreamSettings = StreamSettings()):
         """``model_path``: with ``config.model_process``, the file the model process loads."""
         self.meta = meta
         self._detector = meta.unknown_detector()
@@ -67,37 +71,33 @@ class StreamEngine:
         self.device = pick_device(config.device)
         if self.device.type == "cpu" and config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
-        core_args = (meta, self.device, config.reset, config.readout, config.frames, config.cuda_graph,
-                     config.precision)
+        core_config = CoreConfig(str(self.device), settings.reset, settings.readout, config.frames,
+                                 config.cuda_graph, config.precision)
         if config.model_process and model_path is not None:
             from r2etl_core.stream.remote import RemoteCore
 
-            self.core = RemoteCore(model_path, *core_args)
+            self.core = RemoteCore(model_path, meta, core_config)
             self.device_label = f"{self.core.device_label}, own process"
         else:
-            self.core = InferenceCore(model, *core_args)
+            self.core = core_config.build(model, meta)
             self.device_label = device_name(self.device)
-        s = meta.slicing
-        self._slicing: SliceByTime | SliceByCount = (
-            SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us))
+        self._settings = settings
+        self._model_settings = settings  # what the core steps with (the worker's copy)
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._queue: collections.deque = collections.deque()
         self._outputs: collections.deque[EngineOutput] = collections.deque(maxlen=config.history)
         self._sinks: list[Sink] = []
-        self._taps: list[Callable[[EventBatch], None]] = []
-        self._roi: FrameSpec | None = None
-        self._user_roi: FrameSpec | None = None
+        self._taps: list = []  # callables(EventBatch) on the reader thread
         self._sensor = (0, 0)
         self._source: Source | None = None
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
+        self._done = threading.Event()  # the worker has exited (input ended, failed, or stopped)
+        self._done.set()
         self._finished = False
         self._error: str | None = None
         self._meter = EngineMeter()
-        self._new_slicer = False
-        self._filter_factory: FilterFactory | None = None
-        self._generation = 0
 
     # -- wiring ----------------------------------------------------------------------------
     def add_sink(self, sink: Sink) -> None:
@@ -120,10 +120,22 @@ class StreamEngine:
                 self._taps.remove(tap)
 
     # -- control (any thread) ----------------------------------------------------------------
+    def configure(self, settings: StreamSettings) -> None:
+        """The one door for what a user changes while streaming: the reader cuts with
+        ``settings`` from its next batch, and the model applies their reset policy and readout
+        from the first slice cut under them (a new readout restarts the state)."""
+        with self._lock:
+            self._settings = settings
+
+    @property
+    def settings(self) -> StreamSettings:
+        return self._settings
+
     def start(self, source: Source) -> None:
         """Start streaming ``source``; a running stream is stopped first."""
         self.stop()
         self._stop.clear()
+        self._done.clear()
         self._queue.clear()
         self._finished = False
         self._error = None
@@ -147,6 +159,10 @@ class StreamEngine:
             t.join(timeout_s)
         self._threads = []
 
+    def request_reset(self) -> None:
+        """Start the network from rest at the next slice."""
+        self.core.request_reset()
+
     def close(self) -> None:
         """Stop, close every sink (a recorder finalises its file here) and the model process."""
         self.stop()
@@ -157,75 +173,33 @@ class StreamEngine:
         self.core.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the source ended and every queued slice was classified (CLI use)."""
-        deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        for t in self._threads:
-            t.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        """Block until the input ended and every queued slice was classified, the engine
+        failed, or it was stopped; True when the input ended and everything was classified."""
+        self._done.wait(timeout_s)
         return self._finished
 
-    def request_reset(self) -> None:
-        self.core.request_reset()
-
-    def set_reset_policy(self, policy: ResetPolicy) -> None:
-        with self._lock:
-            self.core.reset_policy = policy
-
+    # -- reads (any thread; never block on the model) -------------------------------------------
     @property
     def reset_policy(self) -> ResetPolicy:
-        return self.core.reset_policy
-
-    def set_readout(self, readout: Readout) -> None:
-        """Change how logits become predictions (restarts the network state)."""
-        with self._lock:
-            if readout != self.core.readout_config:
-                self.core.set_readout(readout)
+        return self._settings.reset
 
     @property
     def readout(self) -> Readout:
-        return self.core.readout_config
+        return self._settings.readout
+
+    @property
+    def slicing(self) -> SliceByTime | SliceByCount:
+        return self._settings.slicing_for(self.meta)
 
     @property
     def unknown_threshold(self) -> float | None:
         """The distance above which slices are "unknown" now (None: off, or no detector)."""
         return effective_threshold(self._detector, self.readout.unknown_threshold)
 
-    def set_event_filter(self, factory: FilterFactory | None) -> None:
-        """Filter events before slicing (e.g. dv's background-activity noise filter, built by
-        the caller so the engine stays free of dv-processing). Recorders still get raw events."""
-        with self._lock:
-            self._filter_factory = factory
-            self._new_slicer = True
-
-    def discontinuity(self) -> None:
-        """The source jumped in time (seek, loop restart): drop the partial slice and every
-        queued slice from before the jump, and start the network from rest, as at the start
-        of a stream. Slices binned before the jump but queued after it are discarded by
-        their generation."""
-        with self._ready:
-            self._generation += 1
-            self._queue = collections.deque(item for item in self._queue if item is _END)
-            self._new_slicer = True
-            self.core.request_reset()
-            self._ready.notify_all()
-
-    def set_slicing(self, slicing: SliceByTime | SliceByCount) -> None:
-        with self._lock:
-            self._slicing = slicing
-            self._new_slicer = True
-
-    @property
-    def slicing(self) -> SliceByTime | SliceByCount:
-        return self._slicing
-
-    def set_roi(self, roi: FrameSpec | None) -> None:
-        """Region of interest in sensor pixels (None: centred square). Takes effect next slice."""
-        with self._lock:
-            self._user_roi = roi
-            self._roi = self._fit_roi(*self._sensor)
-
     @property
     def roi(self) -> FrameSpec | None:
-        return self._roi
+        """The model's square in sensor pixels for the current sensor and settings."""
+        return self._fit_roi(self._settings.roi, *self._sensor)
 
     def take_outputs(self) -> list[EngineOutput]:
         """Every output since the last call (at most ``history_for`` the sensor), oldest first."""
@@ -237,16 +211,15 @@ class StreamEngine:
     def stats(self) -> EngineStats:
         with self._lock:  # copy under the lock, compute outside it: the worker needs it
             raw = self._meter.copy()
-            sensor, roi = self._sensor, self._roi
+            sensor = self._sensor
         source = self._source
         return EngineStats(
             **EngineMeter.snapshot(raw),
             device=self.device_label + (f" · {self.core.step_label}" if self.device.type == "cuda" else ""),
             running=any(t.is_alive() for t in self._threads),
-            finished=self._finished, error=self._error, sensor=sensor, roi=roi,
+            finished=self._finished, error=self._error, sensor=sensor, roi=self.roi,
             input_lost=source.end_reason if source is not None else None)
 
-    # -- threads ---------------------------------------------------------------------------
     def history_for(self, width: int, height: int) -> int:
         """Outputs kept between two ``take_outputs`` calls for a sensor of this size."""
         frame_bytes = 2 * width * height * 2 + 4096  # uint16 ON/OFF counts + the rest
@@ -258,43 +231,37 @@ class StreamEngine:
             if keep != self._outputs.maxlen:
                 self._outputs = collections.deque(self._outputs, maxlen=keep)
             self._sensor = (width, height)
-            self._roi = self._fit_roi(width, height)
 
-    def _fit_roi(self, width: int, height: int) -> FrameSpec | None:
+    def _fit_roi(self, roi: FrameSpec | None, width: int, height: int) -> FrameSpec | None:
         if not width or not height:
             return None
         size = self.meta.config.input_size
-        if self._user_roi is None:
+        if roi is None:
             return FrameSpec.centred(width, height, size)
-        return replace(self._user_roi, out_size=size).clamped(width, height)
+        return replace(roi, out_size=size).clamped(width, height)
 
+    # -- the reader thread ----------------------------------------------------------------------
     def _read_loop(self, source: Source) -> None:
-        slicer, event_filter = StreamSlicer(self._slicing), None
-        self._new_slicer = True
-        batches = iter(source.batches())
+        cut = _Cutter(self)
         try:
             last = time.perf_counter()
-            while not self._stop.is_set():
-                generation = self._generation  # before the read: a seek may land during it
-                batch = next(batches, None)
-                if batch is None or self._stop.is_set():
+            for batch in source.batches():
+                if self._stop.is_set():
                     break
+                if isinstance(batch, SeekMark):
+                    cut.renew = True  # the partial slice belongs to the old position
+                    self._mark_seek()
+                    continue
                 read_s = time.perf_counter() - last
-                slicer, event_filter = self._prepare(batch, slicer, event_filter)
                 for tap in list(self._taps):
-                    tap(batch)  # recorders get every raw event, even those a seek discards
+                    tap(batch)  # recorders get every raw event
                 with self._lock:
                     self._meter.count_events(len(batch))
-                    stale = generation != self._generation
-                if stale:  # read before a seek: none of it, nor the partial slice, is used
-                    self._new_slicer = True
-                    continue
-                if event_filter is not None:
-                    batch = event_filter(batch)
-                self._enqueue(slicer.push(batch, read_s), generation)
+                settings = cut.prepare(batch)
+                self._enqueue(cut.push(batch, read_s), settings)
                 last = time.perf_counter()
-            if not self._stop.is_set():
-                self._enqueue(slicer.flush(), self._generation)
+            if not self._stop.is_set() and cut.slicer is not None:
+                self._enqueue(cut.slicer.flush(), cut.settings)
         except R2ETLError as exc:
             self._error = str(exc)
         except Exception as exc:  # a dying source must not take the app down; report it
@@ -304,44 +271,42 @@ class StreamEngine:
                 self._queue.append(_END)
                 self._ready.notify_all()
 
-    def _prepare(self, batch: EventBatch, slicer: StreamSlicer, event_filter):
-        """A fresh slicer (and noise filter) when the sensor, slicing, filter or position changed."""
-        if (batch.width, batch.height) != self._sensor:
-            self._set_sensor(batch.width, batch.height)
-            self.core.request_reset()
-            self._new_slicer = True
-        with self._lock:
-            renew, self._new_slicer = self._new_slicer, False
-            slicing, factory = self._slicing, self._filter_factory
-        if renew:
-            slicer = StreamSlicer(slicing)
-            event_filter = factory(batch.width, batch.height) if factory else None
-        return slicer, event_filter
+    def _mark_seek(self) -> None:
+        """Drop the slices still queued from before the jump; the worker resets at the mark."""
+        with self._ready:
+            self._queue = collections.deque(item for item in self._queue if item is _END)
+            self._queue.append(_SEEK)
+            self._ready.notify_all()
 
-    def _enqueue(self, slices: list[EventSlice], generation: int) -> None:
+    def _enqueue(self, slices: list[EventSlice], settings: StreamSettings) -> None:
         if not slices:
             return
-        spec = self._roi or FrameSpec.centred(slices[0].events.width, slices[0].events.height,
-                                              self.meta.config.input_size)
+        spec = self._fit_roi(settings.roi, slices[0].events.width, slices[0].events.height)
         frames, bin_s, transfer_s = bin_to_device(slices, spec, self.device)
         activity = [roi_activity(sl.events, spec) for sl in slices]
         share = 1.0 / len(slices)
         now = time.monotonic()
         with self._ready:
-            if generation != self._generation:
-                return  # binned before a seek: these events belong to the old position
             drop = self._may_drop()
             for sl, frame, (excess, noise_sd) in zip(slices, frames, activity):
                 if drop:
                     while len(self._queue) >= self.config.queue_slices:
-                        self._queue.popleft()  # oldest first: the newest view of the world wins
-                        self._meter.dropped += 1
+                        self._drop_oldest()
                 else:
                     while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
                         self._ready.wait(0.1)
                 self._queue.append(BinnedSlice(sl, frame, now, bin_s * share, transfer_s * share,
-                                               generation, excess, noise_sd))
+                                               settings, excess, noise_sd))
             self._ready.notify_all()
+
+    def _drop_oldest(self) -> None:
+        """The newest view of the world wins (lock held); a seek mark is never dropped."""
+        for i, item in enumerate(self._queue):
+            if isinstance(item, BinnedSlice):
+                del self._queue[i]
+                self._meter.dropped += 1
+                return
+        self._queue.popleft()
 
     def _may_drop(self) -> bool:
         """Drop the oldest slices when busy for live and paced inputs (the newest view of the
@@ -349,50 +314,91 @@ class StreamEngine:
         playback = self._source.playback if self._source is not None else None
         return self.config.drop_when_busy and not (playback is not None and playback.speed is None)
 
-    def _take_run(self) -> list | None:
-        """The queued slices of the current generation, up to ``max_run`` (one multi-step
-        forward), or [_END]; None when stopped. Caller holds no lock."""
+    # -- the model thread -----------------------------------------------------------------------
+    def _take_run(self) -> list | object | None:
+        """Queued slices cut under one set of settings, up to ``max_run`` (one multi-step
+        forward), or a mark (_END, _SEEK); None when stopped. Caller holds no lock."""
         with self._ready:
             while not self._queue and not self._stop.is_set():
                 self._ready.wait(0.1)
             if self._stop.is_set():
                 return None
-            run = []
-            while self._queue and len(run) < self.config.max_run:
-                item = self._queue[0]
-                if item is _END:
-                    if not run:
-                        run.append(self._queue.popleft())
-                    break
-                self._queue.popleft()
-                if item.generation == self._generation:
-                    run.append(item)
+            if not isinstance(self._queue[0], BinnedSlice):
+                mark = self._queue[0] if self._queue[0] is _END else self._queue.popleft()
+                self._ready.notify_all()
+                return mark
+            run = [self._queue.popleft()]
+            while (self._queue and len(run) < self.config.max_run and isinstance(self._queue[0], BinnedSlice)
+                   and self._queue[0].settings is run[0].settings):
+                run.append(self._queue.popleft())
             self._ready.notify_all()
             return run
 
     def _work_loop(self) -> None:
-        while True:
-            run = self._take_run()
-            if run is None:
-                return
-            if run and run[0] is _END:
-                self._finished = self._error is None
-                return
-            if not run:
-                continue  # all queued before a seek
-            try:
-                outs = self.core.step_many(run)
-            except Exception as exc:  # keep the app alive; show the problem
-                self._error = f"model step failed: {type(exc).__name__}: {exc}"
-                self._stop.set()
-                return
-            with self._lock:
-                if run[0].generation != self._generation:
-                    continue  # a seek landed during the step: its answers are about the past
-                for out in outs:
-                    self._outputs.append(out)
-                    self._meter.count_prediction(out.prediction)
-                sinks = list(self._sinks)
+        try:
+            while (run := self._take_run()) is not None:
+                if run is _END:
+                    self._finished = self._error is None
+                    return
+                if run is _SEEK:
+                    self.core.request_reset()  # from rest, as at the start of a stream
+                    continue
+                if not self._step(run):
+                    return
+        finally:
+            self._done.set()
+
+    def _step(self, run: list[BinnedSlice]) -> bool:
+        settings = run[0].settings
+        if settings is not self._model_settings:
+            self.core.configure(settings.reset, settings.readout)
+            self._model_settings = settings
+        try:
+            outs = self.core.step_many(run)
+        except Exception as exc:  # keep the app alive; show the problem
+            self._error = f"model step failed: {type(exc).__name__}: {exc}"
+            self._stop.set()
+            return False
+        if self.config.frames:  # drawn here, once, from the events (a model process has none)
+            outs = [replace(out, sensor_frame=sensor_frame(item.slice.events)) for out, item in zip(outs, run)]
+        with self._lock:
             for out in outs:
-                for sink in sinks:
-                    sink.on_prediction(out.prediction, out.spikes)
+                self._outputs.append(out)
+                self._meter.count_prediction(out.prediction)
+            sinks = list(self._sinks)
+        for out in outs:
+            for sink in sinks:
+                sink.on_prediction(out.prediction, out.spikes)
+        return True
+
+
+class _Cutter:
+    """The reader's slicer and noise filter, renewed when the sensor, the slicing or the
+    filter changes, or after a seek (reader thread only)."""
+
+    def __init__(self, engine: StreamEngine):
+        self.engine = engine
+        self.settings: StreamSettings | None = None
+        self.slicer: StreamSlicer | None = None
+        self.event_filter = None
+        self.renew = True
+
+    def prepare(self, batch: EventBatch) -> StreamSettings:
+        engine = self.engine
+        if (batch.width, batch.height) != engine._sensor:
+            engine._set_sensor(batch.width, batch.height)
+            engine.core.request_reset()
+            self.renew = True
+        settings = engine._settings
+        if self.renew or not settings.same_cut(self.settings):
+            self.slicer = StreamSlicer(settings.slicing_for(engine.meta))
+            factory = noise_filter_factory(settings.denoise_us)
+            self.event_filter = factory(batch.width, batch.height) if factory else None
+            self.renew = False
+        self.settings = settings
+        return settings
+
+    def push(self, batch: EventBatch, read_s: float) -> list[EventSlice]:
+        if self.event_filter is not None:
+            batch = self.event_filter(batch)
+        return self.slicer.push(batch, read_s)

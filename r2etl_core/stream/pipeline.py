@@ -7,8 +7,8 @@ slicing, the readout/reset default and the label check cannot differ between the
     opened = open_input(spec, speed=1.0, loop=False)    # OpenedInput: source + ground truth
     engine = build_pipeline(opened, model, StreamSettings(), EngineConfig(), sinks=[writer])
 
-``StreamSettings`` holds what a user chooses (slice length, reset policy, noise filter, ROI);
-its defaults are the defaults of every front end; a slicing left at None follows the model.
+``StreamSettings`` (``stream.settings``) holds what a user chooses (slice length, reset
+policy, readout, noise filter, ROI); ``StreamEngine.configure`` is the one way it changes.
 """
 
 from __future__ import annotations
@@ -23,29 +23,7 @@ from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, ModelMeta, load_model
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import LabelledSpan, Sink, Source
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
-from r2etl_core.types import FrameSpec, Readout, ResetPolicy, SliceByCount, SliceByTime
-
-DENOISE_US = 2000  # background-activity filter window of the viewer's "filter noise" box
-
-
-def model_slicing(meta: ModelMeta) -> SliceByTime | SliceByCount:
-    """Slice a stream the way the model's training frames were made."""
-    s = meta.slicing
-    return SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us)
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """What the user chose; None means "what the model was trained with" / the default."""
-
-    slicing: SliceByTime | SliceByCount | None = None
-    reset: ResetPolicy = ResetPolicy()  # the one default reset of every front end
-    readout: Readout = Readout()  # the one default readout of every front end
-    denoise_us: int | None = None  # background-activity filter window; None: off
-    roi: FrameSpec | None = None  # sensor pixels; None: the centred square
-
-    def slicing_for(self, meta: ModelMeta) -> SliceByTime | SliceByCount:
-        return self.slicing or model_slicing(meta)
+from r2etl_core.stream.settings import StreamSettings
 
 
 @dataclass(frozen=True)
@@ -133,27 +111,10 @@ def check_labels_fit(opened: OpenedInput, model: LoadedModel) -> None:
         raise ModelError(model.path, problem)
 
 
-def noise_filter_factory(duration_us: int):
-    """dv-processing's background-activity filter, one per sensor size (for the engine)."""
-    from r2etl_core.io.dv import BackgroundActivityFilter, NoiseFilterParams
-
-    params = NoiseFilterParams(duration_us)
-    return lambda width, height: BackgroundActivityFilter(width, height, params)
-
-
-def configure(engine: StreamEngine, settings: StreamSettings) -> None:
-    """Apply ``settings`` to ``engine`` (takes effect at the next slice)."""
-    meta = engine.meta
-    engine.set_slicing(settings.slicing_for(meta))
-    engine.set_reset_policy(settings.reset)
-    engine.set_readout(settings.readout)
-    engine.set_event_filter(noise_filter_factory(settings.denoise_us) if settings.denoise_us else None)
-    engine.set_roi(settings.roi)
-
-
-def build_engine(model: LoadedModel, config: EngineConfig = EngineConfig()) -> StreamEngine:
+def build_engine(model: LoadedModel, config: EngineConfig = EngineConfig(),
+                 settings: StreamSettings = StreamSettings()) -> StreamEngine:
     """The engine for ``model`` (moves the weights to the device: seconds on a GPU)."""
-    return StreamEngine(model.model, model.meta, config, model_path=model.path)
+    return StreamEngine(model.model, model.meta, config, model_path=model.path, settings=settings)
 
 
 def build_pipeline(opened: OpenedInput, model: LoadedModel, settings: StreamSettings = StreamSettings(),
@@ -161,9 +122,9 @@ def build_pipeline(opened: OpenedInput, model: LoadedModel, settings: StreamSett
                    sinks: Iterable[Sink] = ()) -> StreamEngine:
     """A running engine streaming ``opened`` through ``model`` into ``sinks``. ``engine``: reuse
     one built earlier for this model (the viewer builds it off the GUI thread)."""
-    engine = engine or build_engine(model, config)
+    engine = engine or build_engine(model, config, settings)
     engine.stop()
-    configure(engine, settings)
+    engine.configure(settings)
     for sink in sinks:
         engine.add_sink(sink)
     engine.start(opened.source)

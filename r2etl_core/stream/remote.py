@@ -8,7 +8,7 @@ app's process (the recorder and the playback controls need them there) and only 
 ``InferenceCore`` moves to a child process, which no paint can stall. Per run of slices one
 message goes each way: the binned frames and the few event facts the core needs out, the
 predictions back. ``RemoteCore`` has the inference core's interface, so the engine does not
-know which one it drives.
+know which one it drives; the child gets one frozen ``CoreConfig``.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import dataclasses
 import multiprocessing as mp
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from r2etl_core.errors import R2ETLError
 from r2etl_core.io.modelfile import ModelMeta
-from r2etl_core.stream.slicing import sensor_frame
+from r2etl_core.nn.inference import NO_FRAME, CoreConfig
 from r2etl_core.types import BinnedSlice, EngineOutput, EventSlice, Readout, ResetPolicy
 
 START_TIMEOUT_S = 120.0  # importing torch and loading the model in a fresh interpreter
@@ -49,18 +48,16 @@ def _facts(item: BinnedSlice) -> BinnedSlice:
     return dataclasses.replace(item, slice=light, frame=frame)
 
 
-def _serve(conn, model_path: str, device: str, settings: dict) -> None:
+def _serve(conn, model_path: str, config: CoreConfig) -> None:
     """The child: load the model, then step runs of slices until told to stop."""
     from r2etl_core.io.modelfile import load_model
-    from r2etl_core.nn.inference import InferenceCore, device_name
+    from r2etl_core.nn.inference import device_name
 
     try:
         torch.set_num_threads(1)
         model, meta = load_model(model_path)
-        dev = torch.device(device)
-        core = InferenceCore(model, meta, dev, **settings)
-        core.sensor_frames = False
-        conn.send(("ready", core.layer_names, device_name(dev), core.step_label))
+        core = config.build(model, meta)
+        conn.send(("ready", core.layer_names, device_name(core.device), core.step_label))
     except Exception as exc:  # the parent reports it as the engine's error
         conn.send(("error", f"{type(exc).__name__}: {exc}"))
         return
@@ -68,15 +65,12 @@ def _serve(conn, model_path: str, device: str, settings: dict) -> None:
         message = conn.recv()
         if message[0] == "close":
             return
-        _, control, items = message
-        if control.get("reset"):
+        _, reset, settings, items = message
+        if reset:
             core.request_reset()
-        if "policy" in control:
-            core.reset_policy = control["policy"]
-        if "readout" in control:
-            core.set_readout(control["readout"])
+        core.configure(*settings)
         try:
-            run = [dataclasses.replace(it, frame=torch.from_numpy(it.frame).to(dev)) for it in items]
+            run = [dataclasses.replace(it, frame=torch.from_numpy(it.frame).to(core.device)) for it in items]
             outs = core.step_many(run)
             conn.send(("ok", [(o.prediction, o.spikes, o.model_frame) for o in outs], core.step_label))
         except Exception as exc:
@@ -86,17 +80,14 @@ def _serve(conn, model_path: str, device: str, settings: dict) -> None:
 class RemoteCore:
     """``InferenceCore``'s interface, served by a child process."""
 
-    def __init__(self, model_path: str | Path, meta: ModelMeta, device: torch.device,
-                 reset: ResetPolicy = ResetPolicy(), readout: Readout = Readout(), frames: bool = True,
-                 cuda_graph: bool = True, precision: str = "fp32"):
+    def __init__(self, model_path: str | Path, meta: ModelMeta, config: CoreConfig):
         self.meta = meta
-        self.frames = frames
-        self._policy, self._readout = reset, readout
-        self._control: dict = {}
+        self.device = torch.device(config.device)
+        self.reset_policy, self.readout_config = config.reset, config.readout
+        self._reset = False
         ctx = mp.get_context("spawn")  # never fork a process that runs Qt and torch threads
         self._conn, child = ctx.Pipe()
-        settings = dict(reset=reset, readout=readout, frames=frames, cuda_graph=cuda_graph, precision=precision)
-        self._process = ctx.Process(target=_serve, args=(child, str(model_path), str(device), settings),
+        self._process = ctx.Process(target=_serve, args=(child, str(model_path), config),
                                     name="r2etl-model", daemon=True)
         self._process.start()
         child.close()
@@ -117,30 +108,18 @@ class RemoteCore:
 
     # -- the InferenceCore interface -----------------------------------------------------------
     def request_reset(self) -> None:
-        self._control["reset"] = True
+        self._reset = True
 
-    @property
-    def reset_policy(self) -> ResetPolicy:
-        return self._policy
-
-    @reset_policy.setter
-    def reset_policy(self, policy: ResetPolicy) -> None:
-        self._policy = self._control["policy"] = policy
-
-    @property
-    def readout_config(self) -> Readout:
-        return self._readout
-
-    def set_readout(self, readout: Readout) -> None:
-        self._readout = self._control["readout"] = readout
+    def configure(self, reset: ResetPolicy, readout: Readout) -> None:
+        """Sent with the next run of slices."""
+        self.reset_policy, self.readout_config = reset, readout
 
     def step_many(self, items: list[BinnedSlice]) -> list[EngineOutput]:
-        control, self._control = self._control, {}
-        self._conn.send(("steps", control, [_facts(it) for it in items]))
+        reset, self._reset = self._reset, False
+        self._conn.send(("steps", reset, (self.reset_policy, self.readout_config), [_facts(it) for it in items]))
         _, results, self.step_label = self._receive(STEP_TIMEOUT_S, "a step")
-        return [EngineOutput(pred, spikes, sensor_frame(it.slice.events) if self.frames else _NO_FRAME,
-                             frame if frame is not None else _NO_FRAME)
-                for it, (pred, spikes, frame) in zip(items, results)]
+        return [EngineOutput(pred, spikes, NO_FRAME, NO_FRAME if frame is None else frame)
+                for pred, spikes, frame in results]
 
     def close(self) -> None:
         if self._process.is_alive():
@@ -152,6 +131,3 @@ class RemoteCore:
             if self._process.is_alive():
                 self._process.terminate()
         self._conn.close()
-
-
-_NO_FRAME = np.zeros((2, 0, 0), np.float32)

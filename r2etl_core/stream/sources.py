@@ -31,6 +31,7 @@ from r2etl_core.io.files import check_input_file, path_stat
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.io.nmnist import NMNIST_SIZE, find_nmnist_samples, read_bin
 from r2etl_core.parse import check_speed, parse_host_port
+from r2etl_core.protocols import SEEK, SeekMark
 from r2etl_core.types import EventBatch, SourceInfo
 
 PACED_CHUNK_US = 4_000  # event time per batch when paced at 1x: smooth without per-event cost
@@ -132,7 +133,7 @@ class ReplaySource:
         return self._t_first + (int(stream_t_us) - self._t_first) % self._period
 
     # -- the stream: one thread ---------------------------------------------------------------
-    def batches(self) -> Iterator[EventBatch]:
+    def batches(self) -> Iterator[EventBatch | SeekMark]:
         with self._cond:
             self._running = True
         try:
@@ -143,14 +144,18 @@ class ReplaySource:
                 if self._closed:
                     self._release()
 
-    def _play(self) -> Iterator[EventBatch]:
-        start = 0  # from the beginning, or from a seek made before the stream started
+    def _play(self) -> Iterator[EventBatch | SeekMark]:
+        start, started = 0, False  # from the beginning, or from a seek made before the stream started
         while True:
             with self._cond:
                 if self._closed:
                     return
-                if self._seek_to is not None:
+                jumped = self._seek_to is not None
+                if jumped:
                     start = self._take_seek()
+            if jumped and started:
+                yield SEEK  # in band: what follows is from the new position
+            started = True
             emitted, verdict = 0, _GO
             for chunk in self._chunks(self._events_from(self._t_first + start)):
                 verdict = self._wait_until_due(chunk)

@@ -1,0 +1,54 @@
+"""What a user may change while a stream runs, as one immutable value.
+
+``StreamSettings`` goes into the engine through ``StreamEngine.configure`` (the one door): the
+reader picks up the slicing, noise filter and ROI at its next batch, and every slice carries
+the settings it was cut under to the model, which switches reset policy and readout at the
+first slice that brings new ones. Its defaults are the defaults of every front end; a slicing
+left at None follows the model file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByCount, SliceByTime
+
+DENOISE_US = 2000  # background-activity filter window of the viewer's "filter noise" box
+
+# (sensor width, height) -> a stateful function that filters consecutive batches of that sensor
+FilterFactory = Callable[[int, int], Callable[[EventBatch], EventBatch]]
+
+
+def model_slicing(meta) -> SliceByTime | SliceByCount:
+    """Slice a stream the way the model's training frames were made (``meta``: ModelMeta)."""
+    s = meta.slicing
+    return SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us)
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """What the user chose; None means "what the model was trained with" / the default."""
+
+    slicing: SliceByTime | SliceByCount | None = None
+    reset: ResetPolicy = ResetPolicy()  # the one default reset of every front end
+    readout: Readout = Readout()  # the one default readout of every front end
+    denoise_us: int | None = None  # background-activity filter window; None: off
+    roi: FrameSpec | None = None  # sensor pixels; None: the centred square
+
+    def slicing_for(self, meta) -> SliceByTime | SliceByCount:
+        return self.slicing or model_slicing(meta)
+
+    def same_cut(self, other: "StreamSettings | None") -> bool:
+        """Whether slices cut under ``other`` continue under these (no fresh slicer needed)."""
+        return other is not None and (self.slicing, self.denoise_us) == (other.slicing, other.denoise_us)
+
+
+def noise_filter_factory(duration_us: int | None) -> FilterFactory | None:
+    """dv-processing's background-activity filter, one per sensor size (None: no filter)."""
+    if not duration_us:
+        return None
+    from r2etl_core.io.dv import BackgroundActivityFilter, NoiseFilterParams
+
+    params = NoiseFilterParams(duration_us)
+    return lambda width, height: BackgroundActivityFilter(width, height, params)
