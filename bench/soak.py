@@ -44,24 +44,27 @@ def slope_per_min(samples: list[tuple[float, float]]) -> float | None:
 
 def soak(recording: Path, minutes: float, sample_s: float, baseline_s: float, device: str | None) -> dict:
     from r2etl_core.stream.engine import EngineConfig
-    from r2etl_core.stream.pipeline import build_pipeline, load_model_file, open_input
+    from r2etl_core.stream.session import LiveSession
 
-    opened = open_input(str(recording), speed=None, loop=True)
-    engine = build_pipeline(opened, load_model_file(), config=EngineConfig(history=512, device=device))
+    # the viewer's session and engine, headless: outputs taken at a display's rate
+    session = LiveSession(engine_config=EngineConfig(history=512, device=device), speed=None, loop=True)
+    session.load_model()
+    session.start_input(session.open_input(str(recording)))
+    engine = session.engine
     samples: list[tuple[float, float, int, int]] = []  # (s, RSS MB, objects, slices)
     t0 = time.monotonic()
     next_sample = 0.0
     try:
         while (now := time.monotonic() - t0) < minutes * 60:
-            engine.take_outputs()
+            session.poll(with_stats=False)
             if now >= next_sample:
                 samples.append(sample(engine, now))
                 next_sample += sample_s
-            time.sleep(DISPLAY_S)
-        engine.take_outputs()
+            engine.wait(DISPLAY_S)  # a display's tick (the engine never ends on a looped file)
+        session.poll(with_stats=False)
         samples.append(sample(engine, time.monotonic() - t0))
     finally:
-        engine.close()
+        session.close()
     return summarise(samples, baseline_s, engine.device_label)
 
 

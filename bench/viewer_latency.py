@@ -24,17 +24,18 @@ DEFAULTS = [REPO / "recordings" / "nmnist-demo.aedat4",
 
 
 def headless(recording: Path, seconds: float) -> dict:
-    from r2etl_core.stream.engine import EngineConfig
-    from r2etl_core.stream.pipeline import build_pipeline, load_model_file, open_input
+    from app.session import VIEWER_ENGINE
+    from r2etl_core.stream.session import LiveSession
 
-    engine = build_pipeline(open_input(str(recording), speed=1.0, loop=True), load_model_file(),
-                            config=EngineConfig(history=512))
+    # the viewer's session and engine without the viewer: outputs taken at a display's rate
+    session = LiveSession(engine_config=VIEWER_ENGINE, speed=1.0, loop=True)
+    session.load_model()
+    session.start_input(session.open_input(str(recording)))
     end = time.monotonic() + seconds
-    while time.monotonic() < end and engine.stats().running:
-        time.sleep(1 / 30)  # a display timer's rate: take what arrived, like the viewer does
-        engine.take_outputs()
-    stats = engine.stats()
-    engine.close()
+    while time.monotonic() < end and not session.engine.wait(1 / 30):
+        session.poll(with_stats=False)
+    stats = session.engine.stats()
+    session.close()
     return {"model_ms_p50": stats.model_ms_p50, "model_ms_p99": stats.model_ms_p99,
             "latency_ms_p50": stats.latency_ms_p50, "latency_ms_p99": stats.latency_ms_p99,
             "dropped": stats.dropped, "slices": stats.slices_done}

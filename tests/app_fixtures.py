@@ -68,6 +68,7 @@ class PacedSource:
         self._wake = threading.Event()
         self._period = events.t_last_us - events.t_first_us + 1
         self._pass = 0  # like FileSource: a loop continues with timestamps shifted by periods
+        self._jumped = False
 
     playback = property(lambda self: self)  # a replay offers its own Playback controls
     segments: tuple = ()
@@ -94,6 +95,7 @@ class PacedSource:
     def seek(self, t_us: int) -> None:
         self.seeks.append(t_us)
         self.position_us = t_us
+        self._jumped = True  # the next item of batches() says so, in band (protocols.SEEK)
 
     def close(self) -> None:
         self.closed = True
@@ -105,6 +107,12 @@ class PacedSource:
             while self.paused and not self.closed:
                 self._wake.wait(0.05)
                 self._wake.clear()
+            if self._jumped:
+                from r2etl_core.protocols import SEEK
+
+                self._jumped = False
+                self._pass += 1  # like FileSource: later than anything emitted before the jump
+                yield SEEK
             lo = self.events.t_first_us + self.position_us
             hi = lo + self.chunk_us
             i, j = np.searchsorted(self.events.t, [lo, hi])
@@ -112,6 +120,8 @@ class PacedSource:
                 time.sleep(self.chunk_us / 1e6 / self.speed)
             if self.closed:
                 return
+            if self._jumped:  # a seek while this chunk was waiting: it is from the old position
+                continue
             self.position_us = hi - self.events.t_first_us
             chunk = self.events.select(slice(i, j))
             shift = self._pass * self._period

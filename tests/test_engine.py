@@ -32,7 +32,7 @@ def net():
 
 def run(engine, source, timeout=60):
     engine.start(source)
-    assert engine.wait(timeout), engine.stats().error
+    assert engine.wait(timeout) and engine.stats().finished, engine.stats().error
     return engine.take_outputs()
 
 
@@ -167,9 +167,9 @@ def test_event_filter_sees_events_before_slicing_and_taps_see_raw(net, monkeypat
         sizes.append((width, height))
         return lambda batch: batch.select(batch.p == 1)  # keep ON events only
 
-    import r2etl_core.stream.engine as engine_module
+    import r2etl_core.stream.slicing as slicing_module
 
-    monkeypatch.setattr(engine_module, "noise_filter_factory", lambda us: factory if us else None)
+    monkeypatch.setattr(slicing_module, "noise_filter_factory", lambda us: factory if us else None)
     engine.configure(StreamSettings(denoise_us=2000))
     outs = run(engine, ArraySource(events))
     assert sizes == [(34, 34)]

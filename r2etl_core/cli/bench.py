@@ -111,21 +111,21 @@ def bench_end_to_end(model_path: Path, recording: Path, speed: float | None) -> 
     paced at ``speed`` with drop-oldest (are slices dropped?)."""
     from r2etl_core.stream.classify import OFFLINE
     from r2etl_core.stream.engine import EngineConfig
-    from r2etl_core.stream.pipeline import build_pipeline, load_model_file, open_input
+    from r2etl_core.stream.session import LiveSession
 
-    model = load_model_file(model_path)
-    opened = open_input(str(recording), speed=speed, loop=False)
-    t0 = time.perf_counter()
     # as fast as possible = what `r2etl classify` runs; paced = what the viewer runs
-    engine = build_pipeline(opened, model, config=OFFLINE if speed is None else EngineConfig())
+    session = LiveSession(engine_config=OFFLINE if speed is None else EngineConfig(), speed=speed)
+    session.load_model(model_path)
+    model, opened = session.model, session.open_input(str(recording))
+    t0 = time.perf_counter()
+    session.start_input(opened)
     n = 0
-    while engine.stats().running:
-        time.sleep(0.05)
-        n += len(engine.take_outputs())
-    engine.close()
-    n += len(engine.take_outputs())
+    while not session.engine.wait(0.05):  # outputs taken as a display would
+        n += len(session.poll(with_stats=False)[0])
+    n += len(session.poll(with_stats=False)[0])
     wall = time.perf_counter() - t0
-    st = engine.stats()
+    st = session.engine.stats()
+    session.close()
     realtime = 1e6 / model.meta.slicing.slice_us
     return {"recording": recording.name, "speed": speed or "max", "slices": n, "wall_s": wall,
             "slices_per_s": n / wall, "realtime_slices_per_s": realtime, "dropped": st.dropped,

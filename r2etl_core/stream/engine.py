@@ -28,13 +28,11 @@ from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.unknown import effective_threshold
 from r2etl_core.protocols import SeekMark, Sink, Source
 from r2etl_core.stream.meter import EngineMeter
-from r2etl_core.stream.settings import StreamSettings, noise_filter_factory
-from r2etl_core.stream.slicing import StreamSlicer, bin_to_device, roi_activity, sensor_frame
+from r2etl_core.stream.settings import StreamSettings
+from r2etl_core.stream.slice_queue import END, SEEK, SliceQueue
+from r2etl_core.stream.slicing import SliceCutter, bin_to_device, roi_activity, sensor_frame
 from r2etl_core.types import (BinnedSlice, EngineOutput, EngineStats, EventBatch, EventSlice, FrameSpec,
                               Readout, ResetPolicy, SliceByCount, SliceByTime)
-
-_END = object()  # the reader is done: classify what is queued, then stop
-_SEEK = object()  # in band from a replay (protocols.SEEK): what follows is from a new position
 
 
 @dataclass(frozen=True)
@@ -84,8 +82,7 @@ class StreamEngine:
         self._settings = settings
         self._model_settings = settings  # what the core steps with (the worker's copy)
         self._lock = threading.Lock()
-        self._ready = threading.Condition(self._lock)
-        self._queue: collections.deque = collections.deque()
+        self._queue = SliceQueue(config.queue_slices, config.max_run)
         self._outputs: collections.deque[EngineOutput] = collections.deque(maxlen=config.history)
         self._sinks: list[Sink] = []
         self._taps: list = []  # callables(EventBatch) on the reader thread
@@ -136,7 +133,7 @@ class StreamEngine:
         self.stop()
         self._stop.clear()
         self._done.clear()
-        self._queue.clear()
+        self._queue.open()
         self._finished = False
         self._error = None
         self._source = source
@@ -153,8 +150,7 @@ class StreamEngine:
         self._stop.set()
         if self._source is not None:
             self._source.close()
-        with self._ready:
-            self._ready.notify_all()
+        self._queue.close()
         for t in self._threads:
             t.join(timeout_s)
         self._threads = []
@@ -173,10 +169,10 @@ class StreamEngine:
         self.core.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the input ended and every queued slice was classified, the engine
-        failed, or it was stopped; True when the input ended and everything was classified."""
-        self._done.wait(timeout_s)
-        return self._finished
+        """Block until the engine stopped: the input ended and every queued slice was
+        classified (``stats().finished``), it failed (``stats().error``), or ``stop()``.
+        False when ``timeout_s`` passed first."""
+        return self._done.wait(timeout_s)
 
     # -- reads (any thread; never block on the model) -------------------------------------------
     @property
@@ -242,105 +238,62 @@ class StreamEngine:
 
     # -- the reader thread ----------------------------------------------------------------------
     def _read_loop(self, source: Source) -> None:
-        cut = _Cutter(self)
+        cutter = SliceCutter(self.meta)
         try:
             last = time.perf_counter()
             for batch in source.batches():
                 if self._stop.is_set():
                     break
                 if isinstance(batch, SeekMark):
-                    cut.renew = True  # the partial slice belongs to the old position
-                    self._mark_seek()
+                    cutter.renew = True  # the partial slice belongs to the old position
+                    self._queue.mark(SEEK)
                     continue
                 read_s = time.perf_counter() - last
                 for tap in list(self._taps):
                     tap(batch)  # recorders get every raw event
                 with self._lock:
                     self._meter.count_events(len(batch))
-                settings = cut.prepare(batch)
-                self._enqueue(cut.push(batch, read_s), settings)
+                if (batch.width, batch.height) != self._sensor:
+                    self._set_sensor(batch.width, batch.height)
+                    self.core.request_reset()
+                    cutter.renew = True
+                settings = self._settings
+                self._enqueue(cutter.cut(batch, settings, read_s), settings)
                 last = time.perf_counter()
-            if not self._stop.is_set() and cut.slicer is not None:
-                self._enqueue(cut.slicer.flush(), cut.settings)
+            if not self._stop.is_set():
+                self._enqueue(cutter.flush(), cutter.settings)
         except R2ETLError as exc:
             self._error = str(exc)
         except Exception as exc:  # a dying source must not take the app down; report it
             self._error = f"{source.info.name}: {type(exc).__name__}: {exc}"
         finally:
-            with self._ready:
-                self._queue.append(_END)
-                self._ready.notify_all()
-
-    def _mark_seek(self) -> None:
-        """Drop the slices still queued from before the jump; the worker resets at the mark."""
-        with self._ready:
-            self._queue = collections.deque(item for item in self._queue if item is _END)
-            self._queue.append(_SEEK)
-            self._ready.notify_all()
+            self._queue.mark(END)
 
     def _enqueue(self, slices: list[EventSlice], settings: StreamSettings) -> None:
         if not slices:
             return
         spec = self._fit_roi(settings.roi, slices[0].events.width, slices[0].events.height)
         frames, bin_s, transfer_s = bin_to_device(slices, spec, self.device)
-        activity = [roi_activity(sl.events, spec) for sl in slices]
-        share = 1.0 / len(slices)
-        now = time.monotonic()
-        with self._ready:
-            drop = self._may_drop()
-            for sl, frame, (excess, noise_sd) in zip(slices, frames, activity):
-                if drop:
-                    while len(self._queue) >= self.config.queue_slices:
-                        self._drop_oldest()
-                else:
-                    while len(self._queue) >= self.config.queue_slices and not self._stop.is_set():
-                        self._ready.wait(0.1)
-                self._queue.append(BinnedSlice(sl, frame, now, bin_s * share, transfer_s * share,
-                                               settings, excess, noise_sd))
-            self._ready.notify_all()
-
-    def _drop_oldest(self) -> None:
-        """The newest view of the world wins (lock held); a seek mark is never dropped."""
-        for i, item in enumerate(self._queue):
-            if isinstance(item, BinnedSlice):
-                del self._queue[i]
-                self._meter.dropped += 1
-                return
-        self._queue.popleft()
-
-    def _may_drop(self) -> bool:
-        """Drop the oldest slices when busy for live and paced inputs (the newest view of the
-        world wins); an unpaced replay ("max" speed) waits for the model instead."""
+        share, now = 1.0 / len(slices), time.monotonic()
+        items = [BinnedSlice(sl, frame, now, bin_s * share, transfer_s * share, settings,
+                             *roi_activity(sl.events, spec)) for sl, frame in zip(slices, frames)]
         playback = self._source.playback if self._source is not None else None
-        return self.config.drop_when_busy and not (playback is not None and playback.speed is None)
+        # live and paced inputs drop the oldest slices when the model is busy (the newest view
+        # of the world wins); an unpaced replay ("max" speed) waits for the model instead
+        drop = self.config.drop_when_busy and not (playback is not None and playback.speed is None)
+        dropped = self._queue.put(items, drop)
+        if dropped:
+            with self._lock:
+                self._meter.dropped += dropped
 
     # -- the model thread -----------------------------------------------------------------------
-    def _take_run(self) -> list | object | None:
-        """Queued slices cut under one set of settings, up to ``max_run`` (one multi-step
-        forward), or a mark (_END, _SEEK); None when stopped. Caller holds no lock."""
-        with self._ready:
-            while not self._queue and not self._stop.is_set():
-                self._ready.wait(0.1)
-            if self._stop.is_set():
-                return None
-            if not isinstance(self._queue[0], BinnedSlice):
-                mark = self._queue[0] if self._queue[0] is _END else self._queue.popleft()
-                self._ready.notify_all()
-                return mark
-            run = [self._queue.popleft()]
-            while (self._queue and len(run) < self.config.max_run and isinstance(self._queue[0], BinnedSlice)
-                   and self._queue[0].settings is run[0].settings):
-                run.append(self._queue.popleft())
-            self._ready.notify_all()
-            return run
-
     def _work_loop(self) -> None:
         try:
-            while (run := self._take_run()) is not None:
-                if run is _END:
+            while (run := self._queue.take()) is not None:
+                if run is END:
                     self._finished = self._error is None
                     return
-                if run is _SEEK:
+                if run is SEEK:
                     self.core.request_reset()  # from rest, as at the start of a stream
                     continue
                 if not self._step(run):
@@ -370,35 +323,3 @@ class StreamEngine:
             for sink in sinks:
                 sink.on_prediction(out.prediction, out.spikes)
         return True
-
-
-class _Cutter:
-    """The reader's slicer and noise filter, renewed when the sensor, the slicing or the
-    filter changes, or after a seek (reader thread only)."""
-
-    def __init__(self, engine: StreamEngine):
-        self.engine = engine
-        self.settings: StreamSettings | None = None
-        self.slicer: StreamSlicer | None = None
-        self.event_filter = None
-        self.renew = True
-
-    def prepare(self, batch: EventBatch) -> StreamSettings:
-        engine = self.engine
-        if (batch.width, batch.height) != engine._sensor:
-            engine._set_sensor(batch.width, batch.height)
-            engine.core.request_reset()
-            self.renew = True
-        settings = engine._settings
-        if self.renew or not settings.same_cut(self.settings):
-            self.slicer = StreamSlicer(settings.slicing_for(engine.meta))
-            factory = noise_filter_factory(settings.denoise_us)
-            self.event_filter = factory(batch.width, batch.height) if factory else None
-            self.renew = False
-        self.settings = settings
-        return settings
-
-    def push(self, batch: EventBatch, read_s: float) -> list[EventSlice]:
-        if self.event_filter is not None:
-            batch = self.event_filter(batch)
-        return self.slicer.push(batch, read_s)

@@ -327,13 +327,13 @@ class LiveSession:
         return outputs, (self.check() if with_stats else None)
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the input ended (every slice classified), failed or was stopped, then
-        report it as ``poll`` would; True when it ended normally."""
+        """Block until the engine stopped (the input ended and every slice was classified,
+        it failed, or it was stopped), then report it as ``poll`` would. False on timeout."""
         if self.engine is None:
-            return False
-        ended = self.engine.wait(timeout_s)
+            return True
+        stopped = self.engine.wait(timeout_s)
         self.check()
-        return ended
+        return stopped
 
     def check(self) -> EngineStats | None:
         """The engine's stats; reports a new error, a failed recording and the input's end once."""

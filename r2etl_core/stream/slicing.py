@@ -11,6 +11,7 @@ import time
 import numpy as np
 import torch
 
+from r2etl_core.stream.settings import noise_filter_factory
 from r2etl_core.types import BinnedSlice, EventBatch, EventSlice, FrameSpec, SliceByCount, SliceByTime
 
 
@@ -220,3 +221,30 @@ def roi_activity(events: EventBatch, spec: FrameSpec) -> tuple[float, float]:
     active = int(np.count_nonzero(np.bincount(y[inside] * r + x[inside], minlength=pixels)))
     lam = -np.log(max(pixels - active, 0.5) / pixels)
     return float(n - pixels * lam), float(np.sqrt(pixels * lam * lam / 2.0))
+
+
+class SliceCutter:
+    """A stream's slicer and noise filter on the engine's reader thread: renewed when the
+    slicing or the filter changes, and when asked (``renew``: a seek, another sensor)."""
+
+    def __init__(self, meta):
+        self.meta = meta  # ModelMeta: a slicing left at None follows the model
+        self.settings = None  # StreamSettings the current slicer cuts with
+        self.renew = True
+        self._slicer: StreamSlicer | None = None
+        self._filter = None
+
+    def cut(self, batch: EventBatch, settings, read_s: float = 0.0) -> list[EventSlice]:
+        if self.renew or not settings.same_cut(self.settings):
+            self._slicer = StreamSlicer(settings.slicing_for(self.meta))
+            factory = noise_filter_factory(settings.denoise_us)
+            self._filter = factory(batch.width, batch.height) if factory else None
+            self.renew = False
+        self.settings = settings
+        if self._filter is not None:
+            batch = self._filter(batch)
+        return self._slicer.push(batch, read_s)
+
+    def flush(self) -> list[EventSlice]:
+        return self._slicer.flush() if self._slicer is not None else []
+
