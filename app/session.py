@@ -15,6 +15,8 @@ from PySide6.QtCore import QObject, Signal
 from r2etl_core.stream.engine import EngineConfig
 from r2etl_core.stream.pipeline import SourceOpener, open_with_core, read_sidecar
 from r2etl_core.stream.session import LiveSession, PreparedModel, SessionListener
+from r2etl_core.stream.settings import DENOISE_US
+from r2etl_core.types import FrameSpec, Readout, ResetPolicy, SliceByTime
 
 from .tasks import BackgroundTasks
 
@@ -63,6 +65,31 @@ class Session(LiveSession):
         self.errorRaised = self.signals.errorRaised
         self.statusMessage = self.signals.statusMessage
         self.recordingChanged = self.signals.recordingChanged
+
+    # -- the controls' words for stream settings (each one new StreamSettings value) ------------
+    @property
+    def reset_policy(self) -> ResetPolicy:
+        return self.settings.reset
+
+    @property
+    def denoise(self) -> bool:
+        return self.settings.denoise_us is not None
+
+    def set_slice_ms(self, ms: float) -> None:
+        self.update(slicing=SliceByTime(max(1, int(round(ms * 1000)))))
+
+    def set_reset_policy(self, policy: ResetPolicy) -> None:
+        self.update(reset=policy)
+
+    def set_readout(self, readout: Readout) -> None:
+        self.update(readout=readout)
+
+    def set_denoise(self, on: bool) -> None:
+        """Background-activity noise filter in front of the slicer (off by default)."""
+        self.update(denoise_us=DENOISE_US if on else None)
+
+    def set_roi(self, roi: FrameSpec | None) -> None:
+        self.update(roi=roi)
 
     def close(self) -> None:
         """Window closing: finish the recording file first, then stop the engine."""

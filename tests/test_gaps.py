@@ -126,7 +126,7 @@ def test_info_and_classify_on_a_recording_with_a_12_day_gap(tmp_path, capsys):
 def test_a_paced_replay_waits_out_a_silence_of_days_in_at_most_ten_seconds(tmp_path, monkeypatch):
     """The viewer replays at 1x: a 12-day gap is replayed as 10 s of silence, not 12 days. The
     source's clock and its waits are simulated (no real waiting): the waits it asks for are summed."""
-    from r2etl_core.stream import sources
+    from r2etl_core.stream import replay, sources
 
     path = tmp_path / "gap.aedat4"
     write_gapped(path, DAYS_12, one_packet=False)
@@ -137,7 +137,7 @@ def test_a_paced_replay_waits_out_a_silence_of_days_in_at_most_ten_seconds(tmp_p
         def monotonic():
             return now[0]
 
-    monkeypatch.setattr(sources, "time", Clock)
+    monkeypatch.setattr(replay, "time", Clock)
     src = sources.FileSource(path, speed=1.0)
     waits = []
 

@@ -65,7 +65,7 @@ def test_settings_reach_the_model_with_the_next_slice(tiny_model):  # noqa: F811
     session.loop = True
     session.load_model(tiny_model)
     session.start_input(session.open_input("demo"))
-    session.set_reset_policy(ResetPolicy("window", window_slices=3))
+    session.update(reset=ResetPolicy("window", window_slices=3))
     assert session.engine.reset_policy.window_slices == 3  # asked for: at once
     outs = []
     while not any(o.prediction.step_in_window == 3 for o in outs):  # stepped with it

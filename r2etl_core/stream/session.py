@@ -21,15 +21,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
-from r2etl_core.errors import user_message
 from r2etl_core.io.recorder import Recorder
 from r2etl_core.protocols import Playback, Source
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.pipeline import (LoadedModel, OpenedInput, SourceOpener, build_engine, labels_problem,
                                         load_model_file, open_input, open_with_core, read_sidecar)
-from r2etl_core.stream.settings import DENOISE_US, StreamSettings
+from r2etl_core.stream.recording import start_recording, stop_recording
+from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.tasks import Deliver, Tasks, deliver_here
-from r2etl_core.types import EngineOutput, EngineStats, FrameSpec, Readout, ResetPolicy, SliceByTime
+from r2etl_core.types import EngineOutput, EngineStats
 
 
 class SessionListener:
@@ -184,7 +184,7 @@ class LiveSession:
             before = self.source.info if self.source is not None else None
             info = opened.source.info
             if before is None or (before.width, before.height) != (info.width, info.height):
-                self._apply(roi=None)  # another sensor: centred square again
+                self.update(roi=None)  # another sensor: centred square again
             self.spec, self.source, self.segments = opened.spec, opened.source, opened.segments
             self.paused = self._ended = False
             self._last_error = None
@@ -248,32 +248,9 @@ class LiveSession:
         if self.engine is not None:
             self.engine.configure(settings)
 
-    def _apply(self, **changes) -> None:
+    def update(self, **changes) -> None:
+        """``configure`` with some fields of the current settings changed."""
         self.configure(replace(self.settings, **changes))
-
-    @property
-    def reset_policy(self) -> ResetPolicy:
-        return self.settings.reset
-
-    @property
-    def denoise(self) -> bool:
-        return self.settings.denoise_us is not None
-
-    def set_slice_ms(self, ms: float) -> None:
-        self._apply(slicing=SliceByTime(max(1, int(round(ms * 1000)))))
-
-    def set_reset_policy(self, policy: ResetPolicy) -> None:
-        self._apply(reset=policy)
-
-    def set_readout(self, readout: Readout) -> None:
-        self._apply(readout=readout)
-
-    def set_denoise(self, on: bool) -> None:
-        """Background-activity noise filter in front of the slicer (off by default)."""
-        self._apply(denoise_us=DENOISE_US if on else None)
-
-    def set_roi(self, roi: FrameSpec | None) -> None:
-        self._apply(roi=roi)
 
     def reset_state(self) -> None:
         if self.engine is not None:
@@ -284,38 +261,12 @@ class LiveSession:
         if self.engine is None or self.source is None or not self.engine.stats().running:
             self.listener.error("nothing to record: open a camera or a network stream first", True)
             return
-        info = self.source.info
-        path = Path(path)
-        if path.suffix.lower() != ".aedat4":  # a save dialog may drop the extension
-            path = path.with_suffix(".aedat4")
-        try:
-            tap = self.recorder_factory(path, info.width, info.height, info.camera or info.name)
-        except Exception as exc:
-            self.listener.error(f"cannot record to {path}: {user_message(exc)}", True)
-            return
-        self.recording = tap
-        self.engine.add_event_tap(tap.write_events)
-        self.engine.add_sink(tap)
-        self.listener.recording_changed(str(tap.path))
-        recovered = getattr(tap, "recovered", None)  # what a killed recording to this name left
-        note = f" ({recovered.message})" if recovered is not None else ""
-        self.listener.status(f"recording to {tap.path}{note}")
+        self.recording = start_recording(self.engine, self.source.info, path, self.recorder_factory, self.listener)
 
     def stop_recording(self, why: str = "") -> None:
         tap, self.recording = self.recording, None
-        if tap is None:
-            return
-        if self.engine is not None:
-            self.engine.remove_event_tap(tap.write_events)
-            self.engine.remove_sink(tap)
-        tap.close()
-        self.listener.recording_changed("")
-        note = f" ({why})" if why else ""
-        if not getattr(tap, "finished", True):  # e.g. the disk filled up while finishing
-            self.listener.error(f"recording stopped: {tap.failure}; {tap.path.name} is not finished: "
-                                "record to the same name again to recover what was written", True)
-            return
-        self.listener.status(f"saved {tap.path} and {tap.predictions_path.name}{note}")
+        if tap is not None:
+            stop_recording(self.engine, tap, why, self.listener)
 
     # -- reading the stream ---------------------------------------------------------------------
     def poll(self, with_stats: bool = True) -> tuple[list[EngineOutput], EngineStats | None]:
