@@ -13,20 +13,16 @@ BACKGROUND_RGB = np.array([16, 19, 24], np.float32)
 ON_RGB = np.array([90, 235, 255], np.float32)  # ON = bright cyan
 OFF_RGB = np.array([255, 60, 160], np.float32)  # OFF = magenta
 
-# tab10: distinguishable, and still readable on the dark background
-CLASS_RGB = np.array([
-    (31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-    (140, 86, 75), (227, 119, 194), (235, 235, 235), (188, 189, 34), (23, 190, 207),
-], np.uint8)
-NO_DATA_RGB = np.array([34, 38, 46], np.uint8)
-UNDECIDED_RGB = np.array([96, 102, 114], np.uint8)  # "nothing there": a neutral grey, no class colour
-UNKNOWN_RGB = np.array([240, 200, 60], np.uint8)  # "unknown" (none of the classes): amber, no class uses it
-UNKNOWN_HEX = "#f0c83c"
-
-
-def class_rgb(index: int) -> tuple[int, int, int]:
-    r, g, b = CLASS_RGB[index % len(CLASS_RGB)]
-    return int(r), int(g), int(b)
+# the colours of classes, "unknown" and "nothing there": one rule in the core, for every view
+# and for `r2etl classify --plot`
+from r2etl_core.stream.colours import (  # noqa: E402,F401
+    CLASS_RGB,
+    NO_DATA_RGB,
+    UNDECIDED_RGB,
+    UNKNOWN_HEX,
+    UNKNOWN_RGB,
+    class_rgb,
+)
 
 
 def polarity_rgb(frame: np.ndarray, full_at: float = 2.0) -> np.ndarray:

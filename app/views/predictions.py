@@ -10,7 +10,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from app.views.palette import NO_DATA_RGB, UNDECIDED_RGB, UNKNOWN_HEX, UNKNOWN_RGB, class_rgb
+from app.views.palette import NO_DATA_RGB, UNKNOWN_HEX, class_rgb
+from r2etl_core.stream.colours import answer_rgb, label_rgb
 from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS
 from r2etl_core.stream.scoring import RunningScore, identity
 from r2etl_core.types import ABSTAIN_UNKNOWN, NOTHING_ANSWER, UNKNOWN_ANSWER, EngineOutput, Prediction
@@ -185,25 +186,15 @@ class PredictionView(QWidget):
             self.truth_label.setText(f"<b>{truth}</b>  <span style='font-size:14px'>{mark}</span>")
 
     def _strip_columns(self, preds: list[Prediction]) -> np.ndarray:
-        """``[rows, len(preds), 3]`` colours: top class shaded by confidence; true label."""
+        """``[rows, len(preds), 3]`` colours (``stream.colours``): the answer; the true label."""
         rows = 2 if self.segments else 1
         cols = np.tile(NO_DATA_RGB, (rows, len(preds), 1))
-        index = {name: i for i, name in enumerate(self.class_names)}
         for col, pred in enumerate(preds):
             if pred.event_count == 0:
                 continue
-            if pred.decided:
-                cols[0, col] = np.array(class_rgb(pred.top_class)) * (0.35 + 0.65 * pred.confidence)
-            else:
-                cols[0, col] = UNKNOWN_RGB if pred.abstain == ABSTAIN_UNKNOWN else UNDECIDED_RGB
+            cols[0, col] = answer_rgb(pred)
             if rows == 2:
-                truth = self._truth_at(pred)
-                if truth is not None and truth in index:
-                    cols[1, col] = class_rgb(index[truth])
-                elif truth == IDLE_LABEL:
-                    cols[1, col] = UNDECIDED_RGB
-                elif truth in NEGATIVE_LABELS:
-                    cols[1, col] = UNKNOWN_RGB
+                cols[1, col] = label_rgb(self._truth_at(pred), self.class_names)
         return cols
 
     def _draw_strip(self, new: list[Prediction] | None = None) -> None:
