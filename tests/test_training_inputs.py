@@ -219,6 +219,7 @@ def test_resume_without_a_checkpoint_and_a_single_class_are_said(tmp_path, monke
 
     class OneClass:
         class_names = ("x",)
+        train = range(64)  # training samples (the batch and step budget are sized from them)
 
     def stop(*a, **k):
         raise DataWasRead

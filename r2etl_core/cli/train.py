@@ -186,7 +186,10 @@ def data_overrides(args: argparse.Namespace, base) -> list[str]:
     if args.data is not None:
         kind, folder = split_spec(args.data, "--data", "aedat4:my-recordings")
         out += [f"data.events={json.dumps(kind)}", f"data.events_dir={json.dumps(folder)}"]
-        if kind == "aedat4" and base.data.split not in RECORDING_SPLITS:
+        if kind == "aedat4" and args.config is None:  # a lab's own clips: sized from the data
+            out += ['data.split="auto"', "data.window_stride_slices=0", "optim.batch_size=0", "optim.steps=0",
+                    "optim.epochs=0"]
+        elif kind == "aedat4" and base.data.split not in RECORDING_SPLITS:
             out.append('data.split="by-recording"')
         if args.config is None:
             out.append('run.out_dir="runs/train"')  # never the shipped recipe's folder

@@ -24,8 +24,9 @@ from r2etl_core.parse import brief, check_choice, check_device, check_number, ch
 MODES = ("r2etl", "events-only", "joint-no-align", "eam-only", "fam-only")
 EVENT_KINDS = ("nmnist", "ncaltech101", "cifar10dvs", "aedat4")
 IMAGE_KINDS = ("mnist", "cifar10", "caltech101", "imagefolder")
-SPLITS = ("shared-nmnist", "every-nth", "folder", "by-recording")
-RECORDING_SPLITS = ("by-recording", "folder")  # labelled .aedat4: never split one recording
+SPLITS = ("shared-nmnist", "every-nth", "folder", "by-recording", "by-time", "auto")
+# labelled .aedat4: whole recordings held out, or (a few short clips) the end of every segment
+RECORDING_SPLITS = ("by-recording", "folder", "by-time", "auto")
 SCHEDULERS = ("step", "cosine", "none")
 PAIRINGS = ("class", "instance")  # data.pairing; instances.py builds the instance pairs
 INIT_SCHEMES = ("default", "kaiming")  # model.init_scheme; r2etl_core.nn.model.apply_init_scheme
@@ -61,7 +62,7 @@ class DataConfig:
     augment_offset: float = 0.0  # share of training windows that start at a random 10 ms phase of
     #   their sample, the sample repeated as a held object (time slicing only)
     cache_dir: str = "cache"
-    window_stride_slices: int = 2  # aedat4: a training window starts every this many slices
+    window_stride_slices: int = 2  # aedat4: a training window starts every this many slices (0: from the data)
     roi: str = ""  # aedat4: "x,y,size" sensor pixels; "" = the centred square (the viewer's default)
     pairing: str = "class"  # class (same-class image) | instance (nmnist+mnist: the sample's own source image)
 
@@ -75,10 +76,10 @@ class ModelSection:
 
 @dataclass(frozen=True)
 class OptimConfig:
-    batch_size: int = 32
+    batch_size: int = 32  # 0: from the amount of data (train.datasets.small_data)
     lr: float = 1e-4
     epochs: int = 80
-    steps: int = 0  # > 0: total optimiser steps (overrides epochs)
+    steps: int = 0  # > 0: total optimiser steps (overrides epochs); 0 with epochs 0: from the data
     scheduler: str = "step"  # step (StepLR per epoch) | cosine (per step) | none
     lr_step: int = 10  # StepLR step size, epochs
     lr_gamma: float = 0.5
@@ -274,7 +275,7 @@ def _check_data(cfg: TrainConfig) -> None:
         raise InputError("data.augment_offset", "random offsets need time-sliced sample datasets (not "
                                                 "aedat4 recordings, which are cut at every offset already) "
                                                 f"and data.slice_us divisible by {OFFSET_SUBSLICES}")
-    check_whole("data.window_stride_slices", d.window_stride_slices, 1, limits.TIME_STEPS[1])
+    check_whole("data.window_stride_slices", d.window_stride_slices, 0, limits.TIME_STEPS[1])
     if d.roi:
         parse_roi(d.roi)
     check_choice("data.pairing", d.pairing, PAIRINGS)
@@ -292,8 +293,8 @@ def _check_recording_data(d: DataConfig) -> None:
             raise InputError("data.split", "'by-recording' is for data.events = 'aedat4' (labelled recordings)")
         return
     if d.split not in RECORDING_SPLITS:
-        raise InputError("data.split", f"labelled recordings are split whole, never window by window: use "
-                                       f"'by-recording' or 'folder' (data.val_dir), got {shown(d.split)}")
+        raise InputError("data.split", f"labelled recordings are never split window by window: use 'auto', "
+                                       f"'by-recording', 'by-time' or 'folder' (data.val_dir), got {shown(d.split)}")
     if d.frame_mode != "time":
         raise InputError("data.frame_mode", "labelled recordings are cut into time slices: use 'time'")
 
@@ -313,9 +314,10 @@ def parse_roi(text: str) -> tuple[int, int, int]:
 
 def _check_optim(cfg: TrainConfig) -> None:
     o = cfg.optim
-    check_whole("optim.batch_size", o.batch_size, 2, 65_536)  # 2: CKA compares samples in a batch
+    if o.batch_size != 0:  # 0: from the amount of data
+        check_whole("optim.batch_size", o.batch_size, 2, 65_536)  # 2: CKA compares samples in a batch
     check_number("optim.lr", o.lr, 1e-9, 10.0)
-    check_whole("optim.epochs", o.epochs, 1, MANY)
+    check_whole("optim.epochs", o.epochs, 0, MANY)  # 0 with steps 0: from the amount of data
     check_whole("optim.steps", o.steps, 0, MANY)  # 0: run optim.epochs instead
     check_choice("optim.scheduler", o.scheduler, SCHEDULERS)
     check_whole("optim.lr_step", o.lr_step, 1, MANY)

@@ -38,6 +38,7 @@ class TrainData:
     normalisation: dict
     counts: dict  # how many samples of each kind were used
     sensor: tuple[int, int] | None = None  # labelled recordings: their sensor (else the kind's)
+    held_out: str = ""  # labelled recordings: by-recording, by-time or folder
 
 
 def load_images(cfg: DataConfig) -> ImageSet:
@@ -110,10 +111,11 @@ def prepare_images(cfg: DataConfig, class_names: tuple[str, ...],
 
 
 def build_train_data(cfg: DataConfig, events_only: bool) -> TrainData:
-    sensor = None
+    sensor, held_out = None, ""
     if cfg.events == "aedat4":
         split = split_recordings(cfg)
         train_all, val, holdout, sensor = split.train, split.val, split.holdout, split.sensor
+        held_out = split.held_out
     else:
         train_all, val = split_events(cfg)
         holdout = val.paths
@@ -135,4 +137,4 @@ def build_train_data(cfg: DataConfig, events_only: bool) -> TrainData:
         dataset = PairedDataset(images, labels, train_evt.frames, train_evt.labels)
         counts["image_train"] = len(images)
         norm["images"] = {"kind": cfg.images, "mean": list(mean), "std": list(std), "coding": "direct"}
-    return TrainData(dataset, val, train_evt.class_names, holdout, norm, counts, sensor)
+    return TrainData(dataset, val, train_evt.class_names, holdout, norm, counts, sensor, held_out)

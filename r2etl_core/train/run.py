@@ -28,6 +28,7 @@ from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsL
 from r2etl_core.train.config import OFFSET_SUBSLICES, TrainConfig, check_run_paths
 from r2etl_core.train.data import TrainData, build_train_data, excluded_image_ids, prepare_images
 from r2etl_core.train.datasets.events import EventSet, sensor_size
+from r2etl_core.train.datasets.small_data import sized_for
 from r2etl_core.train.diagnostics import ImageProbe
 from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.evaluate import EvalResult
@@ -102,7 +103,7 @@ def base_meta(cfg: TrainConfig, data: TrainData, model_cfg: ModelConfig, command
                          "images_path": d.images_path, **data.counts},
                 "command": command, "mode": cfg.loss.mode, "seed": cfg.run.seed, "steps": total,
                 "config": cfg.to_dict(), "holdout": list(data.holdout), "holdout_root": d.events_dir,
-                "time_origin": d.time_origin}
+                "time_origin": d.time_origin, "held_out": data.held_out}
     return ModelMeta(model_cfg, data.class_names, slicing, data.normalisation, training, {}, __version__)
 
 
@@ -127,6 +128,7 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
         warnings.warn(R2ETLWarning(f"only one class ('{data.class_names[0]}') in the training data: every "
                                    "answer is that class, so validation accuracy is 1.0 and means nothing "
                                    "(add a second class)"), stacklevel=2)
+    cfg = sized_for(cfg, len(data.train))  # a batch size / step budget of 0: from the amount of data
     model_cfg = ModelConfig(len(data.class_names), cfg.data.input_size, cfg.model.width, cfg.data.time_steps)
     model = apply_init_scheme(build_model(model_cfg), cfg.model.init_scheme)
     init = init_from(model, cfg.model.init, data.class_names) if cfg.model.init else {}

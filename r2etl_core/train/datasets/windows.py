@@ -135,13 +135,15 @@ def recording_frames(rec: Recording, starts: list[int], params: WindowParams) ->
 
 
 def cache_key(recordings: RecordingSet, params: WindowParams) -> str:
-    """Hash of the window parameters, the classes and every recording's and sidecar's path,
-    size and mtime: relabelling a recording rebuilds its frames."""
+    """Hash of the window parameters, the classes, every recording's and sidecar's path, size
+    and mtime, and the segments used: relabelling a recording rebuilds its frames."""
     h = hashlib.sha1(json.dumps({**asdict(params), "classes": recordings.class_names}, sort_keys=True).encode())
     for rec in recordings.recordings:
         for f in (rec.path, rec.sidecar):
             st = f.stat()
             h.update(f"{f.relative_to(recordings.root).as_posix()}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+        # the segments used: a split by time gives training and validation parts of the same files
+        h.update(json.dumps([(s.start_us, s.end_us, s.label) for s in rec.segments]).encode())
     return h.hexdigest()[:20]
 
 
