@@ -32,7 +32,7 @@ from app.views.predictions import PredictionView
 from app.views.spikes import SpikeView
 from app.views.stats import StatsView
 from r2etl_core.io.aps_frames import CameraFrames, read_camera_frames
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.stream.scoring import identity
 from r2etl_core.types import SourceInfo
 

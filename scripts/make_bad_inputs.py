@@ -244,7 +244,9 @@ def _models(c: Path, rng: np.random.Generator) -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from r2etl_core.io.modelfile import METADATA_KEY, ModelMeta, save_model
+    from r2etl_core.io.modelfile import METADATA_KEY, save_model
+
+    from r2etl_core.nn.meta import ModelMeta
     from r2etl_core.nn.model import ModelConfig, build_model
 
     m = c / "models"

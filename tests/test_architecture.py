@@ -60,11 +60,68 @@ def project_imports(path: Path) -> set[str]:
     return {m for m in found if m.split(".")[0] in ("r2etl_core", "app")}
 
 
-def test_no_import_cycles_between_files():
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected parts of ``graph`` with more than one node (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            part = []
+            while not part or part[-1] != node:
+                part.append(stack.pop())
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return sorted(found)
+
+
+def module_graph() -> dict[str, set[str]]:
     files = {module_name(p): p for d in ("r2etl_core", "app") for p in (ROOT / d).rglob("*.py")}
-    graph = {m: {i for i in project_imports(p) if i in files and i != m} for m, p in files.items()}
-    cycles = sorted(f"{a} <-> {b}" for a in graph for b in graph[a] if a in graph.get(b, ()) and a < b)
-    assert cycles == []
+    return {m: {i for i in project_imports(p) if i in files and i != m} for m, p in files.items()}
+
+
+def package_of(module: str) -> str:
+    """The layer a module belongs to (pyproject.toml's layers contract): ``app`` or ``r2etl_core.X``."""
+    parts = module.split(".")
+    return parts[0] if parts[0] == "app" else ".".join(parts[:2])
+
+
+# nn.inference still imports stream.slicing.sensor_frame (the display frame moves into the
+# engine, issue #18); delete the entry then: the test fails while an entry here is not needed.
+PENDING_UPWARD_IMPORTS = {("r2etl_core.nn.inference", "r2etl_core.stream.slicing")}
+
+
+def test_no_import_cycles_between_files():
+    assert cycles(module_graph()) == []
+
+
+def test_no_import_cycles_between_packages():
+    graph = module_graph()
+    assert all(b in graph.get(a, ()) for a, b in PENDING_UPWARD_IMPORTS), "no longer imported: drop it"
+    packages: dict[str, set[str]] = {}
+    for module, imported in graph.items():
+        targets = {package_of(i) for i in imported if (module, i) not in PENDING_UPWARD_IMPORTS}
+        packages.setdefault(package_of(module), set()).update(targets - {package_of(module)})
+    assert cycles(packages) == []
+
+
+def test_cycle_finder_sees_long_cycles():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert cycles(graph) == [["a", "b", "c"]] and cycles({"a": {"b"}, "b": set()}) == []
 
 
 def test_files_stay_small():

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from r2etl_core.cli.main import main
-from r2etl_core.io.modelfile import ModelMeta, save_model
+from r2etl_core.io.modelfile import save_model
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.io.nmnist import write_bin
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.testing import random_events

@@ -6,7 +6,7 @@ import torch
 from conftest import PROJECT_RECORDINGS
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy

@@ -152,7 +152,8 @@ class DataWasRead(Exception):
 
 
 def init_model(tmp_path, **config):
-    from r2etl_core.io.modelfile import ModelMeta, save_model
+    from r2etl_core.io.modelfile import save_model
+    from r2etl_core.nn.meta import ModelMeta
     from r2etl_core.nn.model import ModelConfig, build_model
 
     model = build_model(ModelConfig(width=0.0625, **config))

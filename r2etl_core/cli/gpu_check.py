@@ -44,7 +44,7 @@ def _percentiles(times_ms: list[float]) -> dict:
 def step_latency(model: torch.nn.Module, config: ModelConfig, device: torch.device, copies: int,
                  cuda_graph: bool, steps: int) -> dict:
     """Per-slice step time through the inference core (what the engine runs)."""
-    from r2etl_core.io.modelfile import ModelMeta
+    from r2etl_core.nn.meta import ModelMeta
     from r2etl_core.nn.inference import InferenceCore
 
     meta = ModelMeta(config, tuple(str(i) for i in range(config.num_classes)))

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from r2etl_core.errors import R2ETLError
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.stream.slicing import sensor_frame
 from r2etl_core.types import BinnedSlice, EngineOutput, EventSlice, Readout, ResetPolicy
 
