@@ -142,6 +142,16 @@ def test_importing_the_core_engine_loads_no_qt():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 
+def test_the_viewer_command_line_loads_no_torch():
+    """`r2etl-viewer --help` answers before torch, spikingjelly or Qt load (3.7 s of imports)."""
+    code = ("import sys, app.main\n"
+            "try:\n    app.main.main(['--help'])\nexcept SystemExit as exit:\n    assert exit.code == 0\n"
+            "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'spikingjelly', 'PySide6'})\n"
+            "print(heavy); sys.exit(1 if heavy else 0)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode == 0 and "usage: r2etl-viewer" in run.stdout, run.stdout + run.stderr
+
+
 def test_no_unsafe_deserialisation():
     for p in list(ROOT.glob("r2etl_core/**/*.py")) + list(ROOT.glob("app/**/*.py")):
         text = p.read_text()

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from r2etl_core.parse import check_device, check_number, check_slice_us
-from r2etl_core.stream.pipeline import StreamSettings
 from r2etl_core.types import READOUT_KINDS, Readout, ResetPolicy, SliceByTime
+
+if TYPE_CHECKING:  # the pipeline loads torch: imported where a stream runs, not by --help
+    from r2etl_core.stream.pipeline import StreamSettings
 
 DEFAULT_STALL_S = 10.0  # r2etl_core.io.dv.DEFAULT_STALL_S (not imported: it loads dv-processing)
 
@@ -105,6 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def stream_settings(args: argparse.Namespace) -> StreamSettings:
     """The stream settings the flags ask for; flags not given keep the defaults."""
+    from r2etl_core.stream.pipeline import StreamSettings
+
     default = ResetPolicy()
     reset = ResetPolicy(
         kind=args.reset or default.kind,
