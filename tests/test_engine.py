@@ -10,8 +10,8 @@ from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy
-from r2etl_core.testing import ArraySource, random_events
 from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByTime, SlicingSpec
+from scripts.synthetic_events import ArraySource, random_events
 
 CLASSES = tuple(str(i) for i in range(10))
 

@@ -15,10 +15,10 @@ from r2etl_core.io.labels import LabelSegment, read_labels, write_labels
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
 from r2etl_core.stream.slicing import StreamSlicer, bin_to_device
 from r2etl_core.train.datasets.recordings import scan_recordings, split_by_recording
-from r2etl_core.train.datasets.standin import write_recording
-from r2etl_core.train.datasets.synthetic_sets import write_image_folder, write_labelled_recordings
+from scripts.standin import write_recording
 from r2etl_core.train.datasets.windows import WindowParams, load_windows, window_starts
 from r2etl_core.types import EventBatch, FrameSpec, SliceByTime
+from scripts.synthetic_sets import write_image_folder, write_labelled_recordings
 
 CLASSES = ("left", "middle", "right")
 TINY = ["--set", "data.time_steps=4", "--set", "data.augment_shift=1", "--set", "model.width=0.0625",

@@ -14,9 +14,9 @@ import torch
 from r2etl_core.errors import R2ETLWarning
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.train.datasets.recordings import find_recordings, scan_recordings, split_by_recording
-from r2etl_core.train.datasets.standin import write_recording
 from r2etl_core.train.datasets.windows import WindowParams, load_windows
 from r2etl_core.types import EventBatch
+from scripts.standin import write_recording
 
 T0, T1 = 1_000_000, 2_000_000  # the events of every test recording
 
@@ -76,7 +76,7 @@ def test_a_symlink_loop_reads_each_recording_once(tmp_path):
 
 def test_an_nmnist_folder_with_a_link_loop_lists_each_sample_once(tmp_path):
     from r2etl_core.io.nmnist import find_nmnist_samples, write_bin
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     (tmp_path / "3").mkdir()
     for name in ("00001.bin", "00002.bin"):

@@ -177,10 +177,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from r2etl_core.cli.bench import run_all
+    from r2etl_core.cli.bench import run_bench
 
-    results = run_all(model_path=args.model, recording=args.recording, quick=args.quick,
-                      log=None if args.json else print)
-    if args.json:
-        print(json.dumps(results))
-    return 0
+    return run_bench(args)
