@@ -67,7 +67,7 @@ def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out:
     import torch
 
     torch.set_num_threads(1)
-    from r2etl_core.train.config import load_config
+    from r2etl_core.train.config_file import load_config
     from r2etl_core.train.run import train
 
     overrides = [f'loss.mode="{mode}"', f"data.event_fraction={fraction}", f"data.subset_seed={seed}",

@@ -124,9 +124,12 @@ def test_cycle_finder_sees_long_cycles():
     assert cycles(graph) == [["a", "b", "c"]] and cycles({"a": {"b"}, "b": set()}) == []
 
 
+MAX_LINES = 400  # per .py file; issue #18 brings it to 350 once the last files over it are split
+
+
 def test_files_stay_small():
     big = {str(p.relative_to(ROOT)): n for d in ("r2etl_core", "app", "scripts", "bench")
-           for p in (ROOT / d).rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+           for p in (ROOT / d).rglob("*.py") if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert big == {}
 
 

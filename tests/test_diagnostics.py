@@ -12,7 +12,7 @@ import torch
 
 from r2etl_core.errors import InputError
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
-from r2etl_core.train.config import config_from_dict
+from r2etl_core.train.config_file import config_from_dict
 from r2etl_core.train.data import build_train_data, split_events
 from r2etl_core.train.datasets.images import images_to_tensor_array
 from r2etl_core.train.datasets.instances import instance_pair_indices

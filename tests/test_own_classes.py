@@ -187,7 +187,7 @@ def test_eval_names_a_label_the_model_does_not_know(own, tmp_path, capsys):
 
 
 def test_a_config_cannot_split_recordings_window_by_window(own):
-    from r2etl_core.train.config import config_from_dict
+    from r2etl_core.train.config_file import config_from_dict
 
     with pytest.raises(InputError, match="split whole"):
         config_from_dict({"data": {"events": "aedat4", "split": "every-nth"}})

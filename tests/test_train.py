@@ -13,7 +13,7 @@ import torch
 from r2etl_core.cli import main as cli
 from r2etl_core.errors import InputError
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model, read_meta
-from r2etl_core.train.config import config_from_dict, load_config, packaged_configs
+from r2etl_core.train.config_file import config_from_dict, load_config, packaged_configs
 from r2etl_core.train.datasets.splits import shared_nmnist_split
 from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.run import train

@@ -161,7 +161,7 @@ def init_model(tmp_path, **config):
 
 
 def run_config(tmp_path, init, **data):
-    from r2etl_core.train.config import config_from_dict
+    from r2etl_core.train.config_file import config_from_dict
 
     return config_from_dict({"data": {"events_dir": str(tmp_path), "time_steps": 4, **data},
                              "model": {"width": 0.0625, "init": str(init)},
@@ -216,7 +216,7 @@ def test_with_a_cache_the_frames_go_to_disk_and_memory_is_bounded_by_the_batch(t
 
 def test_resume_without_a_checkpoint_and_a_single_class_are_said(tmp_path, monkeypatch):
     from r2etl_core.train import run
-    from r2etl_core.train.config import config_from_dict
+    from r2etl_core.train.config_file import config_from_dict
 
     class OneClass:
         class_names = ("x",)
