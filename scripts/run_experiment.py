@@ -21,6 +21,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("r2etl", "events-only", "joint-no-align")
 # Pinned before torch loads in the workers: the same kernels (AVX2) on any x86 CPU, so a cell
