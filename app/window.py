@@ -19,20 +19,19 @@ from PySide6.QtWidgets import (
 )
 
 from app import dialogs
+from app.camera_frames import CameraFramesFeed
 from app.controls import SettingsPanel, TransportBar
 from app.doctor_dialog import DoctorMenu
 from app.drops import FileDrops
 from app.label_bar import LabelBar
 from app.labelling import RECORD, Labeller, recording_time_of
 from app.session import Session
-from app.tasks import BackgroundTasks
 from app.theme import apply_dark_theme
 from app.views.event_view import EventView
 from app.views.predictions import PredictionView
 from app.views.spikes import SpikeView
 from app.views.stats import StatsView
-from r2etl_core.io.aps_frames import CameraFrames, read_camera_frames
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.stream.scoring import identity
 from r2etl_core.types import SourceInfo
 
@@ -62,9 +61,7 @@ class MainWindow(FileDrops, QMainWindow):
         self.settings = SettingsPanel()
         self.label_bar = LabelBar()
         self.labeller = Labeller(session, self.label_bar, self)
-        self.frame_tasks = BackgroundTasks(self)  # reads a DAVIS file's frames off the GUI thread
-        self._frames_spec: str | None = None
-        self._live_frame_t: int | None = None  # newest live camera frame shown
+        self.camera_frames = CameraFramesFeed(self, session, self.event_view, self.statusBar().showMessage)
         self._build_layout()
         self._build_toolbar()
         self.doctor = DoctorMenu(self, lambda: self.recordings_dir, lambda: self.session.model_path)  # Help menu
@@ -173,7 +170,7 @@ class MainWindow(FileDrops, QMainWindow):
         self.prediction_view.set_segments(self.session.segments,
                                           playback.recording_time_us if playback is not None else identity)
         self.labeller.input_changed()
-        self._load_camera_frames()
+        self.camera_frames.input_changed()
         if info is None:
             self.source_label.setText("no input")
             return
@@ -203,44 +200,6 @@ class MainWindow(FileDrops, QMainWindow):
         self.prediction_view.update_segments(segments)
         self._show_source_label()
 
-    def _show_live_camera_frames(self, outputs) -> None:
-        """A live DAVIS camera's newest frame under its events (a few times a second)."""
-        frames = self.session.live_camera_frames()
-        if frames is None:
-            return
-        newest = int(frames.t_us[-1])
-        if newest != self._live_frame_t:
-            self._live_frame_t = newest
-            self.event_view.set_camera_frames(frames, "live camera frames")
-        t_us = outputs[-1].prediction.t_end_us if outputs else newest
-        self.event_view.show_camera_frame(t_us)
-
-    def _load_camera_frames(self) -> None:
-        """A DAVIS recording's own frames, read in the background (live cameras: events only)."""
-        info, spec = (self.session.source.info if self.session.source else None), self.session.spec
-        path = Path(spec) if spec and info is not None and info.kind == "file" else None
-        if path is None or path.suffix.lower() != ".aedat4" or not path.is_file():
-            self._live_frame_t = None  # a live camera shows its frames as they come
-            self._frames_spec = None
-            self.event_view.set_camera_frames(None)
-            return
-        if spec == self._frames_spec:  # the same file again (another model): frames kept
-            return
-        self._frames_spec = spec
-        self.event_view.camera_frames_loading()
-        self.frame_tasks.run(lambda: read_camera_frames(path), lambda frames: self._frames_read(spec, frames),
-                             lambda msg: self._frames_read(spec, None, msg), name="r2etl-frames", key="frames")
-
-    def _frames_read(self, spec: str, frames: CameraFrames | None, problem: str = "") -> None:
-        if spec != self._frames_spec:
-            return
-        if problem:
-            self.statusBar().showMessage(f"camera frames not shown: {problem}")
-        elif frames is not None and not frames.complete:
-            self.statusBar().showMessage(f"camera frames: only the first {len(frames)} are shown (a damaged "
-                                         "frame after them, or more frames than fit in memory)")
-        self.event_view.set_camera_frames(frames)
-
     def _model_changed(self, meta: ModelMeta) -> None:
         self.prediction_view.set_classes(meta.class_names)
         self.label_bar.set_model_classes(meta.class_names)
@@ -269,7 +228,7 @@ class MainWindow(FileDrops, QMainWindow):
             self.labeller.note_outputs(outputs)
             self.event_view.show_camera_frame(recording_time_of(outputs[-1].prediction, self.session.playback))
         if slow_tick:
-            self._show_live_camera_frames(outputs)
+            self.camera_frames.show_live(outputs)
             self.prediction_view.update_score()
             self.stats_view.show_stats(stats, self.display_skipped, self.session.paused)
             info = self.session.source.info if self.session.source is not None else None

@@ -1,8 +1,14 @@
 """Binning throughput of the real slicer + bincount path vs plain np.bincount, on synthetic
 streams of increasing event rate (shows where per-slice overhead stops mattering)."""
 
-from r2etl_core.cli.bench import bench_binning, machine
-from r2etl_core.testing import random_events
+import sys
+from pathlib import Path
+
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_all import bench_binning, machine
+from scripts.synthetic_events import random_events
 
 if __name__ == "__main__":
     print(f"machine: {machine()}")

@@ -17,12 +17,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from r2etl_core.cli.bench import machine
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_all import machine
 from r2etl_core.io.dv import AedatReader, AedatWriter
 from r2etl_core.io.eventfiles import open_event_file, read_event_file
 from r2etl_core.io.eventfiles import synthetic as syn
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
+from scripts.synthetic_events import random_events
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_RAW = REPO.parent / "shared" / "data" / "recordings" / "prophesee-evt2.raw"

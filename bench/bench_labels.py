@@ -8,6 +8,7 @@ then making the LabelSegment objects, which is the floor as long as a list of th
 """
 
 import argparse
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,7 +16,10 @@ from unittest import mock
 
 import numpy as np
 
-from r2etl_core.cli.bench import machine
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_all import machine
 from r2etl_core.io import labels
 
 

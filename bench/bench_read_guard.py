@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from r2etl_core.cli.bench import machine
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_all import machine
 from r2etl_core.io.dv import AedatReader, AedatWriter
 from r2etl_core.io.dv.guard import scan_file
-from r2etl_core.testing import random_events
+from scripts.synthetic_events import random_events
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "recordings"

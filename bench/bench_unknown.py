@@ -11,11 +11,16 @@ repeats) for both and their ratio (target: <= 1.2).
 import argparse
 import dataclasses
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from r2etl_core.cli.bench import machine
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_all import machine
 from r2etl_core.io.dv import read_all_events
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
 from r2etl_core.nn.inference import InferenceCore

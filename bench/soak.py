@@ -17,10 +17,14 @@ import argparse
 import gc
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "recordings" / "nmnist-demo.aedat4"

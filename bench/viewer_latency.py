@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 REPO = Path(__file__).resolve().parents[1]
 DEFAULTS = [REPO / "recordings" / "nmnist-demo.aedat4",
             REPO.parent / "shared" / "data" / "recordings" / "dvxplorer-320x240-person.aedat4"]

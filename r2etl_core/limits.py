@@ -1,7 +1,7 @@
 """The allowed ranges of model and training numbers, in one place.
 
 A training config (``r2etl_core.train.config``) and a model file's metadata
-(``r2etl_core.io.modelcheck``) describe the same network, so they accept the same values: a model
+(``r2etl_core.nn.meta``) describe the same network, so they accept the same values: a model
 that training can write is a model that loading accepts, and a metadata value that would make
 loading allocate gigabytes (input size 100000) is refused with its range instead.
 """

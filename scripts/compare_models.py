@@ -17,9 +17,13 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
+
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from r2etl_core.io.modelfile import load_model, read_meta
 from r2etl_core.stream.classify import ClassifyRequest, classify_input

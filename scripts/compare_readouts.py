@@ -14,7 +14,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
+
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
 from r2etl_core.stream.settings import StreamSettings

@@ -26,12 +26,15 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from compare_models import per_sample, stream_samples
+
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from r2etl_core.io.eventfiles import is_event_file
 from r2etl_core.io.modelfile import read_meta
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
 from r2etl_core.stream.settings import StreamSettings
+from scripts.compare_models import per_sample, stream_samples
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

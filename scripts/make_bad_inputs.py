@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(REPO))
 
 H = "start_us,end_us,label\n"
 
@@ -177,7 +178,7 @@ CASES: list[Case] = [
 def _write_recording(path: Path) -> None:
     """A tiny valid .aedat4 (34x34, 200 events): the base for sidecar and truncation cases."""
     from r2etl_core.io.dv import AedatWriter
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     writer = AedatWriter(path, 34, 34)
     writer.write(random_events(200, duration_us=50_000, t0_us=1_000_000, seed=1))
@@ -186,7 +187,7 @@ def _write_recording(path: Path) -> None:
 
 def _event_files(c: Path, rng: np.random.Generator) -> None:
     from r2etl_core.io.nmnist import write_bin
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     (c / "empty.bin").write_bytes(b"")
     (c / "truncated.bin").write_bytes(bytes(7))
@@ -211,7 +212,7 @@ def _other_formats(c: Path, rng: np.random.Generator) -> None:
     """Files of the formats read since issue 20 (io/eventfiles): a good file of each, then
     damaged copies and files whose header lies about the sensor (events beyond its size)."""
     from r2etl_core.io.eventfiles import synthetic as syn
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
     from r2etl_core.types import EventBatch
 
     f = c / "formats"
@@ -244,7 +245,9 @@ def _models(c: Path, rng: np.random.Generator) -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from r2etl_core.io.modelfile import METADATA_KEY, ModelMeta, save_model
+    from r2etl_core.io.modelfile import METADATA_KEY, save_model
+
+    from r2etl_core.nn.meta import ModelMeta
     from r2etl_core.nn.model import ModelConfig, build_model
 
     m = c / "models"

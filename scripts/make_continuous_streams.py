@@ -40,6 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from r2etl_core.errors import R2ETLError
 from r2etl_core.io.dv import AedatWriter
 from r2etl_core.io.labels import IDLE_LABEL, LabelSegment, write_labels

@@ -28,10 +28,13 @@ from __future__ import annotations
 
 import argparse
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
-from make_continuous_streams import CAMERA_NAME, write_stream
+
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from r2etl_core.io.dv import AedatWriter, read_all_events
 from r2etl_core.io.labels import UNKNOWN_LABEL, LabelSegment, write_labels
@@ -46,6 +49,7 @@ from r2etl_core.train.datasets.continuous import (
     validation_samples,
 )
 from r2etl_core.types import EventBatch
+from scripts.make_continuous_streams import CAMERA_NAME, write_stream
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = {"live": REPO / "recordings" / "nmnist-demo.aedat4",

@@ -5,7 +5,7 @@
 Writes OUT/my-clips/ (labelled .aedat4 recordings, three clips each), OUT/my-pictures/ (one
 folder of PNG images per class) and OUT/another-take.aedat4 (+ its labels): N-MNIST validation
 samples and MNIST images regrouped into three classes the shipped model does not have
-(straight 1/4/7, round 0/6/8/9, curvy 2/3/5). See r2etl_core/train/datasets/standin.py.
+(straight 1/4/7, round 0/6/8/9, curvy 2/3/5). See scripts/standin.py.
 N-MNIST is CC BY-SA 4.0 (Orchard et al. 2015), MNIST CC BY-SA 3.0 (LeCun, Cortes, Burges).
 """
 
@@ -16,10 +16,11 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(REPO))
 
 from r2etl_core.errors import R2ETLError  # noqa: E402
-from r2etl_core.train.datasets.standin import write_tutorial_data  # noqa: E402
+from scripts.standin import write_tutorial_data  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,7 @@
     python scripts/own_classes_experiment.py [--shared ../shared/data] [--out runs/own-classes]
         [--clips 5 10 20] [--seeds 0 1 2] [--steps 50] [--modes r2etl events-only]
 
-The stand-in for a lab's own data (r2etl_core/train/datasets/standin.py): N-MNIST VALIDATION
+The stand-in for a lab's own data (scripts/standin.py): N-MNIST VALIDATION
 samples regrouped into three classes the shipped model does not have (straight {1,4,7},
 round {0,6,8,9}, curvy {2,3,5}), each clip one sample held 0.6-1.2 s with 1 Hz/pixel noise,
 three clips per .aedat4 recording with its labels sidecar; MNIST images (never the source of
@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(REPO))
 
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta  # noqa: E402
-from r2etl_core.train.datasets.standin import (  # noqa: E402
+from scripts.standin import (  # noqa: E402
     choose_clips,
     clips_by_class,
     write_clip_recordings,

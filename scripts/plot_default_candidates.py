@@ -21,6 +21,9 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(REPO))
+
 RUNS = ("runs/ema-s0", "runs/ema-s1", "runs/wide-s0", "runs/wide-s1")
 LABELS = {"ema-s0": "width 0.125, 3600 steps, seed 0", "ema-s1": "width 0.125, 3600 steps, seed 1",
           "wide-s0": "width 0.25, 2000 steps, seed 0", "wide-s1": "width 0.25, 2000 steps, seed 1"}
@@ -48,7 +51,6 @@ def mean_training_loss(run: Path, first: int, last: int) -> float:
 
 def shipped_accuracy() -> float:
     """The shipped default model's validation-split score, %, from its metadata."""
-    sys.path.insert(0, str(REPO))
     from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
 
     return 100 * read_meta(DEFAULT_MODEL_PATH).metrics["val_accuracy"]

@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(REPO))
+
 HAND_MARK = "<!-- Everything below is written by hand (scripts/results_report.py keeps it). -->"
 VAL_N = 204
 MODES = ("r2etl", "joint-no-align", "events-only")
@@ -267,7 +270,6 @@ def wall_line(main: list[dict], eqc: list[dict]) -> str:
 
 
 def shipped_model_line() -> str:
-    sys.path.insert(0, str(REPO))
     from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
 
     if not DEFAULT_MODEL_PATH.exists():
@@ -356,8 +358,7 @@ joint-no-align and events-only, on the same kind of image batches).
 
 
 def run_missing() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import run_experiment
+    from scripts import run_experiment
 
     for sweep in SWEEPS.values():
         run_experiment.main([*sweep.argv, "--out", sweep.out, "--docs", str(Path(sweep.out) / "docs")])

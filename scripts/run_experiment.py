@@ -21,6 +21,9 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 REPO = Path(__file__).resolve().parents[1]
 MODES = ("r2etl", "events-only", "joint-no-align")
 # Pinned before torch loads in the workers: the same kernels (AVX2) on any x86 CPU, so a cell
@@ -67,7 +70,7 @@ def run_one(config: str, mode: str, fraction: float, seed: int, steps: int, out:
     import torch
 
     torch.set_num_threads(1)
-    from r2etl_core.train.config import load_config
+    from r2etl_core.train.config_file import load_config
     from r2etl_core.train.run import train
 
     overrides = [f'loss.mode="{mode}"', f"data.event_fraction={fraction}", f"data.subset_seed={seed}",

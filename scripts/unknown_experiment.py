@@ -20,11 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from compare_unknown import auroc  # P(a non-digit slice scores above a digit slice)
+
+if not __package__:  # run as a file, not with -m: import this checkout's packages
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from r2etl_core.io.dv import read_all_events
 from r2etl_core.io.labels import IDLE_LABEL, read_labels, segment_index
@@ -35,6 +38,7 @@ from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy, roi_activi
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream, class_of, pick_per_class
 from r2etl_core.train.datasets.splits import shared_nmnist_split
 from r2etl_core.types import FrameSpec, SliceByTime
+from scripts.compare_unknown import auroc  # P(a non-digit slice scores above a digit slice)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"

@@ -14,10 +14,12 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from r2etl_core.io.modelfile import ModelMeta, save_model  # noqa: E402
+from r2etl_core.io.modelfile import save_model  # noqa: E402
+
+from r2etl_core.nn.meta import ModelMeta  # noqa: E402
 from r2etl_core.nn.model import ModelConfig, build_model  # noqa: E402
-from r2etl_core.testing import moving_bar, random_events  # noqa: E402
 from r2etl_core.types import EventBatch, SlicingSpec, SourceInfo  # noqa: E402
+from scripts.synthetic_events import moving_bar, random_events  # noqa: E402
 
 CLASS_NAMES = tuple(str(i) for i in range(10))
 

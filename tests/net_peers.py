@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from r2etl_core.io import dv as dvio  # noqa: E402
-from r2etl_core.testing import random_events  # noqa: E402
+from scripts.synthetic_events import random_events  # noqa: E402
 
 SIZE = 34
 

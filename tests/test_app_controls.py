@@ -244,7 +244,7 @@ def test_slow_open_and_model_load_do_not_block_the_display(qtbot, tiny_model, mo
 def test_noise_filter_checkbox_filters_what_the_model_sees(qtbot, tiny_model):  # noqa: F811
     from app_fixtures import MemoryOpener
 
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     # isolated events only (~7 per pixel per second): the background-activity filter drops most
     noise = random_events(40_000, 64, 48, duration_us=2_000_000, seed=5)

@@ -183,7 +183,7 @@ def test_input_opened_after_window_closed_is_discarded(qtbot, tiny_model):  # no
 def test_viewer_start_saves_recordings_a_killed_viewer_left(qtbot, tiny_model, tmp_path):  # noqa: F811
     from r2etl_core.io.dv import AedatWriter
     from r2etl_core.io.dv.writers import part_path_for
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     from app.session import Session
     from app.startup import recover_leftovers
@@ -208,7 +208,7 @@ def test_recording_into_another_folder_recovers_what_was_killed_there(qtbot, tin
     recovered when recording there starts; the new recording's own .part is locked, untouched."""
     from r2etl_core.io.dv import AedatWriter
     from r2etl_core.io.dv.writers import part_path_for
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     from app.session import Session
     from app.startup import follow_recording_folders

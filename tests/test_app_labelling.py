@@ -196,7 +196,7 @@ def test_no_camera_frames_toggle_without_frames(qtbot, tiny_model, spec):  # noq
     opener = open_with_core if spec != "demo" else MemoryOpener()
     window, session, _ = start_viewer(qtbot, tiny_model, opener, spec=spec)
     wait_for_predictions(qtbot, window, 2, TIMEOUT)
-    qtbot.waitUntil(lambda: window.frame_tasks.pending == 0, timeout=TIMEOUT)
+    qtbot.waitUntil(lambda: window.camera_frames.tasks.pending == 0, timeout=TIMEOUT)
     view = window.event_view
     assert view.camera_frames is None and not view.camera_toggle.isVisible()
     assert not view.camera_image.isVisible()

@@ -11,29 +11,19 @@ making ``os.access`` say no.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from r2etl_core.cli.main import main
+from scripts import make_bad_inputs as bad
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
 
-def _load_script():
-    spec = importlib.util.spec_from_file_location("make_bad_inputs", REPO / "scripts" / "make_bad_inputs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while building Case
-    spec.loader.exec_module(module)
-    return module
-
-
-bad = _load_script()
 SPAWNED = [c for c in bad.CASES if c.spawn]
 IN_PROCESS = [c for c in bad.CASES if not c.spawn]
 

@@ -23,8 +23,8 @@ from r2etl_core.train.datasets.continuous import (
     validation_samples,
 )
 from r2etl_core.train.datasets.splits import shared_nmnist_split
-from r2etl_core.train.datasets.synthetic_sets import class_events, write_nmnist_folder
 from r2etl_core.types import EventBatch
+from scripts.synthetic_sets import class_events, write_nmnist_folder
 
 SHARED_NMNIST = Path(__file__).parents[1].parent / "shared" / "data" / "nmnist" / "Train"
 RECORDINGS = Path(__file__).parents[1] / "recordings"

@@ -25,8 +25,8 @@ import pytest
 
 from r2etl_core.io.dv import read_all_events, to_event_store
 from r2etl_core.io.dv.guard import scan_file
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
+from scripts.synthetic_events import random_events
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAB = REPO_ROOT / "recordings" / "davis346-lab-frames.aedat4"  # events, frames, IMU, triggers

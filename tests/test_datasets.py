@@ -17,8 +17,8 @@ from r2etl_core.train.datasets.frames import FrameParams, events_to_frames
 from r2etl_core.train.datasets.images import images_to_tensor_array, read_caltech101, read_cifar10, read_mnist
 from r2etl_core.train.datasets.pairing import PairedDataset, augment_events, pair_indices
 from r2etl_core.train.datasets.splits import shared_nmnist_split, subset_per_class
-from r2etl_core.train.datasets.synthetic_sets import write_nmnist_folder
 from r2etl_core.types import EventBatch
+from scripts.synthetic_sets import write_nmnist_folder
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

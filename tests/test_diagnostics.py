@@ -12,13 +12,13 @@ import torch
 
 from r2etl_core.errors import InputError
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
-from r2etl_core.train.config import config_from_dict
+from r2etl_core.train.config_file import config_from_dict
 from r2etl_core.train.data import build_train_data, split_events
 from r2etl_core.train.datasets.images import images_to_tensor_array
 from r2etl_core.train.datasets.instances import instance_pair_indices
 from r2etl_core.train.datasets.splits import nmnist_image_id
-from r2etl_core.train.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
 from r2etl_core.train.run import train
+from scripts.synthetic_sets import write_mnist_npz, write_nmnist_folder
 
 SHARES = ("grad_share_tet_evt", "grad_share_tet_img", "grad_share_eam", "grad_share_fam")
 

@@ -14,19 +14,15 @@ import pytest
 from r2etl_core.errors import InputError, NoCameraError
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.dv import readers as dv_readers
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
+from scripts.synthetic_events import random_events
+
+from helpers import assert_same_events
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROJECT_RECORDINGS = REPO_ROOT / "recordings"
 LAB = PROJECT_RECORDINGS / "davis346-lab-frames.aedat4"
 TRIMMED = PROJECT_RECORDINGS / "davis346-trimmed.aedat4"
-
-
-def assert_same_events(a: EventBatch, b: EventBatch) -> None:
-    assert (a.width, a.height) == (b.width, b.height)
-    for name in "txyp":
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
 def assert_plain(exc: Exception) -> str:
@@ -165,7 +161,7 @@ def test_crash_leaves_the_part_file(tmp_path):
         import os, sys
         sys.path.insert(0, {str(REPO_ROOT)!r})
         from r2etl_core.io import dv as dvio
-        from r2etl_core.testing import random_events
+        from scripts.synthetic_events import random_events
         w = dvio.AedatWriter({str(tmp_path / 'crash.aedat4')!r}, 34, 34)
         w.write(random_events(2000, 34, 34))
         os._exit(3)  # no close(): like a crash

@@ -6,13 +6,13 @@ import torch
 from conftest import PROJECT_RECORDINGS
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy
-from r2etl_core.testing import ArraySource, random_events
 from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByTime, SlicingSpec
+from scripts.synthetic_events import ArraySource, random_events
 
 CLASSES = tuple(str(i) for i in range(10))
 

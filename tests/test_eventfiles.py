@@ -15,8 +15,8 @@ from r2etl_core.io.eventfiles import event_file_info, open_event_file, read_even
 from r2etl_core.io.eventfiles import synthetic as syn
 from r2etl_core.io.eventfiles._base import native_guard
 from r2etl_core.stream.sources import FileSource, open_source
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
+from scripts.synthetic_events import random_events
 
 EVENTS = random_events(4000, width=346, height=260, duration_us=2_000_000, t0_us=5_000, seed=7)
 WRITERS = {

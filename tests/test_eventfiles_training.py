@@ -17,8 +17,8 @@ from r2etl_core.io.eventfiles import read_event_file
 from r2etl_core.io.eventfiles.synthetic import write_event_file, write_hdf5
 from r2etl_core.io.modelfile import read_meta
 from r2etl_core.train.datasets.recordings import scan_recordings
-from r2etl_core.train.datasets.synthetic_sets import write_labelled_recordings
 from r2etl_core.train.datasets.windows import WindowParams, load_windows
+from scripts.synthetic_sets import write_labelled_recordings
 
 CLASSES = ("left", "middle", "right")
 # one format per recording: a mixed folder trains as one set (one sensor, one class list). Not

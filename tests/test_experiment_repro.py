@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from scripts import plot_default_candidates, results_report
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
@@ -28,22 +30,7 @@ def test_two_short_runs_with_the_same_seed_give_the_same_accuracy(tmp_path):
     assert rows[0]["numerics_env"]["ATEN_CPU_CAPABILITY"] == "avx2" and rows[0]["threads"] == 1
 
 
-def load_script(name: str):
-    """Import scripts/<name>.py as a module (scripts/ is not a package)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    try:
-        spec.loader.exec_module(module)
-    finally:
-        del sys.modules[name]
-    return module
-
-
 def test_fold_comparisons_average_seeds_within_a_fold_before_the_interval():
-    report = load_script("results_report")
 
     def row(mode, fold, seed, acc, steps=150):
         return {"mode": mode, "fold": fold, "seed": seed, "fraction": 1.0, "steps": steps,
@@ -56,7 +43,7 @@ def test_fold_comparisons_average_seeds_within_a_fold_before_the_interval():
     folds = [row(m, k, s, base + 0.01 * k + (0.02 if m == "r2etl" else 0) + 0.01 * s)
              for k in (1, 2) for s in (0, 1) for m, base in (("r2etl", 0.7), ("joint-no-align", 0.7),
                                                                ("events-only", 0.5))]
-    text = report.folds_section(main, folds, [], [])
+    text = results_report.folds_section(main, folds, [], [])
     line = next(ln for ln in text.splitlines() if ln.startswith("| r2etl - joint-no-align"))
     assert "+2.0, +2.0, +2.0" in line and "+2.0 [+2.0, +2.0]" in line
     assert "| 0 (the fixed split) | 70.0, 74.0 | 69.0, 71.0 |" in text  # seed 2 left out
@@ -66,18 +53,17 @@ def test_fold_comparisons_average_seeds_within_a_fold_before_the_interval():
 def test_candidate_plot_and_training_loss_rule(tmp_path, capsys):
     """scripts/plot_default_candidates.py: the pre-registered candidate rule (mean training loss
     over a step range, from steps.jsonl) and the curves figure, on two synthetic runs."""
-    plot = load_script("plot_default_candidates")
     for name, scale in (("a", 1.0), ("b", 2.0)):
         run = tmp_path / name
         run.mkdir()
         run.joinpath("steps.jsonl").write_text(
             "".join(json.dumps({"step": s, "loss": scale * s}) + "\n" for s in range(1, 11)))
         run.joinpath("metrics.csv").write_text("step,val_accuracy\n5,0.95\n10,0.97\n")
-    assert plot.mean_training_loss(tmp_path / "a", 7, 10) == pytest.approx(8.5)
-    assert plot.main(["--loss-steps", "7", "10", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert plot_default_candidates.mean_training_loss(tmp_path / "a", 7, 10) == pytest.approx(8.5)
+    assert plot_default_candidates.main(["--loss-steps", "7", "10", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     assert capsys.readouterr().out.splitlines()[1].endswith("over steps 7-10: 17.0000")
     with pytest.raises(SystemExit, match="has 4 of the 5 steps 7-11"):
-        plot.mean_training_loss(tmp_path / "a", 7, 11)
+        plot_default_candidates.mean_training_loss(tmp_path / "a", 7, 11)
     out = tmp_path / "curves.png"
-    assert plot.main(["--out", str(out), str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    assert plot_default_candidates.main(["--out", str(out), str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from r2etl_core.cli.main import main
-from r2etl_core.nn import nir_export
-from r2etl_core.nn.nir_export import build_nir_graph, fold_batchnorm
+from r2etl_core.nn import nir_graph
+from r2etl_core.nn.nir_graph import build_nir_graph, fold_batchnorm
 from r2etl_core.nn.nir_runner import NIRRunner
 from r2etl_core.stream.nir_check import compare, recording_frames
 from r2etl_core.io.modelfile import load_model
@@ -121,7 +121,7 @@ def test_cli_mismatch_exits_1_with_one_line_and_keeps_no_file(capsys, tmp_path, 
     def unfolded(conv, bn):
         return conv.weight.detach().numpy().copy(), np.zeros(conv.out_channels, np.float32)
 
-    monkeypatch.setattr(nir_export, "fold_batchnorm", unfolded)
+    monkeypatch.setattr(nir_graph, "fold_batchnorm", unfolded)
     out = tmp_path / "wrong.nir"
     code, _, err = run_cli(capsys, "export", MODELS[0], "--nir", out, "--slices", 20)
     assert code == 1

@@ -12,8 +12,8 @@ from r2etl_core.io import dv as dvio
 from r2etl_core.io.dv import AedatWriter
 from r2etl_core.io.dv.readers import AedatReader
 from r2etl_core.stream.slicing import StreamSlicer
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch, SliceByTime
+from scripts.synthetic_events import random_events
 
 DAYS_12 = 12 * 86_400 * 10**6
 BIT_40 = 1 << 40

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from r2etl_core.cli import gpu_check
+from bench import gpu_check
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")

@@ -10,7 +10,7 @@ from r2etl_core.cli.main import main
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import check_output_dir
 from r2etl_core.parse import brief, check_whole, shown
-from r2etl_core.train.config import config_from_dict, load_config
+from r2etl_core.train.config_file import config_from_dict, load_config
 from r2etl_core.train.datasets.events import EventSet
 from r2etl_core.train.run import count_slice_events
 from r2etl_core.train.state import load_train_state

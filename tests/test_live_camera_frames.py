@@ -10,7 +10,7 @@ from fake_camera import Descriptor, FakeDavis, FakeDevice  # noqa: E402
 
 from r2etl_core.io.dv import readers as dv_readers  # noqa: E402
 from r2etl_core.stream.sources import open_source  # noqa: E402
-from r2etl_core.testing import random_events  # noqa: E402
+from scripts.synthetic_events import random_events  # noqa: E402
 
 
 def packets(n: int = 6):

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from r2etl_core.errors import ModelError
-from r2etl_core.io.modelfile import ModelMeta, load_model, save_model
+from r2etl_core.io.modelfile import load_model, save_model
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.types import SlicingSpec
 

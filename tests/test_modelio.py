@@ -5,7 +5,8 @@ import torch
 from safetensors.torch import save_file
 
 from r2etl_core.errors import ModelError
-from r2etl_core.io.modelfile import ModelMeta, load_model, read_meta, save_model
+from r2etl_core.io.modelfile import load_model, read_meta, save_model
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.types import SlicingSpec
 

@@ -24,7 +24,7 @@ def test_no_noise_leaves_frames_untouched():
 # ---------------------------------------------------------------- random-phase windows
 
 def _fine_and_coarse(seed: int = 0):
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
     from r2etl_core.train.datasets.frames import FrameParams, events_to_frames
 
     events = random_events(5_000, 34, 34, duration_us=300_000, seed=seed)

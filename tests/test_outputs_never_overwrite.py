@@ -25,7 +25,7 @@ from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH
 def rec(tmp_path) -> Path:
     """A tiny recording with a labels sidecar."""
     from r2etl_core.io.dv import AedatWriter
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     path = tmp_path / "rec.aedat4"
     writer = AedatWriter(path, 34, 34)

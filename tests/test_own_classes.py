@@ -15,10 +15,10 @@ from r2etl_core.io.labels import LabelSegment, read_labels, write_labels
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, read_meta
 from r2etl_core.stream.slicing import StreamSlicer, bin_to_device
 from r2etl_core.train.datasets.recordings import scan_recordings, split_by_recording
-from r2etl_core.train.datasets.standin import write_recording
-from r2etl_core.train.datasets.synthetic_sets import write_image_folder, write_labelled_recordings
+from scripts.standin import write_recording
 from r2etl_core.train.datasets.windows import WindowParams, load_windows, window_starts
 from r2etl_core.types import EventBatch, FrameSpec, SliceByTime
+from scripts.synthetic_sets import write_image_folder, write_labelled_recordings
 
 CLASSES = ("left", "middle", "right")
 TINY = ["--set", "data.time_steps=4", "--set", "data.augment_shift=1", "--set", "model.width=0.0625",
@@ -187,7 +187,7 @@ def test_eval_names_a_label_the_model_does_not_know(own, tmp_path, capsys):
 
 
 def test_a_config_cannot_split_recordings_window_by_window(own):
-    from r2etl_core.train.config import config_from_dict
+    from r2etl_core.train.config_file import config_from_dict
 
     with pytest.raises(InputError, match="never split window by window"):
         config_from_dict({"data": {"events": "aedat4", "split": "every-nth"}})

@@ -46,7 +46,7 @@ def doc_commands() -> list[list[str]]:
 @pytest.mark.shared
 @pytest.mark.skipif(not (SHARED / "nmnist" / "Train").is_dir(), reason="needs ../shared/data beside the checkout")
 def test_the_tutorial_runs_as_written(tmp_path, monkeypatch, capsys):
-    from r2etl_core.train.datasets.standin import GROUPS, write_tutorial_data
+    from scripts.standin import GROUPS, write_tutorial_data
 
     write_tutorial_data(SHARED, tmp_path, clips_per_class=6, images_per_class=20)
     monkeypatch.chdir(tmp_path)

@@ -18,10 +18,10 @@ from r2etl_core.stream.classify import ClassifyRequest, classify_input
 from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.scoring import score_segments
 from r2etl_core.stream.slicing import roi_activity
-from r2etl_core.testing import ArraySource
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_idle_stream
 from r2etl_core.types import (ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, NOTHING_ANSWER, UNKNOWN_ANSWER, EventBatch, FrameSpec,
                               Prediction, Readout, StageTimings)
+from scripts.synthetic_events import ArraySource
 
 DEMO = PROJECT_RECORDINGS / "nmnist-demo.aedat4"
 
@@ -117,7 +117,7 @@ def test_scoring_counts_no_decision_wrong_on_digits_and_right_when_idle():
 
 
 def test_array_source_with_segments_is_scored(tmp_path):
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     ev = random_events(2000, 34, 34, seed=2)
     src = ArraySource(ev, segments=(LabelSegment(ev.t_first_us, ev.t_last_us + 1, "1"),))

@@ -6,21 +6,16 @@ from __future__ import annotations
 import json
 import threading
 
-import numpy as np
 import pytest
 
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.dv import readers as dv_readers
 from r2etl_core.io.recorder import Recorder
 from r2etl_core.stream.sources import open_source
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch, Prediction, StageTimings
+from scripts.synthetic_events import random_events
 
-
-def assert_same_events(a: EventBatch, b: EventBatch) -> None:
-    assert (a.width, a.height) == (b.width, b.height)
-    for name in "txyp":
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+from helpers import assert_same_events
 
 
 def prediction(i: int) -> Prediction:

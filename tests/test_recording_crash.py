@@ -13,7 +13,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from r2etl_core.errors import InputError
@@ -22,17 +21,14 @@ from r2etl_core.io.dv import encode
 from r2etl_core.io.dv.guard import scan_file
 from r2etl_core.io.recorder import Recorder
 from r2etl_core.io.recovery import recover_interrupted, recovered_name
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
+from scripts.synthetic_events import random_events
+
+from helpers import assert_same_events
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH_US = 10_000  # the child records 10 ms of events every 10 ms of wall time
 MAX_LOSS_S = 0.5
-
-
-def assert_same_events(a, b) -> None:
-    for name in "txyp":
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
 # ---------------------------------------------------------------- the encoder
@@ -76,7 +72,7 @@ RECORDER = """
 import sys, time
 sys.path.insert(0, {repo!r})
 from r2etl_core.io.recorder import Recorder
-from r2etl_core.testing import random_events
+from scripts.synthetic_events import random_events
 from r2etl_core.types import EventBatch
 from r2etl_core.types import Prediction, StageTimings
 events = random_events(40_000, 34, 34, duration_us=10_000_000, t0_us=0, seed=7)

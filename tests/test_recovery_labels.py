@@ -14,7 +14,7 @@ from r2etl_core.io import dv as dvio
 from r2etl_core.io.labels import LabelSegment, read_labels, write_labels
 from r2etl_core.io.recorder import Recorder
 from r2etl_core.io.recovery import recover_interrupted
-from r2etl_core.testing import random_events
+from scripts.synthetic_events import random_events
 
 T0 = 1_000_000
 

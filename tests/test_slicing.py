@@ -10,8 +10,8 @@ from r2etl_core.stream.slicing import (
     sensor_frame,
     slices_index,
 )
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch, FrameSpec, SliceByCount, SliceByTime
+from scripts.synthetic_events import random_events
 
 
 def ev(ts, xs=None, ys=None, ps=None, w=34, h=34):

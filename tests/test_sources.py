@@ -28,8 +28,10 @@ from r2etl_core.stream.sources import (
     open_source,
     parse_host_port,
 )
-from r2etl_core.testing import random_events
 from r2etl_core.types import EventBatch
+from scripts.synthetic_events import random_events
+
+from helpers import assert_same_events
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
 LAB = RECORDINGS / "davis346-lab-frames.aedat4"  # 117,667 events over 129,999 us
@@ -38,11 +40,6 @@ TRIMMED = RECORDINGS / "davis346-trimmed.aedat4"  # 6,676 events over 169,941 us
 
 def concat(batches: list[EventBatch]) -> EventBatch:
     return EventBatch.concat(batches, batches[0].width, batches[0].height)
-
-
-def assert_same_events(a: EventBatch, b: EventBatch) -> None:
-    for name in "txyp":
-        assert np.array_equal(getattr(a, name), getattr(b, name)), name
 
 
 class Collector(threading.Thread):
@@ -294,7 +291,7 @@ def test_network_source_ends_when_the_writer_goes_away(free_port):
         import os, sys, time
         sys.path.insert(0, {str(RECORDINGS.parent)!r})
         from r2etl_core.io import dv as dvio
-        from r2etl_core.testing import random_events
+        from scripts.synthetic_events import random_events
         w = dvio.NetworkEventWriter("127.0.0.1", {free_port}, 34, 34, "remote")
         print("ready", flush=True)
         w.wait_for_clients(1, timeout_s=20)

@@ -13,12 +13,12 @@ import torch
 from r2etl_core.cli import main as cli
 from r2etl_core.errors import InputError
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model, read_meta
-from r2etl_core.train.config import config_from_dict, load_config, packaged_configs
+from r2etl_core.train.config_file import config_from_dict, load_config, packaged_configs
 from r2etl_core.train.datasets.splits import shared_nmnist_split
-from r2etl_core.train.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
 from r2etl_core.train.ema import WeightAverage
 from r2etl_core.train.run import train
 from r2etl_core.train.trainer import Callback
+from scripts.synthetic_sets import write_mnist_npz, write_nmnist_folder
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -7,9 +7,9 @@ import torch
 
 from r2etl_core.errors import ModelError
 from r2etl_core.io.modelfile import load_model
-from r2etl_core.train.config import config_from_dict
-from r2etl_core.train.datasets.synthetic_sets import write_mnist_npz, write_nmnist_folder
+from r2etl_core.train.config_file import config_from_dict
 from r2etl_core.train.run import train
+from scripts.synthetic_sets import write_mnist_npz, write_nmnist_folder
 
 
 @pytest.fixture(scope="module")

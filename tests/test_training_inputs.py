@@ -14,9 +14,9 @@ import torch
 from r2etl_core.errors import R2ETLWarning
 from r2etl_core.io.labels import LabelSegment
 from r2etl_core.train.datasets.recordings import find_recordings, scan_recordings, split_by_recording
-from r2etl_core.train.datasets.standin import write_recording
 from r2etl_core.train.datasets.windows import WindowParams, load_windows
 from r2etl_core.types import EventBatch
+from scripts.standin import write_recording
 
 T0, T1 = 1_000_000, 2_000_000  # the events of every test recording
 
@@ -76,7 +76,7 @@ def test_a_symlink_loop_reads_each_recording_once(tmp_path):
 
 def test_an_nmnist_folder_with_a_link_loop_lists_each_sample_once(tmp_path):
     from r2etl_core.io.nmnist import find_nmnist_samples, write_bin
-    from r2etl_core.testing import random_events
+    from scripts.synthetic_events import random_events
 
     (tmp_path / "3").mkdir()
     for name in ("00001.bin", "00002.bin"):
@@ -152,7 +152,8 @@ class DataWasRead(Exception):
 
 
 def init_model(tmp_path, **config):
-    from r2etl_core.io.modelfile import ModelMeta, save_model
+    from r2etl_core.io.modelfile import save_model
+    from r2etl_core.nn.meta import ModelMeta
     from r2etl_core.nn.model import ModelConfig, build_model
 
     model = build_model(ModelConfig(width=0.0625, **config))
@@ -160,7 +161,7 @@ def init_model(tmp_path, **config):
 
 
 def run_config(tmp_path, init, **data):
-    from r2etl_core.train.config import config_from_dict
+    from r2etl_core.train.config_file import config_from_dict
 
     return config_from_dict({"data": {"events_dir": str(tmp_path), "time_steps": 4, **data},
                              "model": {"width": 0.0625, "init": str(init)},
@@ -215,7 +216,7 @@ def test_with_a_cache_the_frames_go_to_disk_and_memory_is_bounded_by_the_batch(t
 
 def test_resume_without_a_checkpoint_and_a_single_class_are_said(tmp_path, monkeypatch):
     from r2etl_core.train import run
-    from r2etl_core.train.config import config_from_dict
+    from r2etl_core.train.config_file import config_from_dict
 
     class OneClass:
         class_names = ("x",)

@@ -62,14 +62,15 @@ def export_nir(model_path: str | Path, out: str | Path, recording: Path | None,
     """Build, write and (with ``recording``) verify; ExportMismatch leaves ``out`` untouched."""
     import nir
 
-    from r2etl_core.nn.nir_export import DEFAULT_DT, build_nir_graph
+    from r2etl_core.io.nir_export import model_file_graph
+    from r2etl_core.nn.nir_graph import DEFAULT_DT
     from r2etl_core.stream.nir_check import verify_file
     from r2etl_core.io.files import atomic_write, check_output_path
     from r2etl_core.stream.pipeline import load_model_file
 
     out = check_output_path(out, "NIR file")
     loaded = load_model_file(model_path)
-    graph = build_nir_graph(loaded.model, loaded.meta, loaded.path, DEFAULT_DT if dt is None else dt)
+    graph = model_file_graph(loaded.model, loaded.meta, loaded.path, DEFAULT_DT if dt is None else dt)
     result = {"model": str(loaded.path), "nir": str(out), "nodes": len(graph.nodes),
               "dt": graph.metadata["dt"], "verified": False}
     with atomic_write(out) as tmp:

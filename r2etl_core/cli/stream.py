@@ -105,6 +105,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def stream_settings(args: argparse.Namespace) -> StreamSettings:
     """The stream settings the flags ask for; flags not given keep the defaults."""
+    from r2etl_core.stream.pipeline import StreamSettings
+
     default = ResetPolicy()
     reset = ResetPolicy(
         kind=args.reset or default.kind,
@@ -172,10 +174,6 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from r2etl_core.cli.bench import run_all
+    from r2etl_core.cli.bench import run_bench
 
-    results = run_all(model_path=args.model, recording=args.recording, quick=args.quick,
-                      log=None if args.json else print)
-    if args.json:
-        print(json.dumps(results))
-    return 0
+    return run_bench(args)

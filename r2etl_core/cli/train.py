@@ -204,7 +204,7 @@ def data_overrides(args: argparse.Namespace, base) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from r2etl_core.train.config import load_config
+    from r2etl_core.train.config_file import load_config
 
     try:
         base = load_config(args.config or DEFAULT_CONFIG)

@@ -27,7 +27,8 @@ import numpy as np
 import zstandard
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.dv.guard import Bad, Scan, read_header, scan_file, write_readable_prefix
+from r2etl_core.io.dv.checked import write_readable_prefix
+from r2etl_core.io.dv.guard import Bad, Scan, read_header, scan_file
 from r2etl_core.io.files import check_input_file
 
 FRAME_KIND = "FRME"  # the flatbuffer identifier of frame packets

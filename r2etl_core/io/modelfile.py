@@ -1,31 +1,26 @@
 """Model files: safetensors weights with our JSON metadata in the safetensors header.
 
 One file carries everything the viewer needs (architecture, input size, T, slicing, class
-names, training provenance, metrics). Nothing is ever unpickled. Writes are atomic: a file
-is written beside the target and renamed over it, so a failed save never replaces a good model.
+names, training provenance, metrics: ``r2etl_core.nn.meta.ModelMeta``). Nothing is ever
+unpickled. Writes are atomic: a file is written beside the target and renamed over it, so a
+failed save never replaces a good model.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from r2etl_core import __version__
 from r2etl_core.errors import ModelError
 from r2etl_core.io.files import atomic_write, check_input_file
-from r2etl_core.io.modelcheck import check_meta_dict, check_weights_finite
-from r2etl_core.nn.model import BOTTLENECK_FEATURES, ModelConfig, R2ETLNet, build_model
-from r2etl_core.nn.unknown import UnknownDetector
+from r2etl_core.io.modelcheck import check_weights_finite
+from r2etl_core.nn.meta import ModelMeta
+from r2etl_core.nn.model import R2ETLNet, build_model
 from r2etl_core.parse import brief
-from r2etl_core.types import SlicingSpec
 
-FORMAT_NAME = "r2etl-model"
-FORMAT_VERSION = 1
 METADATA_KEY = "r2etl"
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 # The default of the viewer, `r2etl classify` and the demo: the model that did best on continuous
@@ -33,56 +28,6 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL_PATH = MODELS_DIR / "nmnist-r2etl-live-tuned.safetensors"
 CLEAN_MODEL_PATH = MODELS_DIR / "nmnist-r2etl.safetensors"  # best on clean samples cut at t = 0 (97.55%)
 LIVE_MODEL_PATH = MODELS_DIR / "nmnist-r2etl-live.safetensors"  # the live recipe from scratch
-
-
-@dataclass(frozen=True)
-class ModelMeta:
-    config: ModelConfig
-    class_names: tuple[str, ...]
-    slicing: SlicingSpec = SlicingSpec()
-    normalisation: dict = field(default_factory=dict)
-    training: dict = field(default_factory=dict)  # data, command, mode, held-out sample ids
-    metrics: dict = field(default_factory=dict)
-    package_version: str = __version__
-    unknown: dict = field(default_factory=dict)  # the "not one of my classes" detector (nn.unknown); {}: none
-
-    def unknown_detector(self) -> UnknownDetector | None:
-        """The calibrated detector, or None for a model file made before it existed."""
-        if not self.unknown:
-            return None
-        return UnknownDetector.from_dict(self.unknown, self.config.num_classes,
-                                         self.config.channels(BOTTLENECK_FEATURES))
-
-    def to_json(self) -> str:
-        return json.dumps({
-            "format": FORMAT_NAME, "format_version": FORMAT_VERSION,
-            "model": self.config.to_dict(), "class_names": list(self.class_names),
-            "slicing": self.slicing.to_dict(), "normalisation": self.normalisation,
-            "training": self.training, "metrics": self.metrics,
-            "package_version": self.package_version, **({"unknown": self.unknown} if self.unknown else {}),
-        })
-
-    @staticmethod
-    def from_json(text: str, where: str | Path) -> "ModelMeta":
-        try:
-            d = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ModelError(where, f"model metadata is not valid JSON ({exc.msg})") from None
-        except (ValueError, RecursionError) as exc:  # too many digits, nested too deep
-            raise ModelError(where, f"model metadata is not usable JSON ({brief(exc)})") from None
-        d = check_meta_dict(d, where, FORMAT_NAME, FORMAT_VERSION)
-        config = ModelConfig.from_dict(d["model"])
-        names = tuple(str(n) for n in d["class_names"])
-        if len(names) != config.num_classes:
-            raise ModelError(where, f"metadata lists {len(names)} class names for {config.num_classes} classes")
-        meta = ModelMeta(config, names, SlicingSpec.from_dict(d.get("slicing", {})),
-                         d.get("normalisation", {}), d.get("training", {}), d.get("metrics", {}),
-                         d.get("package_version", "?"), d.get("unknown") or {})
-        try:
-            meta.unknown_detector()
-        except ValueError as exc:
-            raise ModelError(where, f"model metadata: {exc}") from None
-        return meta
 
 
 def save_model(model: R2ETLNet, meta: ModelMeta, path: str | Path) -> Path:

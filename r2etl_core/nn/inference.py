@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.captured import CapturedStep
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState

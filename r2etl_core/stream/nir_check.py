@@ -19,7 +19,7 @@ import torch
 
 from r2etl_core.errors import InputError
 from r2etl_core.nn.nir_runner import NIRRunner
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.stream.settings import model_slicing
 from r2etl_core.stream.slicing import StreamSlicer, bin_slices, slices_index

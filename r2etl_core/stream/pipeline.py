@@ -19,7 +19,8 @@ from typing import Callable, Iterable, Sequence
 
 from r2etl_core.errors import ModelError, R2ETLError
 from r2etl_core.io.labels import IDLE_LABEL, NEGATIVE_LABELS, labels_path_for, read_labels
-from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, ModelMeta, load_model
+from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import LabelledSpan, Sink, Source
 from r2etl_core.stream.engine import EngineConfig, StreamEngine

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from r2etl_core.errors import R2ETLError
-from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.inference import NO_FRAME, CoreConfig
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.types import BinnedSlice, EngineOutput, EventSlice, Readout, ResetPolicy
 
 START_TIMEOUT_S = 120.0  # importing torch and loading the model in a fresh interpreter

@@ -33,7 +33,8 @@ import torch
 from r2etl_core.errors import InputError
 from r2etl_core.io.eventfiles import read_event_file as read_all_events
 from r2etl_core.io.labels import LabelSegment, segment_index
-from r2etl_core.io.modelfile import ModelMeta, load_model, save_model
+from r2etl_core.io.modelfile import load_model, save_model
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.io.nmnist import read_bin
 from r2etl_core.nn.inference import InferenceCore
 from r2etl_core.nn.unknown import UnknownDetector, fit_detector

@@ -11,7 +11,9 @@ from typing import Callable
 
 import numpy as np
 
-from r2etl_core.io.modelfile import ModelMeta, save_model
+from r2etl_core.io.modelfile import save_model
+
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.train.evaluate import EvalResult
 from r2etl_core.train.state import save_train_state
 from r2etl_core.train.trainer import Callback, Trainer

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from r2etl_core.errors import InputError
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
 from r2etl_core.train.datasets.folders import ClassFiles, match_classes

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 from r2etl_core import __version__
 from r2etl_core.errors import InputError, R2ETLWarning
 from r2etl_core.io.files import atomic_write
-from r2etl_core.io.modelfile import ModelMeta, load_model
+from r2etl_core.io.modelfile import load_model
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
 from r2etl_core.parse import check_device, cuda_available
 from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics

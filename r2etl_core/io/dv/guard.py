@@ -5,7 +5,7 @@ its constructor on a packet whose LZ4 data does not decompress (or on a damaged 
 while holding the GIL: the whole process freezes, Ctrl+C included. Other damage decodes to
 garbage events (``IndexError: ... out of order``, timestamps far in the future). So we walk the
 file ourselves first and find the first damaged packet; the reader then lets dv see only the
-packets before it (see ``write_readable_prefix``).
+packets before it (``r2etl_core.io.dv.checked``).
 
 AEDAT 4 layout (dv-processing's writer; the ``aedat`` crate parses it the same way):
 ``#!AER-DAT4.0\\r\\n``, int32 size + flatbuffer ``IOHeader`` (compression, data-table position,
@@ -19,10 +19,7 @@ reads events: a damaged frame packet reads fine); every packet's framing is chec
 
 from __future__ import annotations
 
-import os
 import struct
-import tempfile
-import weakref
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +29,6 @@ import lz4.frame
 import numpy as np
 import zstandard
 
-from r2etl_core.errors import InputError
 from r2etl_core.io.dv._flatbuf import Bad, field_at, fields_of, size_prefixed_root, unpack, vector_of
 
 MAGIC = b"#!AER-DAT4.0\r\n"
@@ -40,7 +36,6 @@ _LZ4_MAGIC = b"\x04\x22\x4d\x18"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _HEADER_START = len(MAGIC) + 4  # the IOHeader flatbuffer follows magic + int32 size
 _MAX_HEADER_BYTES = 16 << 20
-_COPY_CHUNK = 1 << 20
 _EVENT_BYTES = 16  # struct Event {t: int64; x: int16; y: int16; on: bool}, padded by flatbuffers
 
 
@@ -295,66 +290,3 @@ def scan_file(path: Path) -> Scan:
             except Bad as exc:
                 scan.damage = Damage(scan.table_position, f"damaged data table: {exc}")
     return scan
-
-
-def write_readable_prefix(path: Path, scan: Scan, out: BinaryIO) -> None:
-    """Copy header + the packets before the damage to ``out``, without a data table (the
-    header's table position becomes -1), so dv reads them sequentially and stops there."""
-    with open(path, "rb") as f:
-        header = bytearray(f.read(scan.header_end))
-        if scan.table_field_at is not None:
-            struct.pack_into("<q", header, scan.table_field_at, -1)
-        out.write(header)
-        left = scan.good_end - scan.header_end
-        while left > 0:
-            chunk = f.read(min(left, _COPY_CHUNK))
-            if not chunk:
-                break
-            out.write(chunk)
-            left -= len(chunk)
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass  # already gone (a tmp cleaner) or the folder vanished: nothing left to free
-
-
-class CheckedFile:
-    """What dv may open for ``path``: the file itself when it is sound, else a temporary copy of
-    the packets before the first damage. ``damage`` is the one-line error to raise once those
-    events are read. The copy is removed by ``close()`` or when this object is collected."""
-
-    def __init__(self, path: Path):
-        self.path, self.dv_path = path, path
-        self.damage: InputError | None = None
-        self.event_times: list[tuple[int, int]] = []  # (first, last) event time of each event packet
-        self._finalizer: weakref.finalize | None = None
-        try:
-            scan = scan_file(path)
-        except EOFError:
-            raise InputError(path, "truncated .aedat4 file (it ends inside its header)") from None
-        except Bad as exc:
-            raise InputError(path, f"truncated or corrupt .aedat4 file (damaged header: {exc})") from None
-        self.event_times = [scan.event_times[pos] for pos in sorted(scan.event_times)]
-        if scan.damage is not None:
-            where = scan.damage
-            self.damage = InputError(path, f"truncated or corrupt .aedat4 file from byte {where.offset} on: "
-                                           f"{where.problem}")
-            self.dv_path = self._readable_copy(scan)
-
-    def _readable_copy(self, scan: Scan) -> Path:
-        fd, name = tempfile.mkstemp(prefix="r2etl-readable-", suffix=".aedat4")
-        self._finalizer = weakref.finalize(self, _unlink, name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                write_readable_prefix(self.path, scan, out)
-        except OSError:  # e.g. no room in the temp folder: the damage is still the news
-            self.close()
-            raise self.damage from None
-        return Path(name)
-
-    def close(self) -> None:
-        if self._finalizer is not None:
-            self._finalizer()

@@ -36,7 +36,7 @@ from r2etl_core.io.dv._common import (
     from_event_store,
     sensor_size_for,
 )
-from r2etl_core.io.dv.guard import CheckedFile
+from r2etl_core.io.dv.checked import CheckedFile
 from r2etl_core.io.dv.live import LIVE_FRAMES_KEPT, LiveReader  # noqa: F401 (tests read LIVE_FRAMES_KEPT here)
 from r2etl_core.types import EventBatch
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from r2etl_core.errors import InputError, ModelError
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.train.config import DataConfig, parse_roi
 from r2etl_core.train.datasets.events import EventSet
 from r2etl_core.train.datasets.recordings import RecordingSet, scan_recordings, split_by_recording

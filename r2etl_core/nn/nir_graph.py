@@ -1,5 +1,7 @@
 """The event branch of an ``R2ETLNet`` as a NIR graph (Neuromorphic Intermediate Representation).
 
+Building the graph only; the file is written by ``r2etl_core.io.nir_export``.
+
 NIR has no BatchNorm node, so every batch norm is folded into the convolution before it (the
 convs carry no bias: the folded bias is the batch norm's shift). r2etl's neuron, after
 spikingjelly's discrete update with ``decay_input=False`` and a hard reset to ``v_reset``,
@@ -19,7 +21,6 @@ the leak and the input. One difference NIR cannot express: spikingjelly fires at
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nir
 import numpy as np
@@ -29,8 +30,7 @@ from torch import nn
 
 from r2etl_core import __version__
 from r2etl_core.errors import ModelError
-from r2etl_core.io.files import atomic_write, file_sha256
-from r2etl_core.io.modelfile import ModelMeta
+from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import PreResetLIF, R2ETLNet
 
 DEFAULT_DT = 1e-4  # seconds of NIR time per slice (see the module docstring)
@@ -112,8 +112,9 @@ def event_branch_nodes(model: R2ETLNet, dt: float) -> list[tuple[str, nir.NIRNod
     return nodes
 
 
-def graph_metadata(meta: ModelMeta, model_path: str | Path | None, dt: float = DEFAULT_DT) -> dict:
-    """Flat metadata (NIR's reader reads one level): what a consumer needs to feed the graph."""
+def graph_metadata(meta: ModelMeta, dt: float = DEFAULT_DT, source_model: str = "", source_sha256: str = "") -> dict:
+    """Flat metadata (NIR's reader reads one level): what a consumer needs to feed the graph;
+    ``source_model`` and ``source_sha256`` name the model file it came from, if any."""
     s = meta.slicing
     return {
         "format": FORMAT_NAME, "format_version": FORMAT_VERSION, "r2etl_version": __version__,
@@ -129,18 +130,18 @@ def graph_metadata(meta: ModelMeta, model_path: str | Path | None, dt: float = D
         "neuron": "LIF, forward Euler with dt: v = (1 - dt/tau) v + dt/tau r I = 0.5 v + I; hard reset to v_reset",
         "threshold_rule": "the source model fires at v >= v_threshold (spikingjelly); NIR says v > v_threshold",
         "output": "classifier: logits per time step (no output neuron); the prediction is a readout over steps",
-        "source_model": Path(model_path).name if model_path else "",
-        "source_sha256": file_sha256(model_path) if model_path and Path(model_path).is_file() else "",
+        "source_model": source_model, "source_sha256": source_sha256,
     }
 
 
-def build_nir_graph(model: R2ETLNet, meta: ModelMeta, model_path: str | Path | None = None,
-                    dt: float = DEFAULT_DT) -> nir.NIRGraph:
-    """The event branch as a sequential NIR graph with the slicing in its metadata."""
+def build_nir_graph(model: R2ETLNet, meta: ModelMeta, dt: float = DEFAULT_DT, source_model: str = "",
+                    source_sha256: str = "") -> nir.NIRGraph:
+    """The event branch as a sequential NIR graph with the slicing in its metadata (the model
+    file's name and hash: ``r2etl_core.io.nir_export.model_file_graph``)."""
     if not dt > 0:
         raise ValueError(f"dt must be positive, got {dt}")
     model = model.eval()
-    metadata = graph_metadata(meta, model_path, dt)
+    metadata = graph_metadata(meta, dt, source_model, source_sha256)
     named = event_branch_nodes(model.cpu(), dt)
     size = meta.config.input_size
     nodes: dict[str, nir.NIRNode] = {"input": nir.Input(input_type={"input": np.array([2, size, size])})}
@@ -149,11 +150,3 @@ def build_nir_graph(model: R2ETLNet, meta: ModelMeta, model_path: str | Path | N
     order = list(nodes)
     edges = list(zip(order[:-1], order[1:]))
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
-
-
-def write_graph(graph: nir.NIRGraph, path: str | Path) -> Path:
-    """Write ``graph`` atomically: an interrupted write never leaves a half file under ``path``."""
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        nir.write(tmp, graph)
-    return path

@@ -14,8 +14,8 @@ import numpy as np
 
 from r2etl_core.io.nmnist import write_bin
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream
-from r2etl_core.train.datasets.standin import write_recording
 from r2etl_core.types import EventBatch
+from scripts.standin import write_recording
 
 
 def class_events(label: int, n: int = 400, size: int = 34, duration_us: int = 290_000,
