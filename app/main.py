@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from r2etl_core.cli.main import OneLineParser
-from r2etl_core.cli.stream import DEFAULT_STALL_S
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import check_output_path
+from r2etl_core.limits import DEFAULT_STALL_S
 from r2etl_core.parse import check_number, parse_host_port, parse_speed
 
 from .defaults import PROG

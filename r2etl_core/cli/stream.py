@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
+from r2etl_core.limits import DEFAULT_STALL_S
 from r2etl_core.parse import check_device, check_number, check_slice_us
 from r2etl_core.stream.pipeline import StreamSettings
 from r2etl_core.types import READOUT_KINDS, Readout, ResetPolicy, SliceByTime
 
-DEFAULT_STALL_S = 10.0  # r2etl_core.io.dv.DEFAULT_STALL_S (not imported: it loads dv-processing)
 
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->

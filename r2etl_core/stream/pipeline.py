@@ -25,7 +25,7 @@ from r2etl_core.protocols import LabelledSpan, Sink, Source
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.types import FrameSpec, Readout, ResetPolicy, SliceByCount, SliceByTime
 
-DENOISE_US = 2000  # background-activity filter window of the viewer's "filter noise" box
+from r2etl_core.limits import DENOISE_US as DENOISE_US  # re-exported: the viewer's session imports it here
 
 
 def model_slicing(meta: ModelMeta) -> SliceByTime | SliceByCount:
