@@ -23,7 +23,8 @@ import torch
 
 from r2etl_core.errors import R2ETLError
 from r2etl_core.io.modelfile import ModelMeta
-from r2etl_core.nn.inference import InferenceCore, device_name, pick_device
+from r2etl_core.nn.device import device_name, pick_device
+from r2etl_core.nn.inference import InferenceCore
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.unknown import effective_threshold
 from r2etl_core.protocols import Sink, Source

@@ -52,7 +52,8 @@ def _facts(item: BinnedSlice) -> BinnedSlice:
 def _serve(conn, model_path: str, device: str, settings: dict) -> None:
     """The child: load the model, then step runs of slices until told to stop."""
     from r2etl_core.io.modelfile import load_model
-    from r2etl_core.nn.inference import InferenceCore, device_name
+    from r2etl_core.nn.device import device_name
+    from r2etl_core.nn.inference import InferenceCore
 
     try:
         torch.set_num_threads(1)
