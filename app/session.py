@@ -254,8 +254,8 @@ class Session(QObject):
     def denoise(self) -> bool:
         return self.settings.denoise_us is not None
 
-    def set_slice_ms(self, ms: float) -> None:
-        self._apply(slicing=SliceByTime(max(1, int(round(ms * 1000)))))
+    def set_slice_us(self, slice_us: int) -> None:
+        self._apply(slicing=SliceByTime(slice_us))
 
     def set_reset_policy(self, policy: ResetPolicy) -> None:
         self._apply(reset=policy)

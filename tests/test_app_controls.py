@@ -41,8 +41,8 @@ def test_predictions_reach_all_views(qtbot, viewer):
 
 def test_slice_spinbox_sets_engine_slicing(qtbot, viewer):
     window, session, _ = viewer
-    assert window.settings.slice_ms.value() == pytest.approx(10.0)  # the model's slice_us
-    window.settings.slice_ms.setValue(25.0)
+    assert window.settings.slice_length.value() == pytest.approx(10.0)  # the model's slice_us
+    window.settings.slice_length.setValue(25.0)
     qtbot.waitUntil(lambda: session.engine.slicing == SliceByTime(25_000), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: any(p.t_end_us - p.t_start_us == 25_000
                                 for p in window.prediction_view.history), timeout=TIMEOUT)
@@ -130,7 +130,7 @@ def test_switching_model_rebuilds_views_and_reopens_input(qtbot, viewer, monkeyp
                     timeout=TIMEOUT)
     assert first.closed
     assert window.prediction_view.class_names == ("a", "b", "c", "d")
-    assert window.settings.slice_ms.value() == pytest.approx(20.0)
+    assert window.settings.slice_length.value() == pytest.approx(20.0)
     assert session.engine.slicing == SliceByTime(20_000)
     qtbot.waitUntil(lambda: len(window.prediction_view.history) > 0
                     and len(window.prediction_view.history[-1].probabilities) == 4, timeout=TIMEOUT)

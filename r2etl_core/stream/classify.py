@@ -156,7 +156,7 @@ def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, p
         "slices_per_s": round(len(predictions) / wall, 1) if wall > 0 else 0.0,
         "dropped": stats.dropped, "model_ms_p50": round(stats.model_ms_p50, 3),
         "model_ms_p99": round(stats.model_ms_p99, 3),
-        "slice_us": slicing.window_us if isinstance(slicing, SliceByTime) else None,
+        "slice_us": slicing.slice_us if isinstance(slicing, SliceByTime) else None,
         "reset": engine.reset_policy.kind, "readout": engine.readout.kind,
         "abstained": _share(predictions, ABSTAIN_NOTHING, ABSTAIN_UNKNOWN),
         "abstained_unknown": _share(predictions, ABSTAIN_UNKNOWN),

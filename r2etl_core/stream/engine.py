@@ -78,9 +78,7 @@ class StreamEngine:
         else:
             self.core = InferenceCore(model, *core_args)
             self.device_label = device_name(self.device)
-        s = meta.slicing
-        self._slicing: SliceByTime | SliceByCount = (
-            SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us))
+        self._slicing: SliceByTime | SliceByCount = meta.slicing.slicer()
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._queue: collections.deque = collections.deque()

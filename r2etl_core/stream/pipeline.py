@@ -30,8 +30,7 @@ from r2etl_core.limits import DENOISE_US as DENOISE_US  # re-exported: the viewe
 
 def model_slicing(meta: ModelMeta) -> SliceByTime | SliceByCount:
     """Slice a stream the way the model's training frames were made."""
-    s = meta.slicing
-    return SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us)
+    return meta.slicing.slicer()
 
 
 @dataclass(frozen=True)
