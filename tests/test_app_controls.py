@@ -48,6 +48,25 @@ def test_slice_spinbox_sets_engine_slicing(qtbot, viewer):
                                 for p in window.prediction_view.history), timeout=TIMEOUT)
 
 
+def test_slice_box_allows_the_range_the_cli_allows(qtbot):
+    from app.controls import SettingsPanel
+    from r2etl_core.cli.main import build_parser
+    from r2etl_core.cli.stream import stream_settings
+    from r2etl_core.errors import InputError
+
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    box = panel.slice_length
+    lowest, highest = round(box.minimum() * 1000), round(box.maximum() * 1000)
+    for slice_us in (lowest, highest):  # both ends pass the CLI's check ...
+        args = build_parser("classify").parse_args(["classify", "x", "--slice-us", str(slice_us)])
+        assert stream_settings(args).slicing == SliceByTime(slice_us)
+    for slice_us in (lowest - 1, highest + 1):  # ... and one step beyond fails it
+        args = build_parser("classify").parse_args(["classify", "x", "--slice-us", str(slice_us)])
+        with pytest.raises(InputError, match="--slice-us"):
+            stream_settings(args)
+
+
 def test_roi_drag_sets_engine_roi_and_centre_resets_it(qtbot, viewer):
     window, session, _ = viewer
     roi = window.event_view.roi
@@ -299,3 +318,14 @@ def test_a_command_line_speed_that_is_no_preset_is_shown_as_it_is(qtbot):
     qtbot.addWidget(bar)
     bar.show_playback(4.0, False)
     assert bar.speed.currentText() == "4x" and bar.speed.currentData() == 4.0
+
+
+def test_settings_labels_quote_the_defaults_in_code(qtbot, monkeypatch):
+    import app.controls as controls
+    from r2etl_core.types import ResetPolicy
+
+    monkeypatch.setattr(controls, "DENOISE_US", 5000)
+    panel = controls.SettingsPanel()
+    qtbot.addWidget(panel)
+    assert panel.denoise.text() == "filter noise (5 ms)" and "the 5 ms before" in panel.denoise.toolTip()
+    assert panel.policy.itemText(0) == f"after silence ({ResetPolicy().silence_us // 1000} ms)"
