@@ -158,14 +158,20 @@ def bin_slices(index: torch.Tensor, n_slices: int, spec: FrameSpec) -> torch.Ten
     return counts
 
 
-def bin_events_numpy(events: EventBatch, spec: FrameSpec) -> np.ndarray:
-    """CPU convenience: ``[2, S, S]`` float32 counts of ``events`` (training, tests)."""
-    idx = frame_index(events, spec)
+def bin_steps_numpy(events: EventBatch, step: np.ndarray, steps: int, spec: FrameSpec) -> np.ndarray:
+    """CPU: ``[steps, 2, S, S]`` float32 counts, event i counted in frame ``step[i]`` (each in
+    ``0 .. steps-1``); the same index and scaling as ``bin_slices`` (training frames)."""
     s = spec.out_size
-    counts = np.bincount(idx, minlength=2 * s * s).astype(np.float32).reshape(2, s, s)
+    counts = np.bincount(frame_index(events, spec, step), minlength=steps * 2 * s * s)
+    counts = counts.astype(np.float32).reshape(steps, 2, s, s)
     if spec.scale_counts and spec.roi_size != s:
         counts *= (s / spec.roi_size) ** 2
     return counts
+
+
+def bin_events_numpy(events: EventBatch, spec: FrameSpec) -> np.ndarray:
+    """CPU convenience: ``[2, S, S]`` float32 counts of ``events`` (tests, scripts)."""
+    return bin_steps_numpy(events, np.zeros(len(events), np.int32), 1, spec)[0]
 
 
 def sensor_frame(events: EventBatch) -> np.ndarray:
