@@ -302,12 +302,15 @@ class Readout:
             raise ValueError(f"unknown readout {self.kind!r} ({', '.join(READOUT_KINDS)})")
 
 
+DEFAULT_SLICE_US = 30_000  # training frames' slice length, and a model file's that names none
+
+
 @dataclass(frozen=True)
 class SlicingSpec:
     """How the model's input frames were made; the viewer slices live streams the same way."""
 
     mode: str = "time"  # "time" (slice_us per step) or "count" (events per step)
-    slice_us: int = 30_000
+    slice_us: int = DEFAULT_SLICE_US
     events_per_slice: int = 0
     sensor_width: int = 34  # sensor the training data came from
     sensor_height: int = 34

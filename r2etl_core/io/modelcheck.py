@@ -16,6 +16,7 @@ import torch
 from r2etl_core import limits
 from r2etl_core.errors import InputError, ModelError
 from r2etl_core.parse import check_choice, check_number, check_whole, shown
+from r2etl_core.types import DEFAULT_SLICE_US
 
 JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false",
               type(None): "null"}
@@ -67,7 +68,7 @@ def _check_sections(d: dict) -> None:
     slicing = _table(d, "slicing")
     mode = check_choice("slicing.mode", slicing.get("mode", "time"), limits.FRAME_MODES)
     if mode == "time":
-        check_whole("slicing.slice_us", slicing.get("slice_us", 30_000), *limits.SLICE_US, "us")
+        check_whole("slicing.slice_us", slicing.get("slice_us", DEFAULT_SLICE_US), *limits.SLICE_US, "us")
     else:
         check_whole("slicing.events_per_slice", slicing.get("events_per_slice", 0), *limits.EVENTS_PER_SLICE)
     for side in ("sensor_width", "sensor_height"):

@@ -23,7 +23,7 @@ from r2etl_core.errors import InputError
 from r2etl_core.io.files import atomic_write
 from r2etl_core.limits import check_frames_fit
 from r2etl_core.stream.slicing import bin_steps_numpy
-from r2etl_core.types import EventBatch, FrameSpec
+from r2etl_core.types import DEFAULT_SLICE_US, EventBatch, FrameSpec
 
 # What a cached frame is made by; a new rule must not reuse frames made by the old one.
 # 2: the engine's centred-square crop (rule 1 squashed a non-square sensor with cv2.INTER_AREA;
@@ -35,7 +35,7 @@ FRAME_RULE = 2
 class FrameParams:
     time_steps: int = 10
     mode: str = "time"  # "time" or "count"
-    slice_us: int = 30_000
+    slice_us: int = DEFAULT_SLICE_US
     time_origin: str = "zero"  # "zero" (recording t=0) or "first" (first event)
     sensor_width: int = 34
     sensor_height: int = 34
