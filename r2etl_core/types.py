@@ -72,7 +72,7 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class EventSlice:
-    """Events of one time window ``[t_start_us, t_end_us)`` as cut by a slicer."""
+    """Events of one slice ``[t_start_us, t_end_us)`` as cut by a slicer."""
 
     t_start_us: int
     t_end_us: int
