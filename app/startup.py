@@ -16,7 +16,7 @@ from app.defaults import DEFAULT_SCREENSHOT_S, DEMO_RECORDING, PROG
 from app.session import VIEWER_ENGINE, Session
 from app.window import MainWindow
 from r2etl_core.errors import R2ETLError
-from r2etl_core.stream.pipeline import LoadedModel, OpenedInput, load_model_file, sources_opener
+from r2etl_core.stream.pipeline import LoadedModel, OpenedInput, core_opener, load_model_file
 
 SWITCH_INTERVAL_S = 0.0005
 
@@ -60,7 +60,7 @@ def build_viewer(args: argparse.Namespace, spec: str | None,
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName(PROG)
     # the network steps in its own process: the GUI's painting never stalls it (bench/viewer_latency.py)
-    session = session or Session(opener=sources_opener(getattr(args, "stall_s", None)),
+    session = session or Session(opener=core_opener(getattr(args, "stall_s", None)),
                                  engine_config=replace(VIEWER_ENGINE, model_process=True))
     session.speed, session.loop = args.speed, args.loop
     notes: list[str] = []

@@ -23,7 +23,7 @@ from app.views.palette import class_rgb  # noqa: E402
 from r2etl_core.io.aps_frames import read_camera_frames  # noqa: E402
 from r2etl_core.io.label_editing import write_sidecar  # noqa: E402
 from r2etl_core.io.labels import LabelSegment, read_labels  # noqa: E402
-from r2etl_core.stream.pipeline import open_with_sources  # noqa: E402
+from r2etl_core.stream.pipeline import open_with_core  # noqa: E402
 
 TIMEOUT = 20_000
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
@@ -171,7 +171,7 @@ def test_a_jump_back_ends_the_open_label(qtbot, tiny_model, tmp_path):  # noqa: 
 
 def test_camera_frames_are_shown_for_a_davis_recording(qtbot, tiny_model):  # noqa: F811
     path = RECORDINGS / "davis346-lab-frames.aedat4"
-    window, session, _ = start_viewer(qtbot, tiny_model, open_with_sources, spec=str(path))
+    window, session, _ = start_viewer(qtbot, tiny_model, open_with_core, spec=str(path))
     view = window.event_view
     qtbot.waitUntil(lambda: view.camera_frames is not None, timeout=TIMEOUT)
     truth = read_camera_frames(path)
@@ -193,7 +193,7 @@ def test_camera_frames_are_shown_for_a_davis_recording(qtbot, tiny_model):  # no
 
 @pytest.mark.parametrize("spec", [str(RECORDINGS / "nmnist-demo.aedat4"), "demo"])
 def test_no_camera_frames_toggle_without_frames(qtbot, tiny_model, spec):  # noqa: F811
-    opener = open_with_sources if spec != "demo" else MemoryOpener()
+    opener = open_with_core if spec != "demo" else MemoryOpener()
     window, session, _ = start_viewer(qtbot, tiny_model, opener, spec=spec)
     wait_for_predictions(qtbot, window, 2, TIMEOUT)
     qtbot.waitUntil(lambda: window.frame_tasks.pending == 0, timeout=TIMEOUT)

@@ -71,30 +71,24 @@ class OpenedInput:
 SourceOpener = Callable[[str, "float | None", bool], Source]
 
 
-def open_with_sources(spec: str, speed: float | None, loop: bool) -> Source:
-    """A path, ``camera[:SERIAL]`` or ``HOST:PORT`` opened with ``stream.sources`` (tests pass
-    openers of their own)."""
+def open_with_core(spec: str, speed: float | None, loop: bool) -> Source:
+    """A path, ``camera[:SERIAL]`` or ``HOST:PORT`` opened with r2etl_core's sources."""
     from r2etl_core.stream.sources import open_source
 
     return open_source(spec, speed=speed, loop=loop)
 
 
-def sources_opener(stall_s: float | None) -> SourceOpener:
-    """``open_with_sources`` whose network streams give up after ``stall_s`` seconds without data
+def core_opener(stall_s: float | None) -> SourceOpener:
+    """``open_with_core`` whose network streams give up after ``stall_s`` seconds without data
     (None: the default)."""
     if stall_s is None:
-        return open_with_sources
+        return open_with_core
 
     def open_it(spec: str, speed: float | None, loop: bool) -> Source:
         from r2etl_core.stream.sources import open_source
 
         return open_source(spec, speed=speed, loop=loop, stall_s=stall_s)
     return open_it
-
-
-# The old names said "core" for the r2etl_core library, while in stream/ a core is the inference
-# core; kept for the callers being rewritten elsewhere (classify, the viewer's session).
-open_with_core, core_opener = open_with_sources, sources_opener
 
 
 def read_sidecar(spec: str) -> list:
@@ -104,7 +98,7 @@ def read_sidecar(spec: str) -> list:
 
 
 def open_input(spec: str, speed: float | None = 1.0, loop: bool = False, strict_labels: bool = True,
-               opener: SourceOpener = open_with_sources,
+               opener: SourceOpener = open_with_core,
                segment_reader: Callable[[str], list] = read_sidecar) -> OpenedInput:
     """Open ``spec`` and its ground truth (blocking: a camera or a connection takes seconds).
     A bad labels sidecar is an error when ``strict_labels``, else a warning on the input."""
