@@ -16,8 +16,8 @@ import torch
 
 from r2etl_core.io.modelfile import ModelMeta
 from r2etl_core.nn.captured import CapturedStep
-from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.device import device_name as device_name, pick_device as pick_device  # re-exported
+from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState
 from r2etl_core.nn.unknown import effective_threshold
 from r2etl_core.stream.slicing import sensor_frame
