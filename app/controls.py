@@ -20,6 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from r2etl_core.limits import DENOISE_US
+from r2etl_core.parse import SLICE_US_MAX, SLICE_US_MIN, check_slice_us
 from r2etl_core.types import Readout, ResetPolicy, SourceInfo
 
 SPEEDS: tuple[tuple[str, float | None], ...] = (
@@ -141,7 +143,7 @@ class TransportBar(QWidget):
 READOUT_CHOICES = (  # the first is the default of every front end: Readout()
     (f"moving average ({Readout().tau_ms:g} ms)", Readout()),
     ("last T slices", Readout("window")),
-    ("2 staggered copies", Readout("staggered", copies=2)),
+    (f"{Readout('staggered').copies} staggered copies", Readout("staggered")),
     ("sliding window (T copies)", Readout("staggered", copies=64)),
     ("mean since reset (old)", Readout("since-reset")),
 )
@@ -149,7 +151,7 @@ READOUT_CHOICES = (  # the first is the default of every front end: Readout()
 
 class SettingsPanel(QWidget):
     modelRequested = Signal()
-    sliceMsChanged = Signal(float)
+    sliceUsChanged = Signal(int)  # checked by parse.check_slice_us, as the CLI's --slice-us
     resetPolicyChanged = Signal(object)  # ResetPolicy
     readoutChanged = Signal(object)  # Readout
     resetRequested = Signal()
@@ -165,15 +167,15 @@ class SettingsPanel(QWidget):
         self.model_button.setToolTip("Load another .safetensors model; the current one keeps "
                                      "running if the new one cannot be used")
         self.model_button.clicked.connect(self.modelRequested)
-        self.slice_ms = QDoubleSpinBox()
-        self.slice_ms.setRange(1.0, 1000.0)
-        self.slice_ms.setDecimals(1)
-        self.slice_ms.setSuffix(" ms")
-        self.slice_ms.setToolTip("Events per model step: a time window (the model's training value by default)")
-        self._slice_debounce = debounce_timer(self, lambda: self.sliceMsChanged.emit(self.slice_ms.value()))
-        self.slice_ms.valueChanged.connect(lambda _v: self._slice_debounce.start())
+        self.slice_length = QDoubleSpinBox()  # shown in ms (0.1 ms steps), emitted in us
+        self.slice_length.setRange(SLICE_US_MIN / 1000, SLICE_US_MAX / 1000)
+        self.slice_length.setDecimals(1)
+        self.slice_length.setSuffix(" ms")
+        self.slice_length.setToolTip("Events per model step: a time slice (the model's training value by default)")
+        self._slice_debounce = debounce_timer(self, self._emit_slice_us)
+        self.slice_length.valueChanged.connect(lambda _v: self._slice_debounce.start())
         self.policy = QComboBox()
-        self.policy.addItem("after silence (20 ms)", "silence")
+        self.policy.addItem(f"after silence ({ResetPolicy().silence_us / 1000:g} ms)", "silence")
         self.policy.addItem("every T slices", "window")
         self.policy.addItem("manual only", "manual")
         self.policy.setToolTip("When the network forgets its state (membrane potentials)")
@@ -190,9 +192,9 @@ class SettingsPanel(QWidget):
         self.unknown.setToolTip("'?' (unknown): the square shows something that is none of the model's "
                                 "classes (a hand, a face, the room). Off: always name the closest class")
         self.unknown.toggled.connect(lambda _on: self.readoutChanged.emit(self.current_readout()))
-        self.denoise = QCheckBox("filter noise (2 ms)")
-        self.denoise.setToolTip("dv-processing background-activity filter: drop events with no "
-                                "neighbour active in the 2 ms before them (recordings keep every event)")
+        self.denoise = QCheckBox(f"filter noise ({DENOISE_US / 1000:g} ms)")
+        self.denoise.setToolTip("dv-processing background-activity filter: drop events with no neighbour "
+                                f"active in the {DENOISE_US / 1000:g} ms before them (recordings keep every event)")
         self.denoise.toggled.connect(self.denoiseToggled)
         self.reset_button = QPushButton("Reset state")
         self.reset_button.setToolTip("Forget the network state now (start a fresh sample)")
@@ -203,7 +205,7 @@ class SettingsPanel(QWidget):
         self.record_button.toggled.connect(self.recordToggled)
 
         form = QFormLayout()
-        form.addRow("slice length", self.slice_ms)
+        form.addRow("slice length", self.slice_length)
         form.addRow("readout", self.readout)
         form.addRow("unknown", self.unknown)
         form.addRow("reset state", self.policy)
@@ -224,9 +226,9 @@ class SettingsPanel(QWidget):
                                  f"T={time_steps}")
         self._window_slices = time_steps
         self.policy.setItemText(1, f"every {time_steps} slices")
-        self.slice_ms.blockSignals(True)
-        self.slice_ms.setValue(slice_us / 1000)
-        self.slice_ms.blockSignals(False)
+        self.slice_length.blockSignals(True)
+        self.slice_length.setValue(slice_us / 1000)
+        self.slice_length.blockSignals(False)
 
     def show_recording(self, path: str) -> None:
         self.record_button.blockSignals(True)
@@ -241,6 +243,9 @@ class SettingsPanel(QWidget):
 
     def current_policy(self) -> ResetPolicy:
         return ResetPolicy(self.policy.currentData(), window_slices=self._window_slices)
+
+    def _emit_slice_us(self) -> None:
+        self.sliceUsChanged.emit(check_slice_us(round(self.slice_length.value() * 1000), "slice length"))
 
     def _policy_changed(self, _index: int) -> None:
         self.resetPolicyChanged.emit(self.current_policy())

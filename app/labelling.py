@@ -237,7 +237,8 @@ class Labeller(QObject):
             return
         count = len(self.editor.segments)
         open_ = " + 1 open" if self.editor.open is not None else ""
-        when = "saved at every mark and every 0.5 s" if self.mode == RECORD else "saved after every mark"
+        when = (f"saved at every mark and every {SAVE_EVERY_MS / 1000:g} s" if self.mode == RECORD
+                else "saved after every mark")
         self.bar.show_status(f"\u2192 {self.path.name}: {count} segment{'s' if count != 1 else ''}{open_}, {when}")
 
     def _show_idle(self) -> None:

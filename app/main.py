@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 
 from r2etl_core.cli.main import OneLineParser
-from r2etl_core.cli.stream import DEFAULT_STALL_S
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import check_output_path
-from r2etl_core.parse import check_number, parse_host_port, parse_speed
+from r2etl_core.limits import DEFAULT_STALL_S
+from r2etl_core.parse import SPEED_MAX, SPEED_MIN, check_number, parse_host_port, parse_speed
 
-from .defaults import PROG
+from .defaults import DEFAULT_SCREENSHOT_S, PROG
 
 DESCRIPTION = """\
 Watch a spiking neural network classify an event stream, live: the events with the region
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="PATH",
                    help="trained .safetensors model (default: the bundled N-MNIST model)")
     p.add_argument("--speed", type=_argtype(parse_speed), default=1.0, metavar="X",
-                   help="replay speed for files, 0.1 .. 10, or 'max' for as fast as the model "
+                   help=f"replay speed for files, {SPEED_MIN:g} .. {SPEED_MAX:g}, or 'max' for as fast as the model "
                         "runs (default: 1, real time)")
     p.add_argument("--loop", action="store_true", help="replay the file again when it ends")
     p.add_argument("--screenshot", metavar="PNG",
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="let --screenshot / --stats-json replace a file that is not an earlier "
                         "one of theirs (never the recording, its labels or the model)")
     p.add_argument("--quit-after", type=_argtype(_seconds), metavar="SECONDS",
-                   help="close the viewer after this many seconds (default with --screenshot: 5)")
+                   help="close the viewer after this many seconds "
+                        f"(default with --screenshot: {DEFAULT_SCREENSHOT_S:g})")
     return p
 
 

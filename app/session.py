@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from r2etl_core.stream.engine import EngineConfig
 from r2etl_core.stream.pipeline import SourceOpener, open_with_core, read_sidecar
 from r2etl_core.stream.session import LiveSession, PreparedModel, SessionListener
-from r2etl_core.stream.settings import DENOISE_US
+from r2etl_core.limits import DENOISE_US
 from r2etl_core.types import FrameSpec, Readout, ResetPolicy, SliceByTime
 
 from .tasks import BackgroundTasks
@@ -75,8 +75,8 @@ class Session(LiveSession):
     def denoise(self) -> bool:
         return self.settings.denoise_us is not None
 
-    def set_slice_ms(self, ms: float) -> None:
-        self.update(slicing=SliceByTime(max(1, int(round(ms * 1000)))))
+    def set_slice_us(self, slice_us: int) -> None:
+        self.update(slicing=SliceByTime(slice_us))
 
     def set_reset_policy(self, policy: ResetPolicy) -> None:
         self.update(reset=policy)

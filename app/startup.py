@@ -12,13 +12,12 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.defaults import DEMO_RECORDING, PROG
+from app.defaults import DEFAULT_SCREENSHOT_S, DEMO_RECORDING, PROG
 from app.session import VIEWER_ENGINE, Session
 from app.window import MainWindow
 from r2etl_core.errors import R2ETLError
 from r2etl_core.stream.pipeline import LoadedModel, OpenedInput, core_opener, load_model_file
 
-DEFAULT_SCREENSHOT_S = 5.0
 SWITCH_INTERVAL_S = 0.0005
 
 

@@ -150,7 +150,7 @@ class MainWindow(FileDrops, QMainWindow):
         self.transport.loopChanged.connect(s.set_loop)
         self.transport.seekRequested.connect(s.seek)
         self.settings.modelRequested.connect(self.open_model)
-        self.settings.sliceMsChanged.connect(s.set_slice_ms)
+        self.settings.sliceUsChanged.connect(s.set_slice_us)
         self.settings.resetPolicyChanged.connect(s.set_reset_policy)
         self.settings.readoutChanged.connect(s.set_readout)
         self.settings.readoutChanged.connect(self._show_readout)

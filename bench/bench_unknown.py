@@ -25,13 +25,13 @@ from r2etl_core.io.dv import read_all_events
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
 from r2etl_core.nn.inference import InferenceCore
 from r2etl_core.stream.slicing import StreamSlicer, binned_offline
-from r2etl_core.types import FrameSpec, SliceByTime
+from r2etl_core.types import FrameSpec
 
 
 def binned_demo(meta, path):
     events = read_all_events(path)
     spec = FrameSpec.centred(events.width, events.height, meta.config.input_size)
-    slicer = StreamSlicer(SliceByTime(meta.slicing.slice_us))
+    slicer = StreamSlicer(meta.slicing.slicer())
     return binned_offline(slicer.push(events) + slicer.flush(), spec, torch.device("cpu"))
 
 

@@ -186,7 +186,7 @@ def check_smoke(loaded, device: str | None = None) -> Check:
     """One single-step forward on the device the engine would pick; finite logits of the right shape."""
     import torch
 
-    from r2etl_core.nn.inference import pick_device
+    from r2etl_core.nn.device import pick_device
 
     if loaded is None:
         return Check("smoke run", FAIL, "skipped: no usable model", "fix the model check first")

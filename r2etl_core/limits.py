@@ -1,4 +1,4 @@
-"""The allowed ranges of model and training numbers, in one place.
+"""The allowed ranges of model and training numbers, and the stream defaults, in one place.
 
 A training config (``r2etl_core.train.config``) and a model file's metadata
 (``r2etl_core.nn.meta``) describe the same network, so they accept the same values: a model
@@ -20,6 +20,16 @@ SENSOR_SIDE = (1, 65_535)  # sensor width / height in pixels
 FRAME_MODES = ("time", "count")
 TIME_ORIGINS = ("zero", "first")
 WEIGHT_ABS_MAX = 1e6  # shipped models stay below 1.5; x1e37 (a corrupt file) overflows every forward
+
+# Stream defaults shared by the CLI, the viewer and the library. This module loads neither
+# dv-processing nor torch, so help texts can quote them without the import cost.
+DEFAULT_STALL_S = 10.0  # network input: lost after this long without data (a camera's noise alone
+#                         arrives many times a second)
+DENOISE_US = 2000  # background-activity filter window of the viewer's "filter noise" box
+# 2% of held-out digit slices "unknown": 0.99 was tried first and left the budget of <= 3% on
+# digits unspent (0.3-1.7%) while a real person recording got only 65% (docs/benchmarks.md)
+UNKNOWN_QUANTILE = 0.98  # r2etl calibrate: share of the classes' held-out slices NOT called unknown
+NIR_DT_S = 1e-4  # seconds of NIR time per slice (see r2etl_core.nn.nir_export)
 
 # Training frames are held in memory (or a memory-mapped cache): a combination of legal values
 # (input size 512, 1000 time steps, a folder of 100,000 clips) can ask for more than the machine

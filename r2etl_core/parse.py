@@ -72,8 +72,9 @@ def check_slice_us(value: float, name: str = "--slice-us") -> int:
     return int(check_number(name, value, SLICE_US_MIN, SLICE_US_MAX, "us"))
 
 
-def check_device(requested: str | None) -> str | None:
-    """``cpu``, ``cuda`` or ``cuda:N`` that exists here (None: CUDA when present, else CPU)."""
+def check_device(requested: str | None, name: str = "--device") -> str | None:
+    """``cpu``, ``cuda`` or ``cuda:N`` that exists here (None: CUDA when present, else CPU);
+    else an InputError naming ``name`` (the flag or config key)."""
     if requested is None:
         return None
     text = requested.strip().lower()
@@ -81,15 +82,15 @@ def check_device(requested: str | None) -> str | None:
         return text
     match = re.fullmatch(r"cuda(?::(\d+))?", text)
     if not match:
-        raise InputError("--device", f"'{requested}' is not a device: use cpu, cuda or cuda:N")
+        raise InputError(name, f"'{requested}' is not a device: use cpu, cuda or cuda:N")
     if not cuda_available():
-        raise InputError("--device", f"{requested}: no CUDA GPU is available on this machine "
-                                     "(use --device cpu, or leave it out)")
+        raise InputError(name, f"{requested}: no CUDA GPU is available on this machine "
+                               "(use --device cpu, or leave it out)")
     import torch
 
     index, count = int(match.group(1) or 0), torch.cuda.device_count()
     if index >= count:
-        raise InputError("--device", f"{requested}: only {count} CUDA device(s) here (cuda:0 .. cuda:{count - 1})")
+        raise InputError(name, f"{requested}: only {count} CUDA device(s) here (cuda:0 .. cuda:{count - 1})")
     return text
 
 

@@ -72,7 +72,7 @@ class SourceInfo:
 
 @dataclass(frozen=True)
 class EventSlice:
-    """Events of one time window ``[t_start_us, t_end_us)`` as cut by a slicer."""
+    """Events of one slice ``[t_start_us, t_end_us)`` as cut by a slicer."""
 
     t_start_us: int
     t_end_us: int
@@ -198,11 +198,13 @@ class EngineOutput:
 
 @dataclass(frozen=True)
 class SliceByTime:
-    window_us: int
+    """Consecutive slices of ``slice_us`` microseconds each, on a grid from t = 0."""
+
+    slice_us: int
 
     def __post_init__(self):
-        if self.window_us <= 0:
-            raise ValueError(f"slice length must be positive, got {self.window_us} us")
+        if self.slice_us <= 0:
+            raise ValueError(f"slice length must be positive, got {self.slice_us} us")
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,9 @@ class FrameSpec:
         return FrameSpec(x, y, side, self.out_size, self.scale_counts)
 
 
+RESET_KINDS = ("silence", "window", "manual")
+
+
 @dataclass(frozen=True)
 class ResetPolicy:
     """When the carried neuron state is forgotten. ``ResetPolicy()`` is THE default of every
@@ -254,7 +259,7 @@ class ResetPolicy:
     window_slices: int = 0
 
     def __post_init__(self):
-        if self.kind not in ("silence", "window", "manual"):
+        if self.kind not in RESET_KINDS:
             raise ValueError(f"unknown reset policy {self.kind!r} (silence, window or manual)")
 
 
@@ -297,12 +302,15 @@ class Readout:
             raise ValueError(f"unknown readout {self.kind!r} ({', '.join(READOUT_KINDS)})")
 
 
+DEFAULT_SLICE_US = 30_000  # training frames' slice length, and a model file's that names none
+
+
 @dataclass(frozen=True)
 class SlicingSpec:
     """How the model's input frames were made; the viewer slices live streams the same way."""
 
     mode: str = "time"  # "time" (slice_us per step) or "count" (events per step)
-    slice_us: int = 30_000
+    slice_us: int = DEFAULT_SLICE_US
     events_per_slice: int = 0
     sensor_width: int = 34  # sensor the training data came from
     sensor_height: int = 34
@@ -313,6 +321,11 @@ class SlicingSpec:
     @staticmethod
     def from_dict(d: dict) -> "SlicingSpec":
         return SlicingSpec(**{k: d[k] for k in SlicingSpec.__dataclass_fields__ if k in d})
+
+    def slicer(self) -> SliceByTime | SliceByCount:
+        """The slicer that cuts a stream the way these training frames were made (the engine's
+        default and ``StreamSettings.slicing_for``'s)."""
+        return SliceByCount(self.events_per_slice) if self.mode == "count" else SliceByTime(self.slice_us)
 
 
 # -- what the engine reports ---------------------------------------------------------------

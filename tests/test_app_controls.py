@@ -41,11 +41,30 @@ def test_predictions_reach_all_views(qtbot, viewer):
 
 def test_slice_spinbox_sets_engine_slicing(qtbot, viewer):
     window, session, _ = viewer
-    assert window.settings.slice_ms.value() == pytest.approx(10.0)  # the model's slice_us
-    window.settings.slice_ms.setValue(25.0)
+    assert window.settings.slice_length.value() == pytest.approx(10.0)  # the model's slice_us
+    window.settings.slice_length.setValue(25.0)
     qtbot.waitUntil(lambda: session.engine.slicing == SliceByTime(25_000), timeout=TIMEOUT)
     qtbot.waitUntil(lambda: any(p.t_end_us - p.t_start_us == 25_000
                                 for p in window.prediction_view.history), timeout=TIMEOUT)
+
+
+def test_slice_box_allows_the_range_the_cli_allows(qtbot):
+    from app.controls import SettingsPanel
+    from r2etl_core.cli.main import build_parser
+    from r2etl_core.cli.stream import stream_settings
+    from r2etl_core.errors import InputError
+
+    panel = SettingsPanel()
+    qtbot.addWidget(panel)
+    box = panel.slice_length
+    lowest, highest = round(box.minimum() * 1000), round(box.maximum() * 1000)
+    for slice_us in (lowest, highest):  # both ends pass the CLI's check ...
+        args = build_parser("classify").parse_args(["classify", "x", "--slice-us", str(slice_us)])
+        assert stream_settings(args).slicing == SliceByTime(slice_us)
+    for slice_us in (lowest - 1, highest + 1):  # ... and one step beyond fails it
+        args = build_parser("classify").parse_args(["classify", "x", "--slice-us", str(slice_us)])
+        with pytest.raises(InputError, match="--slice-us"):
+            stream_settings(args)
 
 
 def test_roi_drag_sets_engine_roi_and_centre_resets_it(qtbot, viewer):
@@ -133,7 +152,7 @@ def test_switching_model_rebuilds_views_and_reopens_input(qtbot, viewer, monkeyp
                     timeout=TIMEOUT)
     assert first.closed
     assert window.prediction_view.class_names == ("a", "b", "c", "d")
-    assert window.settings.slice_ms.value() == pytest.approx(20.0)
+    assert window.settings.slice_length.value() == pytest.approx(20.0)
     assert session.engine.slicing == SliceByTime(20_000)
     qtbot.waitUntil(lambda: len(window.prediction_view.history) > 0
                     and len(window.prediction_view.history[-1].probabilities) == 4, timeout=TIMEOUT)
@@ -302,3 +321,14 @@ def test_a_command_line_speed_that_is_no_preset_is_shown_as_it_is(qtbot):
     qtbot.addWidget(bar)
     bar.show_playback(4.0, False)
     assert bar.speed.currentText() == "4x" and bar.speed.currentData() == 4.0
+
+
+def test_settings_labels_quote_the_defaults_in_code(qtbot, monkeypatch):
+    import app.controls as controls
+    from r2etl_core.types import ResetPolicy
+
+    monkeypatch.setattr(controls, "DENOISE_US", 5000)
+    panel = controls.SettingsPanel()
+    qtbot.addWidget(panel)
+    assert panel.denoise.text() == "filter noise (5 ms)" and "the 5 ms before" in panel.denoise.toolTip()
+    assert panel.policy.itemText(0) == f"after silence ({ResetPolicy().silence_us // 1000} ms)"

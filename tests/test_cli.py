@@ -190,3 +190,27 @@ def test_an_empty_input_name_is_one_line(capsys, command):
     code, out, err = run_cli(capsys, command, "")
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "is empty" in err and "no .bin event samples" not in err
+
+
+@pytest.mark.parametrize("command, flag, default", [
+    ("calibrate", "--quantile", "UNKNOWN_QUANTILE"),  # the help once said 0.99 while 0.98 was used
+    ("export", "--dt", "NIR_DT_S"),
+    ("classify", "--stall-s", "DEFAULT_STALL_S"),
+])
+def test_help_quotes_the_default_the_code_uses(command, flag, default):
+    import argparse
+
+    from r2etl_core import limits
+    from r2etl_core.cli.main import build_parser
+
+    sub = next(a for a in build_parser(command)._actions if isinstance(a, argparse._SubParsersAction))
+    action = next(a for a in sub.choices[command]._actions if flag in a.option_strings)
+    assert f"default {getattr(limits, default):g}" in action.help
+
+
+def test_calibrate_and_export_use_those_defaults():
+    from r2etl_core import limits
+    from r2etl_core.nn import nir_graph
+    from r2etl_core.train import calibrate
+
+    assert calibrate.QUANTILE == limits.UNKNOWN_QUANTILE and nir_graph.DEFAULT_DT == limits.NIR_DT_S

@@ -52,6 +52,32 @@ def test_resize_keeps_where_events_are():
     assert f.shape == (1, 2, 34, 34) and f[0, 0, 0, 0] > 0 and f[0, 0, 1:, 1:].sum() == 0
 
 
+def test_non_square_sensor_frames_are_the_engines_frames():
+    """Training sees what the engine will show the model: the centred 48x48 square of a 64x48
+    sensor scaled to 32x32 (not the whole sensor squashed), on the engine's own slices."""
+    from r2etl_core.stream.slicing import StreamSlicer, bin_to_device
+    from scripts.synthetic_events import random_events
+    from r2etl_core.types import FrameSpec, SliceByTime
+
+    events = random_events(20_000, 64, 48, duration_us=100_000, seed=3)
+    params = FrameParams(10, "time", 10_000, sensor_width=64, sensor_height=48, out_size=32)
+    trained = events_to_frames(events, params)
+    slicer = StreamSlicer(SliceByTime(params.slice_us))
+    slices = slicer.push(events) + slicer.flush()
+    assert [sl.t_start_us for sl in slices] == [k * 10_000 for k in range(10)]
+    engine, _, _ = bin_to_device(slices, FrameSpec.centred(64, 48, 32), torch.device("cpu"))
+    np.testing.assert_array_equal(trained, engine.numpy())
+    left = events.select(events.x < 8)  # outside the centred square: in no frame
+    assert len(left) > 0 and events_to_frames(left, params).sum() == 0
+    assert trained.sum() == pytest.approx(np.count_nonzero((events.x >= 8) & (events.x < 56)) * (32 / 48) ** 2)
+
+
+def test_square_sensor_frames_are_plain_counts():
+    events = ev([5, 10_005, 10_006], [0, 33, 33], [0, 33, 33], [1, 0, 0])
+    f = events_to_frames(events, FrameParams(2, "time", 10_000))
+    assert f[0, 0, 0, 0] == 1 and f[1, 1, 33, 33] == 2 and f.sum() == 3 and f.dtype == np.float32
+
+
 def test_nmnist_folder_reader_and_disk_cache(tmp_path):
     root = write_nmnist_folder(tmp_path / "nm", per_class=2, num_classes=3)
     files = scan_event_folders("nmnist", root)

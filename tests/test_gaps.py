@@ -19,14 +19,14 @@ DAYS_12 = 12 * 86_400 * 10**6
 BIT_40 = 1 << 40
 
 
-def reference_slices(batches, window_us: int, max_empty: int) -> list[tuple[int, int, int]]:
+def reference_slices(batches, slice_us: int, max_empty: int) -> list[tuple[int, int, int]]:
     """The slicer as it was (one step per window): (start, end, events) of each slice."""
     pending, start, out = [], None, []
     for batch in batches:
         if start is None:
-            start = (batch.t_first_us // window_us) * window_us
+            start = (batch.t_first_us // slice_us) * slice_us
         t = np.concatenate([*pending, batch.t])
-        ends = start + window_us * np.arange(1, (t[-1] - start) // window_us + 1, dtype=np.int64)
+        ends = start + slice_us * np.arange(1, (t[-1] - start) // slice_us + 1, dtype=np.int64)
         cuts = np.searchsorted(t, ends, side="left")
         lo, empty_run = 0, 0
         for end, hi in zip(ends.tolist(), cuts.tolist()):

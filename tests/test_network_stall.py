@@ -288,10 +288,13 @@ def test_cli_stall_flag_is_checked(value, capsys):
         f"r2etl classify: error: --stall-s: must be between 0.1 and 86400 s, got {float(value)}"]
 
 
-def test_cli_default_stall_is_the_library_default():
+def test_every_stall_default_is_the_one_in_limits():
+    from r2etl_core import limits
     from r2etl_core.cli import stream as cli_stream
+    from r2etl_core.stream.classify import ClassifyRequest
 
-    assert cli_stream.DEFAULT_STALL_S == dvio.DEFAULT_STALL_S
+    assert cli_stream.DEFAULT_STALL_S is dvio.DEFAULT_STALL_S is limits.DEFAULT_STALL_S
+    assert ClassifyRequest("x").stall_s == limits.DEFAULT_STALL_S
 
 
 def test_an_ipv6_address_gets_the_real_reason_not_unknown_host():

@@ -10,6 +10,7 @@ import pytest
 
 from r2etl_core.io import dv as dvio
 from r2etl_core.io.dv import readers as dv_readers
+from r2etl_core.io.predictions import JsonlPredictionWriter
 from r2etl_core.io.recorder import Recorder
 from r2etl_core.stream.sources import open_source
 from r2etl_core.types import EventBatch, Prediction, StageTimings
@@ -51,6 +52,18 @@ def test_predictions_are_json_lines_beside_the_recording(tmp_path):
     lines = [json.loads(line) for line in rec.predictions_path.read_text().splitlines()]
     assert lines == [prediction(i).to_json() for i in range(3)]
     assert len(dvio.read_all_events(tmp_path / "run.aedat4")) == 100
+
+
+def test_recording_and_classify_write_the_same_prediction_lines(tmp_path):
+    rec = Recorder(tmp_path / "run.aedat4", 34, 34)
+    classify_out = JsonlPredictionWriter(tmp_path / "out.jsonl")
+    for i in range(3):
+        rec.write_prediction(prediction(i))
+        classify_out.on_prediction(prediction(i), None)
+    rec.close()
+    classify_out.commit()
+    assert rec.predictions_path.read_bytes() == (tmp_path / "out.jsonl").read_bytes()
+    assert b'"index": 0, ' in rec.predictions_path.read_bytes()  # json.dumps' default separators
 
 
 def test_good_file_is_kept_until_the_new_one_is_complete(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from r2etl_core.limits import UNKNOWN_QUANTILE
 from r2etl_core.parse import check_number
 
 CALIBRATE_HELP = """\
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", help="write the calibrated model here (default: replace MODEL atomically)")
     p.add_argument("--negatives", metavar="DIR", help="folder of .aedat4 recordings of none of the classes")
     p.add_argument("--quantile", type=float, default=None,
-                   help="share of the classes' held-out slices NOT called unknown (default 0.99)")
+                   help=f"share of the classes' held-out slices NOT called unknown (default {UNKNOWN_QUANTILE:g})")
     p.set_defaults(func=cmd_calibrate)
 
 

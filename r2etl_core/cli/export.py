@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from r2etl_core.errors import InputError
+from r2etl_core.limits import NIR_DT_S
 from r2etl_core.parse import check_number
 
 DEMO_RECORDING = Path(__file__).resolve().parents[2] / "recordings" / "nmnist-demo.aedat4"
@@ -43,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--slices", type=float, default=None,
                    help="verify on the first N slices only (default: the whole recording)")
     p.add_argument("--dt", type=float, default=None, metavar="S",
-                   help="NIR time step per slice in seconds (default 1e-4, what snnTorch's importer assumes; "
+                   help=f"NIR time step per slice in seconds (default {NIR_DT_S:g}, what snnTorch's importer assumes; "
                         "tau is written as 2 dt)")
     p.add_argument("--no-verify", action="store_true", help="write without replaying a recording")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")

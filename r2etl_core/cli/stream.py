@@ -6,11 +6,11 @@ import argparse
 import json
 import sys
 
-from r2etl_core.parse import check_device, check_number, check_slice_us
+from r2etl_core.limits import DEFAULT_STALL_S
+from r2etl_core.parse import SLICE_US_MAX, SLICE_US_MIN, check_device, check_number, check_slice_us
 from r2etl_core.stream.settings import StreamSettings
-from r2etl_core.types import READOUT_KINDS, Readout, ResetPolicy, SliceByTime
+from r2etl_core.types import READOUT_KINDS, RESET_KINDS, Readout, ResetPolicy, SliceByTime
 
-DEFAULT_STALL_S = 10.0  # r2etl_core.io.dv.DEFAULT_STALL_S (not imported: it loads dv-processing)
 
 CLASSIFY_HELP = """\
 Replay INPUT as fast as possible through the same engine the viewer uses (time slices ->
@@ -46,11 +46,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="let --out replace an existing file that is not a prediction log "
                         "(never the input, its labels or the model)")
-    p.add_argument("--slice-us", type=float, help="slice length in microseconds (default: the model's)")
-    p.add_argument("--reset", choices=["silence", "window", "manual"], default=None,
-                   help="when to reset the network state (default: silence)")
+    p.add_argument("--slice-us", type=float, help=f"slice length in microseconds, {SLICE_US_MIN:,} .. "
+                                                   f"{SLICE_US_MAX:,} (default: the model's)")
+    p.add_argument("--reset", choices=list(RESET_KINDS), default=None,
+                   help=f"when to reset the network state (default: {ResetPolicy().kind})")
     p.add_argument("--silence-ms", type=float, default=None,
-                   help="silence reset: reset after this many ms without events (default 20)")
+                   help="silence reset: reset after this many ms without events "
+                        f"(default {ResetPolicy().silence_us / 1000:g})")
     p.add_argument("--window-slices", type=float, default=None,
                    help="window reset: reset every N slices (default: the model's T)")
     p.add_argument("--readout", choices=list(READOUT_KINDS), default=None,

@@ -120,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     e.add_argument("--split", choices=("all", "val"), default="all",
                    help="all samples in DIR, or only the validation samples held out in the model's training")
     e.add_argument("--batch-size", type=int, default=64,
-                   help=f"samples per forward pass, 1..{EVAL_BATCH_MAX} (default 64)")
+                   help=f"samples per forward pass, 1..{EVAL_BATCH_MAX} (default %(default)s)")
     e.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: CUDA when present)")
     e.add_argument("--cache-dir", default=None, help="cache binned frames here (default: no cache)")
     e.add_argument("--confusion-png", default=None, metavar="PNG", help="also save the confusion matrix")

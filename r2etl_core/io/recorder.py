@@ -15,13 +15,12 @@ already time-ordered; anything older than what was written is dropped and counte
 
 from __future__ import annotations
 
-import json
 import threading
 from pathlib import Path
-from typing import TextIO
 
 from r2etl_core.errors import user_message
 from r2etl_core.io.dv import AedatWriter
+from r2etl_core.io.predictions import JsonlPredictionWriter
 from r2etl_core.io.recovery import Recovered, predictions_path_for, recover_interrupted
 from r2etl_core.types import EventBatch, Prediction, SpikeSnapshot
 
@@ -42,7 +41,7 @@ class Recorder:
         self.recovered: Recovered | None = recover_interrupted(self.path) if writer is None else None
         self._writer = writer if writer is not None else AedatWriter(self.path, width, height, camera_name)
         self.failure: str | None = None
-        self._predictions: TextIO | None = None  # opened on the first prediction
+        self._predictions: JsonlPredictionWriter | None = None  # opened on the first prediction
         self._lock = threading.Lock()
         self._closed = False
         self.predictions_written = 0
@@ -87,15 +86,13 @@ class Recorder:
 
     def write_prediction(self, prediction: Prediction) -> None:
         """Append one JSON line (``Prediction.to_json``); flushed so a crash keeps it."""
-        line = json.dumps(prediction.to_json(), separators=(",", ":"))
         with self._lock:
             if self._closed or self.failure is not None:
                 return
             try:
                 if self._predictions is None:
-                    self._predictions = open(self.predictions_path, "w", encoding="utf-8")
-                self._predictions.write(line + "\n")
-                self._predictions.flush()
+                    self._predictions = JsonlPredictionWriter(self.predictions_path, atomic=False)
+                self._predictions.write(prediction)
             except OSError as exc:
                 self.failure = user_message(exc)
             else:

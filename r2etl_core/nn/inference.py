@@ -20,7 +20,6 @@ from r2etl_core.nn.captured import CapturedStep
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState
 from r2etl_core.nn.unknown import effective_threshold
-from r2etl_core.parse import cuda_available
 from r2etl_core.types import (
     ABSTAIN_NOTHING,
     ABSTAIN_UNKNOWN,
@@ -40,20 +39,6 @@ PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float
 # a few noise standard deviations, and never less than a handful of events
 ACTIVITY_NOISE_SDS = 4.0
 ACTIVITY_MIN_EVENTS = 3.0
-
-
-def pick_device(requested: str | None = None) -> torch.device:
-    """``requested`` ("cuda", "cuda:1", "cpu") or CUDA when present, else CPU."""
-    if requested:
-        return torch.device(requested)
-    return torch.device("cuda" if cuda_available() else "cpu")  # the one CUDA probe (no torch warnings)
-
-
-def device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"GPU: {torch.cuda.get_device_name(device)}"
-    n = torch.get_num_threads()
-    return f"CPU ({n} thread{'s' if n > 1 else ''})"
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,10 @@ from torch import nn
 from r2etl_core import __version__
 from r2etl_core.errors import ModelError
 from r2etl_core.nn.meta import ModelMeta
+from r2etl_core.limits import NIR_DT_S
 from r2etl_core.nn.model import PreResetLIF, R2ETLNet
 
-DEFAULT_DT = 1e-4  # seconds of NIR time per slice (see the module docstring)
+DEFAULT_DT = NIR_DT_S  # seconds of NIR time per slice (see the module docstring)
 FORMAT_NAME = "r2etl-nir"
 FORMAT_VERSION = 1
 PRE_RESET_TAU = 2.0  # PreResetLIF's leak: h = 0.5 v + x (r2etl_core/nn/model.py)

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from r2etl_core.errors import R2ETLError, R2ETLWarning
-from r2etl_core.io.files import AtomicFile, check_output_path
+from r2etl_core.io.files import check_output_path
 from r2etl_core.io.labels import labels_path_for, outside_events
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.pipeline import OpenedInput, check_labels_fit, core_opener
@@ -18,34 +17,11 @@ from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.scoring import score_segments
 from r2etl_core.io.labels import NEGATIVE_LABELS
 from r2etl_core.types import ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, EngineStats, Prediction, SliceByTime
+from r2etl_core.io.predictions import JsonlPredictionWriter
+from r2etl_core.limits import DEFAULT_STALL_S
 
 # every slice classified (the reader waits), queued slices run as multi-step forwards, no frames
 OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
-
-
-class JsonlPredictionWriter:
-    """Sink writing one JSON line per prediction to a temporary file beside ``path``;
-    ``commit()`` renames it over ``path`` so an interrupted run never replaces a good file."""
-
-    def __init__(self, path: str | Path):
-        self.path = check_output_path(path, "predictions file")
-        self._target = AtomicFile(self.path)
-        self._f = open(self._target.tmp, "w", encoding="utf-8")
-
-    def on_prediction(self, prediction: Prediction, spikes) -> None:
-        self._f.write(json.dumps(prediction.to_json()) + "\n")
-
-    def close(self) -> None:
-        if not self._f.closed:
-            self._f.close()
-
-    def commit(self) -> None:
-        self.close()
-        self._target.commit()
-
-    def discard(self) -> None:
-        self.close()
-        self._target.discard()
 
 
 @dataclass(frozen=True)
@@ -57,7 +33,7 @@ class ClassifyRequest:
     out: str | Path | None = None
     settings: StreamSettings = StreamSettings()
     device: str | None = None
-    stall_s: float = 10.0  # network input: give up after this long without data
+    stall_s: float = DEFAULT_STALL_S  # network input: give up after this long without data
     force: bool = False  # --out may replace a file that is not a previous prediction log
 
     def files_read(self) -> tuple[Path, ...]:
@@ -183,7 +159,7 @@ def _summary(request: ClassifyRequest, model_path: Path, engine: StreamEngine, s
         "slices_per_s": round(len(predictions) / wall, 1) if wall > 0 else 0.0,
         "dropped": stats.dropped, "model_ms_p50": round(stats.model_ms_p50, 3),
         "model_ms_p99": round(stats.model_ms_p99, 3),
-        "slice_us": slicing.window_us if isinstance(slicing, SliceByTime) else None,
+        "slice_us": slicing.slice_us if isinstance(slicing, SliceByTime) else None,
         "reset": engine.reset_policy.kind, "readout": engine.readout.kind,
         "abstained": _share(predictions, ABSTAIN_NOTHING, ABSTAIN_UNKNOWN),
         "abstained_unknown": _share(predictions, ABSTAIN_UNKNOWN),

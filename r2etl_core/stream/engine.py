@@ -22,7 +22,8 @@ from typing import Callable
 import torch
 
 from r2etl_core.errors import R2ETLError
-from r2etl_core.nn.inference import CoreConfig, device_name, pick_device
+from r2etl_core.nn.device import device_name, pick_device
+from r2etl_core.nn.inference import CoreConfig
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.unknown import effective_threshold

@@ -51,7 +51,7 @@ def _facts(item: BinnedSlice) -> BinnedSlice:
 def _serve(conn, model_path: str, config: CoreConfig) -> None:
     """The child: load the model, then step runs of slices until told to stop."""
     from r2etl_core.io.modelfile import load_model
-    from r2etl_core.nn.inference import device_name
+    from r2etl_core.nn.device import device_name
 
     try:
         torch.set_num_threads(1)

@@ -14,16 +14,13 @@ from typing import Callable
 
 from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByCount, SliceByTime
 
-DENOISE_US = 2000  # background-activity filter window of the viewer's "filter noise" box
-
 # (sensor width, height) -> a stateful function that filters consecutive batches of that sensor
 FilterFactory = Callable[[int, int], Callable[[EventBatch], EventBatch]]
 
 
 def model_slicing(meta) -> SliceByTime | SliceByCount:
     """Slice a stream the way the model's training frames were made (``meta``: ModelMeta)."""
-    s = meta.slicing
-    return SliceByCount(s.events_per_slice) if s.mode == "count" else SliceByTime(s.slice_us)
+    return meta.slicing.slicer()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""Slicing a stream of events into windows, and binning a window into a 2-channel count frame.
+"""Slicing a stream of events into slices, and binning a slice into a 2-channel count frame.
 
 Parameters are frozen dataclasses; the work is done by pure functions (``frame_index``,
-``bin_slices``) and one small stateful ``StreamSlicer`` that carries the partial window.
+``bin_slices``) and one small stateful ``StreamSlicer`` that carries the partial slice.
+In this module ``slicing`` is how a stream is cut (``SliceByTime``/``SliceByCount``) and
+``spec`` is where a slice's events land in the model's frame (``FrameSpec``).
 """
 
 from __future__ import annotations
@@ -16,59 +18,59 @@ from r2etl_core.types import BinnedSlice, EventBatch, EventSlice, FrameSpec, Sli
 
 
 class StreamSlicer:
-    """Cuts batches into consecutive slices. Time windows sit on a grid of ``window_us`` from
+    """Cuts batches into consecutive slices. Time slices sit on a grid of ``slice_us`` from
     t = 0, so the same recording always gives the same slices. A silent gap yields empty slices
     (the network's state decays through them), at most ``max_empty_slices`` per gap."""
 
-    def __init__(self, spec: SliceByTime | SliceByCount, max_empty_slices: int = 8):
-        self.spec = spec
+    def __init__(self, slicing: SliceByTime | SliceByCount, max_empty_slices: int = 8):
+        self.slicing = slicing
         self.max_empty_slices = max_empty_slices
         self._pending: list[EventBatch] = []
-        self._window_start: int | None = None
+        self._slice_start: int | None = None  # start of the slice being filled (time slicing)
         self._size = (0, 0)
         self._read_s = 0.0
 
     def reset(self) -> None:
-        self._pending, self._window_start, self._read_s = [], None, 0.0
+        self._pending, self._slice_start, self._read_s = [], None, 0.0
 
     def push(self, batch: EventBatch, read_s: float = 0.0) -> list[EventSlice]:
         if batch.width and (batch.width, batch.height) != self._size:
             if self._size != (0, 0):
-                self.reset()  # sensor changed (source switch): old partial window is meaningless
+                self.reset()  # sensor changed (source switch): old partial slice is meaningless
             self._size = (batch.width, batch.height)
         self._read_s += read_s
         if len(batch) == 0:
             return []
-        if isinstance(self.spec, SliceByCount):
+        if isinstance(self.slicing, SliceByCount):
             return self._push_count(batch)
         return self._push_time(batch)
 
     def flush(self) -> list[EventSlice]:
-        """End of stream: emit the last partial window, if it holds events."""
+        """End of stream: emit the last partial slice, if it holds events."""
         pending = EventBatch.concat(self._pending, *self._size)
         out: list[EventSlice] = []
         if len(pending):
-            if isinstance(self.spec, SliceByTime):
-                start = self._window_start if self._window_start is not None else pending.t_first_us
-                out.append(EventSlice(start, start + self.spec.window_us, pending, self._read_s))
+            if isinstance(self.slicing, SliceByTime):
+                start = self._slice_start if self._slice_start is not None else pending.t_first_us
+                out.append(EventSlice(start, start + self.slicing.slice_us, pending, self._read_s))
             else:
                 out.append(EventSlice(pending.t_first_us, pending.t_last_us + 1, pending, self._read_s))
         self.reset()
         return out
 
     def _push_time(self, batch: EventBatch) -> list[EventSlice]:
-        """Complete windows, in time order: every window holding events, and after each (and
-        at the start) at most ``max_empty_slices`` empty ones. Which windows to emit is worked
+        """Complete slices, in time order: every slice holding events, and after each (and
+        at the start) at most ``max_empty_slices`` empty ones. Which slices to emit is worked
         out from the events, not by walking the grid, so a gap of days (or a timestamp with a
-        flipped high bit) costs what its events cost, not one step per window."""
-        w = self.spec.window_us
-        if self._window_start is None:
-            self._window_start = (batch.t_first_us // w) * w
+        flipped high bit) costs what its events cost, not one step per slice."""
+        w = self.slicing.slice_us
+        if self._slice_start is None:
+            self._slice_start = (batch.t_first_us // w) * w
         pending = EventBatch.concat(self._pending + [batch], *self._size) if self._pending else batch
-        start = self._window_start
-        complete = int((pending.t_last_us - start) // w)  # windows 0 .. complete-1 have ended
-        windows = emitted_windows((pending.t - start) // w, complete, self.max_empty_slices)
-        ends = start + w * (windows + 1)
+        start = self._slice_start
+        complete = int((pending.t_last_us - start) // w)  # slices 0 .. complete-1 have ended
+        emitted = emitted_slices((pending.t - start) // w, complete, self.max_empty_slices)
+        ends = start + w * (emitted + 1)
         cuts = np.searchsorted(pending.t, ends, side="left")
         out: list[EventSlice] = []
         lo = 0
@@ -76,12 +78,12 @@ class StreamSlicer:
             out.append(EventSlice(end - w, end, pending.select(slice(lo, hi)), self._read_s))
             self._read_s = 0.0
             lo = hi
-        self._window_start = start + w * max(complete, 0)
+        self._slice_start = start + w * max(complete, 0)
         self._pending = [pending.select(slice(lo, None))] if lo < len(pending) else []
         return out
 
     def _push_count(self, batch: EventBatch) -> list[EventSlice]:
-        n = self.spec.events_per_slice
+        n = self.slicing.events_per_slice
         pending = EventBatch.concat(self._pending + [batch], *self._size) if self._pending else batch
         out = []
         full = len(pending) // n
@@ -93,12 +95,12 @@ class StreamSlicer:
         return out
 
 
-def emitted_windows(window_of_event: np.ndarray, complete: int, max_empty: int) -> np.ndarray:
-    """Sorted indices of the windows to emit among ``0 .. complete-1``: those holding an event
-    (``window_of_event``, sorted), and the first ``max_empty`` after each one and after -1."""
+def emitted_slices(slice_of_event: np.ndarray, complete: int, max_empty: int) -> np.ndarray:
+    """Sorted indices of the slices to emit among ``0 .. complete-1``: those holding an event
+    (``slice_of_event``, sorted), and the first ``max_empty`` after each one and after -1."""
     if complete <= 0:
         return np.zeros(0, dtype=np.int64)
-    occupied = np.unique(window_of_event[window_of_event < complete])
+    occupied = np.unique(slice_of_event[slice_of_event < complete])
     anchors = np.concatenate((np.array([-1], dtype=np.int64), occupied))
     after = (anchors[:, None] + np.arange(1, max_empty + 1, dtype=np.int64)[None, :]).ravel()
     return np.union1d(occupied, after[(after >= 0) & (after < complete)]).astype(np.int64)
@@ -157,14 +159,20 @@ def bin_slices(index: torch.Tensor, n_slices: int, spec: FrameSpec) -> torch.Ten
     return counts
 
 
-def bin_events_numpy(events: EventBatch, spec: FrameSpec) -> np.ndarray:
-    """CPU convenience: ``[2, S, S]`` float32 counts of ``events`` (training, tests)."""
-    idx = frame_index(events, spec)
+def bin_steps_numpy(events: EventBatch, step: np.ndarray, steps: int, spec: FrameSpec) -> np.ndarray:
+    """CPU: ``[steps, 2, S, S]`` float32 counts, event i counted in frame ``step[i]`` (each in
+    ``0 .. steps-1``); the same index and scaling as ``bin_slices`` (training frames)."""
     s = spec.out_size
-    counts = np.bincount(idx, minlength=2 * s * s).astype(np.float32).reshape(2, s, s)
+    counts = np.bincount(frame_index(events, spec, step), minlength=steps * 2 * s * s)
+    counts = counts.astype(np.float32).reshape(steps, 2, s, s)
     if spec.scale_counts and spec.roi_size != s:
         counts *= (s / spec.roi_size) ** 2
     return counts
+
+
+def bin_events_numpy(events: EventBatch, spec: FrameSpec) -> np.ndarray:
+    """CPU convenience: ``[2, S, S]`` float32 counts of ``events`` (tests, scripts)."""
+    return bin_steps_numpy(events, np.zeros(len(events), np.int32), 1, spec)[0]
 
 
 def sensor_frame(events: EventBatch) -> np.ndarray:

@@ -14,6 +14,7 @@ from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
 from r2etl_core.train.datasets.folders import ClassFiles, match_classes
+from r2etl_core.types import DEFAULT_SLICE_US
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def eval_event_set(kind: str, folder: Path, meta: ModelMeta, split: str,
     to_model = match_classes(meta.class_names, files.class_names, folder)
     s = meta.slicing
     params = default_frame_params(kind, meta.config.time_steps, meta.config.input_size,
-                                  s.mode, s.slice_us or 30_000, meta.training.get("time_origin", "zero"))
+                                  s.mode, s.slice_us or DEFAULT_SLICE_US, meta.training.get("time_origin", "zero"))
     only = None
     if split == "val":
         holdout = meta.training.get("holdout")

@@ -24,7 +24,7 @@ from r2etl_core.io.files import atomic_write
 from r2etl_core.io.modelfile import load_model
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, apply_init_scheme, build_model
-from r2etl_core.parse import check_device, cuda_available
+from r2etl_core.nn.device import pick_device
 from r2etl_core.train.callbacks import BEST, LAST, STATE, Checkpointer, MetricsLog, Plots, ProgressBar, with_metrics
 from r2etl_core.train.config import OFFSET_SUBSLICES, TrainConfig, check_run_paths
 from r2etl_core.train.data import TrainData, build_train_data, excluded_image_ids, prepare_images
@@ -38,17 +38,6 @@ from r2etl_core.train.objective import Objective
 from r2etl_core.train.state import load_train_state
 from r2etl_core.train.trainer import Callback, Trainer, seed_everything
 from r2etl_core.types import SlicingSpec
-
-
-def pick_device(name: str) -> torch.device:
-    """``auto`` (CUDA when present) or a checked ``cpu`` / ``cuda[:N]``, as an InputError naming
-    ``run.device`` when it does not exist here (never torch's own RuntimeError)."""
-    if name == "auto":
-        return torch.device("cuda" if cuda_available() else "cpu")
-    try:
-        return torch.device(check_device(name))
-    except InputError as exc:
-        raise InputError("run.device", exc.problem) from None
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
@@ -114,7 +103,7 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     if cfg.model.init:  # a bad or unfitting --init fails now, not after the data is loaded
         check_init_fits(cfg.model.init, cfg.data.input_size, cfg.model.width,
                         cfg.data.slice_us if cfg.data.frame_mode == "time" else None, cfg.data.time_steps)
-    device = pick_device(cfg.run.device)
+    device = pick_device(cfg.run.device, "run.device")
     if cfg.run.threads > 0:
         torch.set_num_threads(cfg.run.threads)
     rank, world = init_distributed(device)

@@ -23,8 +23,8 @@ from r2etl_core.errors import InputError
 from r2etl_core.io.dv._common import _dv_reason
 from r2etl_core.io.dv.live import LiveReader
 from r2etl_core.io.dv.relay import RelayProcess
+from r2etl_core.limits import DEFAULT_STALL_S
 
-DEFAULT_STALL_S = 10.0  # a DV stream from a camera carries noise events many times a second
 _MAX_HEADER_BYTES = 16 << 20
 
 

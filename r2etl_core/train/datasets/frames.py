@@ -1,6 +1,8 @@
 """Event sample -> ``[T, 2, S, S]`` count frames (split by time or by event count), and a disk cache.
 
-Channel 0 = ON, channel 1 = OFF, as ``r2etl_core.stream.slicing`` bins live streams. Time slicing puts
+Frames are binned by ``r2etl_core.stream.slicing``, as the engine bins a live stream: channel
+0 = ON, channel 1 = OFF, the centred square of the sensor (``FrameSpec.centred``) scaled to the
+model's S x S with counts divided by the pixels each output pixel gathers. Time slicing puts
 frame k on ``[k * slice_us, (k + 1) * slice_us)`` from the recording's own t = 0
 (``time_origin="zero"``, what the streaming viewer sees for N-MNIST) or from the first event
 (``"first"``); events past ``T * slice_us`` are dropped. Count slicing splits the events into T
@@ -15,20 +17,25 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-import cv2
 import numpy as np
 
 from r2etl_core.errors import InputError
 from r2etl_core.io.files import atomic_write
 from r2etl_core.limits import check_frames_fit
-from r2etl_core.types import EventBatch
+from r2etl_core.stream.slicing import bin_steps_numpy
+from r2etl_core.types import DEFAULT_SLICE_US, EventBatch, FrameSpec
+
+# What a cached frame is made by; a new rule must not reuse frames made by the old one.
+# 2: the engine's centred-square crop (rule 1 squashed a non-square sensor with cv2.INTER_AREA;
+# square sensors give the same frames under both).
+FRAME_RULE = 2
 
 
 @dataclass(frozen=True)
 class FrameParams:
     time_steps: int = 10
     mode: str = "time"  # "time" or "count"
-    slice_us: int = 30_000
+    slice_us: int = DEFAULT_SLICE_US
     time_origin: str = "zero"  # "zero" (recording t=0) or "first" (first event)
     sensor_width: int = 34
     sensor_height: int = 34
@@ -51,27 +58,24 @@ def _step_index(events: EventBatch, params: FrameParams) -> np.ndarray:
     return (events.t.astype(np.int64) - origin) // params.slice_us
 
 
+def frame_spec(params: FrameParams) -> FrameSpec:
+    """The engine's frame for this sensor and model size (``StreamEngine``'s default ROI)."""
+    return FrameSpec.centred(params.sensor_width, params.sensor_height, params.out_size)
+
+
 def events_to_frames(events: EventBatch, params: FrameParams) -> np.ndarray:
-    """``[T, 2, S, S]`` float32 counts; resized with area averaging when S != sensor size."""
+    """``[T, 2, S, S]`` float32 counts of the centred square, binned as the engine bins."""
     w, h, t_steps = params.sensor_width, params.sensor_height, params.time_steps
     k = _step_index(events, params)
-    x, y = events.x.astype(np.int64), events.y.astype(np.int64)
-    keep = (k >= 0) & (k < t_steps) & (x >= 0) & (x < w) & (y >= 0) & (y < h)
-    k, x, y, p = k[keep], x[keep], y[keep], events.p[keep].astype(np.int64)
-    idx = ((k * 2 + (1 - p)) * h + y) * w + x
-    frames = np.bincount(idx, minlength=t_steps * 2 * h * w).astype(np.float32)
-    frames = frames.reshape(t_steps, 2, h, w)
-    s = params.out_size
-    if (w, h) != (s, s):
-        flat = frames.reshape(t_steps * 2, h, w).transpose(1, 2, 0)
-        flat = cv2.resize(flat, (s, s), interpolation=cv2.INTER_AREA).reshape(s, s, t_steps * 2)
-        frames = np.ascontiguousarray(flat.transpose(2, 0, 1)).reshape(t_steps, 2, s, s)
-    return frames
+    keep = (k >= 0) & (k < t_steps) & (events.x >= 0) & (events.x < w) & (events.y >= 0) & (events.y < h)
+    inside = EventBatch(events.t[keep], events.x[keep], events.y[keep], events.p[keep], w, h)
+    return bin_steps_numpy(inside, k[keep], t_steps, frame_spec(params))
 
 
 def cache_key(params: FrameParams, root: Path, files: Sequence[Path], extra: str = "") -> str:
-    """Hash of the frame parameters and of every file's path, size and mtime."""
+    """Hash of the frame rule and parameters and of every file's path, size and mtime."""
     h = hashlib.sha1(json.dumps(asdict(params), sort_keys=True).encode())
+    h.update(f"rule {FRAME_RULE}".encode())
     h.update(extra.encode())
     for f in files:
         st = f.stat()
