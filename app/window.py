@@ -31,6 +31,7 @@ from app.views.event_view import EventView
 from app.views.predictions import PredictionView
 from app.views.spikes import SpikeView
 from app.views.stats import StatsView
+from app.views.timeline import TimelineJob, TimelineView
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.stream.scoring import identity
 from r2etl_core.types import SourceInfo
@@ -58,6 +59,8 @@ class MainWindow(FileDrops, QMainWindow):
         self.spike_view = SpikeView()
         self.stats_view = StatsView()
         self.transport = TransportBar()
+        self.timeline = TimelineView()  # the whole recording, under the seek bar
+        self.timeline_job = TimelineJob(self.timeline, self)
         self.settings = SettingsPanel()
         self.label_bar = LabelBar()
         self.labeller = Labeller(session, self.label_bar, self)
@@ -108,6 +111,7 @@ class MainWindow(FileDrops, QMainWindow):
         layout = QVBoxLayout(central)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.transport)
+        layout.addWidget(self.timeline)
         layout.addWidget(self.label_bar)
         layout.addWidget(main, 1)
         self.setCentralWidget(central)
@@ -149,6 +153,8 @@ class MainWindow(FileDrops, QMainWindow):
         self.transport.speedChanged.connect(s.set_speed)
         self.transport.loopChanged.connect(s.set_loop)
         self.transport.seekRequested.connect(s.seek)
+        self.timeline.seekRequested.connect(self.labeller.seeked)
+        self.timeline.seekRequested.connect(s.seek)
         self.settings.modelRequested.connect(self.open_model)
         self.settings.sliceUsChanged.connect(s.set_slice_us)
         self.settings.resetPolicyChanged.connect(s.set_reset_policy)
@@ -233,6 +239,7 @@ class MainWindow(FileDrops, QMainWindow):
             self.stats_view.show_stats(stats, self.display_skipped, self.session.paused)
             info = self.session.source.info if self.session.source is not None else None
             self.transport.show_position(self.session.position_us(), info.duration_us if info else None)
+            self.timeline_job.follow(self.session)
             if stats is not None:
                 self.event_view.show_roi(stats.roi)
 
@@ -288,6 +295,7 @@ class MainWindow(FileDrops, QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self.timer.stop()
+        self.timeline_job.cancel()
         self.labeller.finish()  # the open label ends where the picture is; the sidecar is saved
         self.session.close()  # finishes a recording file before the engine stops
         super().closeEvent(event)

@@ -9,6 +9,7 @@ faster than real time, and starts again (cancelling the old one) when either cha
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pyqtgraph as pg
@@ -19,6 +20,7 @@ from app.tasks import BackgroundTasks
 from r2etl_core.stream.timeline import Timeline, compute_timeline
 
 ROW_PX = 12
+SETTLE_S = 0.6  # recompute once the recording, model and settings have been still this long
 
 
 class TimelineView(QWidget):
@@ -118,6 +120,21 @@ class TimelineJob(QObject):
         self.progressed.connect(view.show_progress)
         self._cancel: threading.Event | None = None
         self._wanted: tuple | None = None
+        self._seen: tuple | None = None
+        self._since = 0.0
+
+    def follow(self, session) -> None:
+        """On a display tick: the session's open recording (files only), model and stream
+        settings; a change is computed once it has been still for ``SETTLE_S`` (a dragged ROI)."""
+        info = session.source.info if session.source is not None else None
+        replay = session.playback is not None and info is not None and bool(info.duration_us)
+        wanted = (session.spec if replay else None, session.model_path, session.settings)
+        now = time.monotonic()
+        if wanted != self._seen:
+            self._seen, self._since = wanted, now
+        elif now - self._since >= SETTLE_S:
+            self.request(*wanted)
+        self.view.set_position(session.position_us())
 
     def request(self, spec: str | None, model_path, settings) -> None:
         """The timeline of ``spec`` (None: no recording open) with this model and settings."""
