@@ -112,3 +112,16 @@ def test_the_widget_draws_the_timeline_and_jumps_on_click(qtbot):
 
         view.plot.scene().sigMouseClicked.emit(MouseClickEvent(Press()))
     assert got.args[0] == pytest.approx(2_000, abs=100)
+
+
+def test_classify_plot_writes_the_picture_and_never_over_another_file(tmp_path, capsys):
+    from r2etl_core.cli.main import main
+
+    png = tmp_path / "timeline.png"
+    assert main(["classify", str(PROJECT_RECORDINGS / "nmnist-demo-gapped.aedat4"), "--plot", str(png), "--json"]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    capsys.readouterr()
+    assert main(["classify", str(DEMO), "--plot", str(notes)]) != 0
+    assert notes.read_text() == "my notes" and "notes.txt" in capsys.readouterr().err

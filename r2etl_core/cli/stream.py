@@ -33,6 +33,7 @@ examples:
   r2etl classify my.aedat4 --model runs/exp1/best.safetensors --slice-us 20000
   r2etl classify my.aedat4 --readout staggered --copies 5      the training condition, 5x the cost
   r2etl classify my.aedat4 --unknown-threshold off            always name a class when active
+  r2etl classify my.aedat4 --plot my-timeline.png              where the model is right and wrong, at a glance
 """
 
 
@@ -43,8 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                  "file/folder, camera[:SERIAL] or HOST:PORT")
     p.add_argument("--model", help="model file (.safetensors); default: the bundled N-MNIST model")
     p.add_argument("--out", help="write one JSON line per slice to this file (written atomically)")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="also draw every slice's answer along the recording (the labels above it, when there "
+                        "are any), coloured as in the viewer's timeline: where the model is wrong at a glance")
     p.add_argument("--force", action="store_true",
-                   help="let --out replace an existing file that is not a prediction log "
+                   help="let --out/--plot replace an existing file that is not a prediction log "
                         "(never the input, its labels or the model)")
     p.add_argument("--slice-us", type=float, help=f"slice length in microseconds, {SLICE_US_MIN:,} .. "
                                                    f"{SLICE_US_MAX:,} (default: the model's)")
@@ -163,7 +167,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     stall_s = DEFAULT_STALL_S if args.stall_s is None else check_number("--stall-s", args.stall_s, 0.1, 86_400, "s")
     request = ClassifyRequest(args.input, model=args.model, out=args.out, settings=stream_settings(args),
                               device=check_device(args.device), stall_s=stall_s,
-                              force=args.force)
+                              force=args.force, plot=args.plot)
     print_result(classify_input(request, progress=not args.json and sys.stderr.isatty()), args.json)
     return 0
 

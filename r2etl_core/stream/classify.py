@@ -35,6 +35,7 @@ class ClassifyRequest:
     device: str | None = None
     stall_s: float = DEFAULT_STALL_S  # network input: give up after this long without data
     force: bool = False  # --out may replace a file that is not a previous prediction log
+    plot: str | Path | None = None  # a PNG of every slice's answer along the recording (and the labels)
 
     def files_read(self) -> tuple[Path, ...]:
         """The files this run reads (the input, its labels sidecar, the model): ``--out`` must
@@ -54,6 +55,9 @@ def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
     if request.out:  # before anything is opened: a wrong --out costs nothing and loses nothing
         check_output_path(request.out, "predictions file (--out)", inputs=request.files_read(),
                           kind="jsonl", force=request.force)
+    if request.plot:
+        check_output_path(request.plot, "picture (--plot)", inputs=request.files_read(), kind="image",
+                          force=request.force)
     session = LiveSession(opener=core_opener(request.stall_s), speed=None, strict_labels=True,
                           engine_config=replace(OFFLINE, device=request.device))
     try:  # the input's errors first
@@ -94,6 +98,8 @@ def classify_input(request: ClassifyRequest, progress: bool = False) -> dict:
         raise R2ETLError(stats.error)
     if writer:
         writer.commit()
+    if request.plot:
+        _plot(request, opened, session.model, collected.predictions)
     return _summary(request, session.model.path, engine, stats, collected.predictions, wall, interrupted, opened)
 
 
@@ -119,6 +125,18 @@ class _Collector:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
+
+
+def _plot(request: ClassifyRequest, opened: OpenedInput, model, predictions: list[Prediction]) -> None:
+    """The viewer's whole-recording timeline of this run, as a PNG (``--plot``)."""
+    from r2etl_core.stream.timeline import Timeline, plot_timeline
+
+    info = opened.source.info
+    t0 = info.t_start_us if info.t_start_us is not None else (predictions[0].t_start_us if predictions else 0)
+    end = max((p.t_end_us for p in predictions), default=t0 + 1)
+    timeline = Timeline.from_predictions(predictions, model.meta.class_names, t0, info.duration_us or end - t0,
+                                         opened.segments)
+    plot_timeline(timeline, request.plot, f"{Path(request.input).name} - {model.path.name}")
 
 
 def warn_if_labels_miss(opened: OpenedInput) -> None:
