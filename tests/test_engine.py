@@ -189,7 +189,7 @@ def test_multi_step_runs_equal_single_steps(readout, policy):
     from dataclasses import replace
 
     from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
-    from r2etl_core.stream.classify import OFFLINE
+    from r2etl_core.stream.engine import OFFLINE
     from r2etl_core.stream.sources import open_source
 
     def run(max_run: int):

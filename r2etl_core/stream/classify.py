@@ -10,7 +10,7 @@ from pathlib import Path
 from r2etl_core.errors import R2ETLError, R2ETLWarning
 from r2etl_core.io.files import check_output_path
 from r2etl_core.io.labels import labels_path_for, outside_events
-from r2etl_core.stream.engine import EngineConfig, StreamEngine
+from r2etl_core.stream.engine import OFFLINE, StreamEngine
 from r2etl_core.stream.pipeline import OpenedInput, check_labels_fit, core_opener
 from r2etl_core.stream.session import LiveSession
 from r2etl_core.stream.settings import StreamSettings
@@ -20,8 +20,6 @@ from r2etl_core.types import ABSTAIN_NOTHING, ABSTAIN_UNKNOWN, EngineStats, Pred
 from r2etl_core.io.predictions import JsonlPredictionWriter
 from r2etl_core.limits import DEFAULT_STALL_S
 
-# every slice classified (the reader waits), queued slices run as multi-step forwards, no frames
-OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
 
 
 @dataclass(frozen=True)

@@ -56,6 +56,11 @@ class EngineConfig:
     cpu_threads: int | None = 1
 
 
+# classifying a recording: every slice (the reader waits), queued slices run as multi-step
+# forwards, no frames for views (r2etl classify, the timeline, calibration)
+OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
+
+
 class StreamEngine:
     """Mutators: ``configure(settings)``, ``start(source)``, ``stop()``, ``request_reset()``
     (plus the sinks and taps that outputs and raw events go to). A seek is not one of them: it

@@ -57,6 +57,9 @@ class MetricsLog(Callback):
     def on_train_start(self, trainer: Trainer) -> None:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._t0 = time.monotonic()
+        # what a watcher (the viewer's Teach panel) needs to show progress and an ETA
+        (self.out_dir / "run.json").write_text(json.dumps({"total_steps": trainer.total_steps,
+                                                           "start_step": trainer.state.step}))
 
     def on_step_end(self, trainer: Trainer, parts: dict[str, float]) -> None:
         for k, v in parts.items():

@@ -138,7 +138,9 @@ def train(cfg: TrainConfig, command: str = "", extra_callbacks: list[Callback] =
     t0 = time.monotonic()
 
     def meta_for(trainer: Trainer, result: EvalResult) -> ModelMeta:
-        meta = with_metrics(meta0, val_accuracy=result.accuracy, val_n=result.n,
+        per_class = {name: (None if acc != acc else round(acc, 4)) for name, acc in zip(result.class_names,
+                                                                                         result.per_class)}
+        meta = with_metrics(meta0, val_accuracy=result.accuracy, val_n=result.n, val_per_class=per_class,
                             best_val_accuracy=max(trainer.state.best_accuracy, result.accuracy),
                             step=trainer.state.step, train_seconds=round(time.monotonic() - t0, 1))
         if trainer.ema is not None:  # the file holds the weight average; what the raw weights scored
