@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer
@@ -46,6 +47,9 @@ class MainWindow(FileDrops, QMainWindow):
         apply_dark_theme(QApplication.instance())
         self.session = session
         self.recordings_dir = str(recordings_dir or Path.cwd())
+        self.runs_dir = Path(os.environ.get("R2ETL_RUNS", Path.cwd() / "runs"))  # Teach writes its models here
+        self.recorded: list[Path] = []  # recordings made in this session (Teach trains on them)
+        self.teach_panel = None
         self.display_skipped = 0  # slices blended into a frame instead of drawn on their own
         self.ticks = 0
         self.errors = dialogs.ErrorDialogs(self)
@@ -127,6 +131,8 @@ class MainWindow(FileDrops, QMainWindow):
             ("Camera...", "", "Stream from an attached event camera", self.open_camera),
             ("Connect...", "", "Receive a network event stream (HOST:PORT)", self.open_network),
             ("Model...", "Ctrl+M", "Load another .safetensors model", self.open_model),
+            ("Teach...", "Ctrl+T", "Train the model on your labelled recordings, here, while the stream runs",
+             self.open_teach),
         ):
             action = QAction(text, self)
             action.setToolTip(f"{tip} ({key})" if key else tip)
@@ -145,6 +151,7 @@ class MainWindow(FileDrops, QMainWindow):
         s.statusMessage.connect(lambda msg: self.statusBar().showMessage(msg))
         s.recordingChanged.connect(self.settings.show_recording)
         s.recordingChanged.connect(self.labeller.recording_changed)
+        s.recordingChanged.connect(lambda p: p and self.recorded.append(Path(p)))
         self.labeller.segmentsChanged.connect(self._labels_edited)
         self.labeller.message.connect(lambda msg: self.statusBar().showMessage(msg))
         self.transport.seekRequested.connect(self.labeller.seeked)  # before the jump
@@ -277,6 +284,22 @@ class MainWindow(FileDrops, QMainWindow):
             self._last_host = spec
             self.session.open_input_async(spec, spec)
 
+    def session_recordings(self) -> list[Path]:
+        """What Teach offers to train on: this session's recordings and the open file."""
+        spec = self.session.spec
+        is_file = spec is not None and self.session.playback is not None and Path(spec).is_file()
+        return self.recorded + ([Path(spec)] if is_file else [])
+
+    def open_teach(self) -> None:
+        if self.teach_panel is None:
+            from app.teach import TeachPanel
+
+            self.teach_panel = TeachPanel(self, self.runs_dir)
+            self.teach_panel.modelChosen.connect(self.session.load_model_async)
+        self.teach_panel.refresh()
+        self.teach_panel.show()
+        self.teach_panel.raise_()
+
     def open_model(self) -> None:
         start = str(self.session.model_path.parent) if self.session.model_path else ""
         path = dialogs.ask_model(self, start)
@@ -296,6 +319,8 @@ class MainWindow(FileDrops, QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self.timer.stop()
         self.timeline_job.cancel()
+        if self.teach_panel is not None:
+            self.teach_panel.cancel()  # a training run does not outlive the viewer
         self.labeller.finish()  # the open label ends where the picture is; the sidecar is saved
         self.session.close()  # finishes a recording file before the engine stops
         super().closeEvent(event)

@@ -27,6 +27,7 @@ FEW_WINDOWS = 256  # fewer training windows than this at the default stride: a w
 MAX_BATCH = 32
 STEPS_PER_WINDOW_EPOCHS = 20  # auto steps: about this many passes over the training windows ...
 STEPS_RANGE = (150, 400)  # ... within these bounds (CPU minutes, not hours)
+EVALS = 8  # evaluations (and checkpoints) in an automatically sized run
 
 
 def split_by_time(recordings: RecordingSet, params: WindowParams, share: float = VAL_SHARE
@@ -89,5 +90,9 @@ def sized_for(cfg, n_train: int):
     where it asks for them (0)."""
     o = cfg.optim
     batch = o.batch_size or auto_batch(n_train)
-    steps = o.steps or (auto_steps(n_train, batch) if o.epochs == 0 else 0)
-    return replace(cfg, optim=replace(o, batch_size=batch, steps=steps))
+    if o.steps or o.epochs:
+        return replace(cfg, optim=replace(o, batch_size=batch))
+    steps = auto_steps(n_train, batch)
+    # a small set makes an epoch a few steps: evaluate (and checkpoint) ~EVALS times, not every epoch
+    every = cfg.run.eval_every or max(1, steps // EVALS)
+    return replace(cfg, optim=replace(o, batch_size=batch, steps=steps), run=replace(cfg.run, eval_every=every))

@@ -1,0 +1,68 @@
+"""Teach, end to end in the viewer: labelled clips -> Train (a separate process, a few steps)
+-> the new model swapped in while the stream plays -> back to the previous model. The stream
+never stops, and the GUI keeps drawing predictions while training runs."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from app_fixtures import newest_index, start_viewer, tiny_model, wait_for_predictions  # noqa: E402,F401
+
+from scripts.synthetic_sets import write_labelled_recordings  # noqa: E402
+
+CLASSES = ("left", "middle", "right")
+TRAIN_TIMEOUT_MS = 240_000  # a fresh interpreter importing torch on a busy 2-core machine, then 4 steps
+
+
+def test_teach_trains_swaps_and_goes_back_while_the_stream_plays(qtbot, tiny_model, tmp_path, monkeypatch):  # noqa: F811
+    import app.teach as teach
+    from app.teach import labelled_recordings
+
+    clips = write_labelled_recordings(tmp_path / "clips", per_class=2, class_names=CLASSES, per_recording=3)
+    monkeypatch.setattr(teach, "TeachRun", functools.partial(teach.TeachRun, extra=("--steps", "4")))
+    monkeypatch.setenv("R2ETL_RUNS", str(tmp_path / "runs"))
+    window, session, _ = start_viewer(qtbot, tiny_model)
+    wait_for_predictions(qtbot, window, 3)
+    engine0 = session.engine
+    window.open_teach()
+    panel = window.teach_panel
+    assert panel.runs_dir == tmp_path / "runs"
+    assert not panel.train_button.isEnabled()  # nothing labelled yet: the panel says what to do
+    assert "No labelled recordings" in panel.note.text()
+    panel.extra_recordings = labelled_recordings(clips)
+    panel.refresh()
+    assert panel.table.rowCount() == 3 and panel.train_button.isEnabled()
+    assert [panel.table.item(r, 0).text() for r in range(3)] == list(CLASSES)
+
+    seen = {"during": 0}
+    panel.train_button.click()
+    assert panel.cancel_button.isEnabled() and not panel.train_button.isEnabled()
+    start = newest_index(window)
+
+    def trained() -> bool:
+        seen["during"] = newest_index(window) - start
+        assert session.engine is engine0 and engine0.stats().running  # the stream never stops
+        return panel.run.progress.done
+
+    qtbot.waitUntil(trained, timeout=TRAIN_TIMEOUT_MS)
+    assert panel.run.progress.failed == "", panel.run.progress.failed
+    assert seen["during"] > 10  # predictions kept coming while it trained
+    assert panel.trained is not None and panel.trained.exists()
+    assert "held-out accuracy" in panel.result.text() and panel.use_button.isEnabled()
+    assert panel.runs.count() == 1 and panel.progress.value() == panel.progress.maximum() == 4
+
+    panel.use_button.click()  # swap in, while playing
+    qtbot.waitUntil(lambda: session.model_path == panel.trained and session.engine is not None
+                    and session.engine.stats().running, timeout=60_000)
+    assert session.meta.class_names == CLASSES
+    qtbot.waitUntil(lambda: bool(window.prediction_view.history) and
+                    window.prediction_view.history[-1].top_label in CLASSES, timeout=30_000)
+    assert panel.back_button.isEnabled()
+
+    panel.back_button.click()  # and back
+    qtbot.waitUntil(lambda: session.model_path == tiny_model and session.engine.stats().running, timeout=60_000)
+    assert session.meta.class_names == tuple(str(i) for i in range(10))
+    window.close()
