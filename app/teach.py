@@ -50,6 +50,7 @@ class TeachPanel(QDialog):
         self.window_ = window
         self.runs_dir = Path(runs_dir)
         self.extra_recordings: list[Path] = []
+        self.left_out: set[Path] = set()  # recordings unticked in the list
         self.run: TeachRun | None = None
         self.previous_model: Path | None = None
         self.trained: Path | None = None
@@ -61,8 +62,9 @@ class TeachPanel(QDialog):
 
     def _build(self) -> None:
         self.recordings = QListWidget()
-        self.recordings.setToolTip("Labelled recordings training will use: those recorded in this session, the "
-                                   "open one if it has labels, and any folder added")
+        self.recordings.setToolTip("Labelled recordings training will use (untick to leave one out): those "
+                                   "recorded in this session, the open one if it has labels, and any folder added")
+        self.recordings.itemChanged.connect(self._ticked)
         add = QPushButton("Add folder...")
         add.clicked.connect(self.add_folder)
         self.table = QTableWidget(0, 4)
@@ -122,15 +124,23 @@ class TeachPanel(QDialog):
         self.resize(560, 720)
 
     # -- what training will use ------------------------------------------------------------------
-    def chosen_recordings(self) -> list[Path]:
+    def offered_recordings(self) -> list[Path]:
         found = list(self.window_.session_recordings()) + self.extra_recordings
         seen, out = set(), []
         for p in found:
             key = Path(p).resolve()
             if key not in seen and labels_path_for(p):
                 seen.add(key)
-                out.append(Path(p))
+                out.append(key)
         return out
+
+    def chosen_recordings(self) -> list[Path]:
+        return [p for p in self.offered_recordings() if p not in self.left_out]
+
+    def _ticked(self, item: QListWidgetItem) -> None:
+        path = Path(item.data(Qt.ItemDataRole.UserRole))
+        (self.left_out.discard if item.checkState() == Qt.CheckState.Checked else self.left_out.add)(path)
+        self.refresh()
 
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of labelled recordings")
@@ -141,9 +151,15 @@ class TeachPanel(QDialog):
     def refresh(self) -> None:
         """Recordings, material per class, runs; what can be pressed."""
         recs = self.chosen_recordings()
+        self.recordings.blockSignals(True)
         self.recordings.clear()
-        for p in recs:
-            self.recordings.addItem(str(p))
+        for p in self.offered_recordings():
+            item = QListWidgetItem(str(p))
+            item.setData(Qt.ItemDataRole.UserRole, str(p))
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked if p in self.left_out else Qt.CheckState.Checked)
+            self.recordings.addItem(item)
+        self.recordings.blockSignals(False)
         meta = self.window_.session.meta
         material = []
         if meta is not None and recs:

@@ -66,3 +66,22 @@ def test_teach_trains_swaps_and_goes_back_while_the_stream_plays(qtbot, tiny_mod
     qtbot.waitUntil(lambda: session.model_path == tiny_model and session.engine.stats().running, timeout=60_000)
     assert session.meta.class_names == tuple(str(i) for i in range(10))
     window.close()
+
+
+def test_a_recording_can_be_left_out(qtbot, tiny_model, tmp_path, monkeypatch):  # noqa: F811
+    from PySide6.QtCore import Qt
+
+    from app.teach import labelled_recordings
+
+    clips = write_labelled_recordings(tmp_path / "clips", per_class=2, class_names=CLASSES, per_recording=3)
+    monkeypatch.setenv("R2ETL_RUNS", str(tmp_path / "runs"))
+    window, session, _ = start_viewer(qtbot, tiny_model)
+    window.open_teach()
+    panel = window.teach_panel
+    panel.extra_recordings = labelled_recordings(clips)
+    panel.refresh()
+    assert panel.recordings.count() == 2 and len(panel.chosen_recordings()) == 2
+    panel.recordings.item(0).setCheckState(Qt.CheckState.Unchecked)
+    assert len(panel.chosen_recordings()) == 1 and panel.recordings.count() == 2
+    assert panel.recordings.item(0).checkState() == Qt.CheckState.Unchecked
+    window.close()

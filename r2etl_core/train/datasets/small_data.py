@@ -24,9 +24,9 @@ from r2etl_core.train.datasets.windows import WindowParams, window_starts
 AUTO = 0  # data.window_stride_slices, optim.batch_size, optim.steps: chosen from the data
 VAL_SHARE = 0.25  # by time: the last quarter of every labelled segment is held out
 FEW_WINDOWS = 256  # fewer training windows than this at the default stride: a window every slice
-MAX_BATCH = 32
+MAX_BATCH = 16  # with the step budget below: about a minute of training on a 2-core CPU
 STEPS_PER_WINDOW_EPOCHS = 20  # auto steps: about this many passes over the training windows ...
-STEPS_RANGE = (150, 400)  # ... within these bounds (CPU minutes, not hours)
+STEPS_RANGE = (150, 300)  # ... within these bounds (a minute or two, not hours)
 EVALS = 8  # evaluations (and checkpoints) in an automatically sized run
 
 
