@@ -26,6 +26,7 @@ from app.doctor_dialog import DoctorMenu
 from app.drops import FileDrops
 from app.label_bar import LabelBar
 from app.labelling import RECORD, Labeller, recording_time_of
+from app.open_inputs import OpenInputs
 from app.session import Session
 from app.theme import apply_dark_theme
 from app.views.event_view import EventView
@@ -41,7 +42,7 @@ DISPLAY_HZ = 30
 SLOW_EVERY_TICKS = 6  # stats, accuracy, position, ROI: ~5 times a second
 
 
-class MainWindow(FileDrops, QMainWindow):
+class MainWindow(FileDrops, OpenInputs, QMainWindow):
     def __init__(self, session: Session, recordings_dir: Path | None = None):
         super().__init__()
         apply_dark_theme(QApplication.instance())
@@ -251,39 +252,6 @@ class MainWindow(FileDrops, QMainWindow):
                 self.event_view.show_roi(stats.roi)
 
     # -- user actions ------------------------------------------------------------------------
-    def open_recording(self) -> None:
-        path = dialogs.ask_recording(self, self.recordings_dir)
-        if path:
-            self.open_dropped(path)
-
-    def open_dropped(self, path: str) -> None:
-        self.recordings_dir = str(Path(path).parent)
-        self.session.open_input_async(path, Path(path).name)
-
-    def open_nmnist_folder(self) -> None:
-        path = dialogs.ask_nmnist_folder(self, self.recordings_dir)
-        if path:
-            self.session.open_input_async(path, Path(path).name)
-
-    def open_camera(self) -> None:
-        self.statusBar().showMessage("looking for event cameras ...")
-        self.session.tasks.run(discover_cameras, self._cameras_found,
-                               lambda msg: self.show_error(msg), name="r2etl-discover")
-
-    def _cameras_found(self, cameras: list) -> None:
-        if not cameras:
-            self.show_error("no event camera found (is it plugged in, and readable by this user?)")
-            return
-        spec = dialogs.ask_camera(self, cameras)
-        if spec:
-            self.session.open_input_async(spec, spec)
-
-    def open_network(self) -> None:
-        spec = dialogs.ask_host_port(self, self._last_host)
-        if spec:
-            self._last_host = spec
-            self.session.open_input_async(spec, spec)
-
     def session_recordings(self) -> list[Path]:
         """What Teach offers to train on: this session's recordings and the open file."""
         spec = self.session.spec
@@ -335,9 +303,3 @@ def scrolling(panel: QWidget) -> QScrollArea:
     scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
     scroll.setMinimumWidth(panel.sizeHint().width() + 16)
     return scroll
-
-
-def discover_cameras() -> list:
-    from r2etl_core.io.dv import discover_cameras as discover
-
-    return list(discover())

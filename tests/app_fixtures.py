@@ -18,7 +18,8 @@ from r2etl_core.io.modelfile import save_model  # noqa: E402
 
 from r2etl_core.nn.meta import ModelMeta  # noqa: E402
 from r2etl_core.nn.model import ModelConfig, build_model  # noqa: E402
-from r2etl_core.types import EventBatch, SlicingSpec, SourceInfo  # noqa: E402
+from r2etl_core.types import EventBatch, SourceInfo  # noqa: E402
+from r2etl_core.nn.meta import SlicingSpec  # noqa: E402
 from scripts.synthetic_events import moving_bar, random_events  # noqa: E402
 
 CLASS_NAMES = tuple(str(i) for i in range(10))

@@ -63,12 +63,12 @@ def test_input_errors_from_the_gui_show_a_dialog_and_keep_playing(qtbot, tiny_mo
     })
     window, session, _ = start_viewer(qtbot, tiny_model, opener)
     playing = opener.opened[-1]
-    monkeypatch.setattr("app.window.discover_cameras", lambda: [])
+    monkeypatch.setattr("app.open_inputs.discover_cameras", lambda: [])
     window.open_camera()
     qtbot.waitUntil(lambda: window.errors.last is not None, timeout=TIMEOUT)
     assert "no event camera found" in window.errors.last.text()
 
-    monkeypatch.setattr("app.window.discover_cameras", lambda: ["DXA000123"])
+    monkeypatch.setattr("app.open_inputs.discover_cameras", lambda: ["DXA000123"])
     monkeypatch.setattr("app.dialogs.ask_camera", lambda parent, cams: "camera")
     window.errors.last = None
     window.open_camera()

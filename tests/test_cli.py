@@ -14,7 +14,7 @@ from r2etl_core.io.modelfile import save_model
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.io.nmnist import write_bin
 from r2etl_core.nn.model import ModelConfig, build_model
-from r2etl_core.types import SlicingSpec
+from r2etl_core.nn.meta import SlicingSpec
 from scripts.synthetic_events import random_events
 
 REPO = Path(__file__).resolve().parents[1]

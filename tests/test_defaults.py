@@ -5,7 +5,8 @@ from r2etl_core import limits
 from r2etl_core.nn.model import ModelConfig
 from r2etl_core.train.config import DataConfig
 from r2etl_core.train.datasets.frames import FrameParams
-from r2etl_core.types import DEFAULT_SLICE_US, SlicingSpec
+from r2etl_core.types import DEFAULT_SLICE_US
+from r2etl_core.nn.meta import SlicingSpec
 
 
 def test_slice_length_default_is_one_number():

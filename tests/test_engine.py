@@ -11,7 +11,8 @@ from r2etl_core.nn.model import ModelConfig, build_model
 from r2etl_core.stream.engine import EngineConfig, StreamEngine
 from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy
-from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByTime, SlicingSpec
+from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByTime
+from r2etl_core.nn.meta import SlicingSpec
 from scripts.synthetic_events import ArraySource, random_events
 
 CLASSES = tuple(str(i) for i in range(10))

@@ -9,7 +9,7 @@ from r2etl_core.errors import ModelError
 from r2etl_core.io.modelfile import load_model, save_model
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
-from r2etl_core.types import SlicingSpec
+from r2etl_core.nn.meta import SlicingSpec
 
 
 @pytest.mark.parametrize("size,width", [(34, 0.125), (48, 0.0625), (32, 0.25), (20, 0.0625)])

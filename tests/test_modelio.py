@@ -8,7 +8,7 @@ from r2etl_core.errors import ModelError
 from r2etl_core.io.modelfile import load_model, read_meta, save_model
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
-from r2etl_core.types import SlicingSpec
+from r2etl_core.nn.meta import SlicingSpec
 
 
 def small(width=0.125, classes=10):

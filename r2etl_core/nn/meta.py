@@ -18,12 +18,35 @@ from r2etl_core.errors import InputError, ModelError
 from r2etl_core.nn.model import BOTTLENECK_FEATURES, ModelConfig
 from r2etl_core.nn.unknown import UnknownDetector
 from r2etl_core.parse import brief, check_choice, check_number, check_whole, shown
-from r2etl_core.types import SlicingSpec
+from r2etl_core.types import DEFAULT_SLICE_US, SliceByCount, SliceByTime
 
 FORMAT_NAME = "r2etl-model"
 FORMAT_VERSION = 1
 JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "true/false",
               type(None): "null"}
+
+
+@dataclass(frozen=True)
+class SlicingSpec:
+    """How the model's input frames were made; the viewer slices live streams the same way."""
+
+    mode: str = "time"  # "time" (slice_us per step) or "count" (events per step)
+    slice_us: int = DEFAULT_SLICE_US
+    events_per_slice: int = 0
+    sensor_width: int = 34  # sensor the training data came from
+    sensor_height: int = 34
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+    @staticmethod
+    def from_dict(d: dict) -> "SlicingSpec":
+        return SlicingSpec(**{k: d[k] for k in SlicingSpec.__dataclass_fields__ if k in d})
+
+    def slicer(self) -> SliceByTime | SliceByCount:
+        """The slicer that cuts a stream the way these training frames were made (the engine's
+        default and ``StreamSettings.slicing_for``'s)."""
+        return SliceByCount(self.events_per_slice) if self.mode == "count" else SliceByTime(self.slice_us)
 
 
 @dataclass(frozen=True)

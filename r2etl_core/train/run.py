@@ -37,7 +37,7 @@ from r2etl_core.train.init import check_init_fits, init_from
 from r2etl_core.train.objective import Objective
 from r2etl_core.train.state import load_train_state
 from r2etl_core.train.trainer import Callback, Trainer, seed_everything
-from r2etl_core.types import SlicingSpec
+from r2etl_core.nn.meta import SlicingSpec
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
