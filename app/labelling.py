@@ -38,13 +38,15 @@ OFF, RECORD, REPLAY = "off", "record", "replay"
 HINT_OFF = "Record... a camera or stream, or open an event recording, to label it"
 
 
-def recording_time_of(pred: Prediction, playback: Playback | None) -> int:
+def recording_time_of(pred: Prediction, playback: Playback | None, jumped: bool = False) -> int:
     """A slice's end in recording time: shifted by the loop offset of the slice's middle (as
-    ``RunningScore.to_recording_time``), so a slice running past the last event stays in its pass."""
+    ``RunningScore.to_recording_time``), so a slice running past the last event stays in its pass.
+    The first slice after a seek (``jumped``) starts on the slice grid before the first event
+    from the new place: its end, not its middle, is in the new pass."""
     if playback is None:
         return pred.t_end_us
-    mid = (pred.t_start_us + pred.t_end_us) // 2
-    return pred.t_end_us + playback.recording_time_us(mid) - mid
+    at = pred.t_end_us - 1 if jumped else (pred.t_start_us + pred.t_end_us) // 2
+    return pred.t_end_us + playback.recording_time_us(at) - at
 
 
 def editable_file(session: Session) -> Path | None:
@@ -152,7 +154,7 @@ class Labeller(QObject):
         where the picture was, so it never spans the jump."""
         playback = self.session.playback if self.mode != RECORD else None
         for out in outputs:
-            t = self._clamped(recording_time_of(out.prediction, playback))
+            t = self._clamped(recording_time_of(out.prediction, playback, out.jumped))
             if self.mode == REPLAY and self.now_us is not None and t < self.now_us and self.editor.open:
                 self.editor.mark(None, self.now_us)
                 self._changed()

@@ -192,6 +192,7 @@ class EngineOutput:
     spikes: SpikeSnapshot
     sensor_frame: np.ndarray = field(repr=False)
     model_frame: np.ndarray = field(repr=False)
+    jumped: bool = False  # the first output after a seek (protocols.SEEK): older ones are from before it
 
 
 # -- what the engine is asked to do -------------------------------------------------------

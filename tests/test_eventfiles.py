@@ -10,6 +10,7 @@ import faery
 import numpy as np
 import pytest
 
+from r2etl_core.protocols import SEEK
 from r2etl_core.errors import InputError
 from r2etl_core.io.eventfiles import event_file_info, open_event_file, read_event_file
 from r2etl_core.io.eventfiles import synthetic as syn
@@ -233,7 +234,9 @@ def test_file_source_replays_seeks_and_loops(tmp_path, name):
     assert isinstance(src, FileSource) and src.info.seekable and (src.info.width, src.info.height) == (346, 260)
     assert same_events(EventBatch.concat(list(src.batches()), 346, 260), EVENTS)
     src.seek(1_000_000)  # back from the end: the next pass, shifted by one period (io.sources)
-    after = EventBatch.concat(list(src.batches()), 346, 260)
+    items = list(src.batches())
+    assert items[0] is SEEK  # in band, before the first event from there
+    after = EventBatch.concat(items[1:], 346, 260)
     after = EventBatch(after.t - src.period_us, after.x, after.y, after.p, 346, 260)
     assert same_events(after, EVENTS.select(EVENTS.t >= EVENTS.t_first_us + 1_000_000))
     src.close()

@@ -101,6 +101,7 @@ class StreamEngine:
         self._finished = False
         self._error: str | None = None
         self._meter = EngineMeter()
+        self._jumped = False  # a seek mark was stepped past: the next output is flagged
 
     # -- wiring ----------------------------------------------------------------------------
     def add_sink(self, sink: Sink) -> None:
@@ -301,6 +302,7 @@ class StreamEngine:
                     return
                 if run is SEEK:
                     self.core.request_reset()  # from rest, as at the start of a stream
+                    self._jumped = True  # and the next output says so
                     continue
                 if not self._step(run):
                     return
@@ -320,6 +322,8 @@ class StreamEngine:
             return False
         if self.config.frames:  # drawn here, once, from the events (a model process has none)
             outs = [replace(out, sensor_frame=sensor_frame(item.slice.events)) for out, item in zip(outs, run)]
+        if self._jumped and outs:
+            outs[0], self._jumped = replace(outs[0], jumped=True), False
         with self._lock:
             for out in outs:
                 self._outputs.append(out)

@@ -130,7 +130,7 @@ class ReplaySource:
                     self._release()
 
     def _play(self) -> Iterator[EventBatch | SeekMark]:
-        start, started = 0, False  # from the beginning, or from a seek made before the stream started
+        start = 0  # from the beginning, or from a seek made before the stream started
         while True:
             with self._cond:
                 if self._closed:
@@ -138,9 +138,8 @@ class ReplaySource:
                 jumped = self._seek_to is not None
                 if jumped:
                     start = self._take_seek()
-            if jumped and started:
-                yield SEEK  # in band: what follows is from the new position
-            started = True
+            if jumped:  # in band, every time (even before the first batch): what follows is from there
+                yield SEEK
             emitted, verdict = 0, _GO
             for chunk in self._chunks(self._events_from(self._t_first + start)):
                 verdict = self._wait_until_due(chunk)

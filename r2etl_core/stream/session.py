@@ -83,6 +83,7 @@ class LiveSession:
         self._wanted_spec: str | None = None  # the input asked for last (it may still be opening)
         self._last_error: str | None = None
         self._ended = False
+        self._await_jump = False  # a seek was asked for; its mark has not come back yet
         self.closed = False  # after close(), late results of background tasks are discarded
 
     # -- opening things (blocking: a worker thread or a headless driver calls these) -------------
@@ -186,7 +187,7 @@ class LiveSession:
             if before is None or (before.width, before.height) != (info.width, info.height):
                 self.update(roi=None)  # another sensor: centred square again
             self.spec, self.source, self.segments = opened.spec, opened.source, opened.segments
-            self.paused = self._ended = False
+            self.paused = self._ended = self._await_jump = False
             self._last_error = None
             self.engine.start(opened.source)
             self.listener.source_changed(info)
@@ -232,6 +233,7 @@ class LiveSession:
             self._run_open(lambda: self._reopen(spec, t_us), "r2etl-reopen")
             return
         self.playback.seek(t_us)
+        self._await_jump = True  # outputs still coming from before the jump are not shown
 
     def live_camera_frames(self):
         """A live DAVIS camera's newest frames (None for files: the window reads those itself)."""
@@ -275,6 +277,10 @@ class LiveSession:
         if self.engine is None:
             return [], None
         outputs = self.engine.take_outputs()
+        if self._await_jump:  # after a seek: nothing until the engine's first output from the new place
+            first = next((i for i, out in enumerate(outputs) if out.jumped), None)
+            outputs = [] if first is None else outputs[first:]
+            self._await_jump = first is None
         return outputs, (self.check() if with_stats else None)
 
     def wait(self, timeout_s: float | None = None) -> bool:
