@@ -189,6 +189,9 @@ def data_overrides(args: argparse.Namespace, base) -> list[str]:
         if kind == "aedat4" and args.config is None:  # a lab's own clips: sized from the data
             out += ['data.split="auto"', "data.window_stride_slices=0", "optim.batch_size=0", "optim.steps=0",
                     "optim.epochs=0"]
+            if args.images is None and args.mode is None:  # no images of the classes: the event side alone
+                out.append('loss.mode="events-only"')
+                print("r2etl train: no --images: training on the events alone (--mode events-only)", file=sys.stderr)
         elif kind == "aedat4" and base.data.split not in RECORDING_SPLITS:
             out.append('data.split="by-recording"')
         if args.config is None:
