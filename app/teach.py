@@ -266,6 +266,3 @@ class TeachPanel(QDialog):
             self.previous_model = None
         self.modelChosen.emit(str(path))
         self.refresh()
-
-    def closeEvent(self, event) -> None:  # noqa: N802 (Qt): training goes on; the panel reopens on it
-        super().closeEvent(event)

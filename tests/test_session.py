@@ -60,11 +60,17 @@ def test_plays_an_input_to_its_end_and_says_so(tiny_model):  # noqa: F811
     session.close()
 
 
-def test_settings_reach_the_model_with_the_next_slice(tiny_model):  # noqa: F811
+def playing(model) -> LiveSession:
+    """A session replaying the demo events in a loop at 1x."""
     session, _ = make_session()
     session.loop = True
-    session.load_model(tiny_model)
+    session.load_model(model)
     session.start_input(session.open_input("demo"))
+    return session
+
+
+def test_settings_reach_the_model_with_the_next_slice(tiny_model):  # noqa: F811
+    session = playing(tiny_model)
     session.update(reset=ResetPolicy("window", window_slices=3))
     assert session.engine.reset_policy.window_slices == 3  # asked for: at once
     outs = []
@@ -76,10 +82,7 @@ def test_settings_reach_the_model_with_the_next_slice(tiny_model):  # noqa: F811
 
 
 def test_a_seek_restarts_the_network_at_the_new_position(tiny_model):  # noqa: F811
-    session, _ = make_session()
-    session.loop = True
-    session.load_model(tiny_model)
-    session.start_input(session.open_input("demo"))
+    session = playing(tiny_model)
     source = session.source
     while not session.engine.stats().slices_done:
         session.engine.wait(0.05)
