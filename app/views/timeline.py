@@ -19,7 +19,7 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 from app.tasks import BackgroundTasks
 from r2etl_core.stream.timeline import Timeline, compute_timeline
 
-ROW_PX = 12
+ROW_PX = 14
 SETTLE_S = 0.6  # recompute once the recording, model and settings have been still this long
 
 
@@ -33,8 +33,8 @@ class TimelineView(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
         self.plot.setMenuEnabled(False)
-        for side in ("left", "bottom"):
-            self.plot.hideAxis(side)
+        self.plot.hideAxis("bottom")
+        self.plot.getAxis("left").setWidth(48)
         self.plot.getPlotItem().setContentsMargins(0, 0, 0, 0)
         self.image = pg.ImageItem()
         self.plot.addItem(self.image)
@@ -67,6 +67,8 @@ class TimelineView(QWidget):
         self.timeline = timeline
         rows = 2 if timeline.segments else 1
         self.plot.setFixedHeight(ROW_PX * rows + 4)
+        names = (["labels"] if rows == 2 else []) + ["model"]
+        self.plot.getAxis("left").setTicks([[(r + 0.5, name) for r, name in enumerate(names)]])
         self.setVisible(True)
         self._draw()
         self.note.setText("")
