@@ -19,8 +19,8 @@ from r2etl_core import __version__
 from r2etl_core.errors import ModelError
 from r2etl_core.io.files import atomic_write, check_input_file
 from r2etl_core.io.modelcheck import check_meta_dict, check_weights_finite
-from r2etl_core.nn.model import BOTTLENECK_FEATURES, ModelConfig, R2ETLNet, build_model
-from r2etl_core.nn.unknown import UnknownDetector
+from r2etl_core.nn.model import ModelConfig, R2ETLNet, build_model
+from r2etl_core.nn.unknown import UnknownDetector, feature_dims
 from r2etl_core.parse import brief
 from r2etl_core.types import SlicingSpec
 
@@ -50,8 +50,7 @@ class ModelMeta:
         """The calibrated detector, or None for a model file made before it existed."""
         if not self.unknown:
             return None
-        return UnknownDetector.from_dict(self.unknown, self.config.num_classes,
-                                         self.config.channels(BOTTLENECK_FEATURES))
+        return UnknownDetector.from_dict(self.unknown, self.config.num_classes, feature_dims(self.config))
 
     def to_json(self) -> str:
         return json.dumps({
