@@ -35,16 +35,17 @@ SHARED = REPO.parent / "shared" / "data"
 
 
 def nopolarity(limit: int | None) -> tuple[list[EventBatch], np.ndarray]:
-    d = np.load(SHARED / "nmnist-nopolarity" / "train2344.npz")
-    off, out = d["offsets"], []
-    n = len(d["label"]) if limit is None else min(limit, len(d["label"]))
+    with np.load(SHARED / "nmnist-nopolarity" / "train2344.npz") as d:  # each d[key] reads the array
+        arrays = {k: d[k] for k in ("x", "y", "t", "offsets", "label")}
+    off, out = arrays["offsets"], []
+    n = len(arrays["label"]) if limit is None else min(limit, len(arrays["label"]))
     for k in range(n):
         a, b = off[k], off[k + 1]
-        t = d["t"][a:b].astype(np.int64)
+        t = arrays["t"][a:b].astype(np.int64)
         o = np.argsort(t, kind="stable")
-        out.append(EventBatch(t[o], d["x"][a:b][o].astype(np.int16), d["y"][a:b][o].astype(np.int16),
+        out.append(EventBatch(t[o], arrays["x"][a:b][o].astype(np.int16), arrays["y"][a:b][o].astype(np.int16),
                               np.ones(b - a, np.int8), 34, 34))
-    return out, d["label"][:n].astype(int)
+    return out, arrays["label"][:n].astype(int)
 
 
 def frames_of(samples: list[EventBatch], how: str, rng: np.random.Generator) -> np.ndarray:
