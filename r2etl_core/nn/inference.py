@@ -19,7 +19,7 @@ from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.captured import CapturedStep
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.readout import ReadoutState
-from r2etl_core.nn.unknown import effective_threshold
+from r2etl_core.nn.unknown import FEATURE, FEATURE_CONV, effective_threshold
 from r2etl_core.types import (
     ABSTAIN_NOTHING,
     ABSTAIN_UNKNOWN,
@@ -86,10 +86,11 @@ class InferenceCore:
         self._recording = False  # hooks record only during this core's own forward
         for _, module in model.spiking_layers():
             module.register_forward_hook(self._record_spikes)
-        self._features: list[torch.Tensor] = []  # the bottleneck's input current ("unknown" feature)
+        self._features: list[torch.Tensor] = []  # the "unknown" detector's feature: fc1's input or output
         model.fc1.register_forward_hook(self._record_features)
         detector = meta.unknown_detector()
         self.detector = detector
+        self.feature = detector.feature if detector is not None else FEATURE  # calibration may set it
         self._scorer = detector.torch_scorer(device) if detector is not None else None
         self.keep_features = False  # calibration (train.calibrate): keep every slice's smoothed features
         self.feature_log: list[np.ndarray] = []
@@ -106,9 +107,9 @@ class InferenceCore:
         if len(self._neurons) < len(self.layer_names):
             self._neurons.append(out.numel() // (self._run_steps * self.readout.copies))
 
-    def _record_features(self, _module, _inputs, output: torch.Tensor) -> None:
+    def _record_features(self, _module, inputs, output: torch.Tensor) -> None:
         if self._recording:
-            self._features.append(output.detach())
+            self._features.append((inputs[0] if self.feature == FEATURE_CONV else output).detach())
 
     def request_reset(self) -> None:
         self._pending_reset = True

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from r2etl_core import __version__, limits
 from r2etl_core.errors import InputError, ModelError
-from r2etl_core.nn.model import BOTTLENECK_FEATURES, ModelConfig
-from r2etl_core.nn.unknown import UnknownDetector
+from r2etl_core.nn.model import ModelConfig
+from r2etl_core.nn.unknown import UnknownDetector, feature_dims
 from r2etl_core.parse import brief, check_choice, check_number, check_whole, shown
 from r2etl_core.types import DEFAULT_SLICE_US, SliceByCount, SliceByTime
 
@@ -64,8 +64,7 @@ class ModelMeta:
         """The calibrated detector, or None for a model file made before it existed."""
         if not self.unknown:
             return None
-        return UnknownDetector.from_dict(self.unknown, self.config.num_classes,
-                                         self.config.channels(BOTTLENECK_FEATURES))
+        return UnknownDetector.from_dict(self.unknown, self.config.num_classes, feature_dims(self.config))
 
     def to_json(self) -> str:
         return json.dumps({

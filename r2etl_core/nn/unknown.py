@@ -1,27 +1,68 @@
 """Not one of my classes: a distance on the network's own features, calibrated per model.
 
-The feature is the bottleneck's input current (the output of ``fc1``, one value per bottleneck
-neuron), smoothed by the readout exactly as the logits are. Digits of one class put it near
-that class's mean; a hand, a room or a car put it far from every mean, even when the softmax is
-confident (measured: docs/benchmarks.md, "Knowing what it doesn't know"). The score is the
-smallest squared Mahalanobis distance to a class mean under one shared covariance (Lee et al.
-2018), and the threshold is a high quantile of the scores of the model's own classes on
-calibration streams built from training data only, never from the recordings it is judged on.
+The feature is one of two, both smoothed by the readout exactly as the logits are:
+- ``fc1-input``: the last conv block's spikes (the input of ``fc1``; 576 values for the shipped
+  width), the default since the second round of issue 17: it tells synthetic and real non-digits
+  from digits better than the bottleneck's 32 values, which ``fc1`` has projected onto what
+  separates digits from each other (measured: docs/benchmarks.md, "Knowing what it doesn't know");
+- ``fc1-current``: the bottleneck's input current (the output of ``fc1``, one value per
+  bottleneck neuron): the first detector, kept for models calibrated on few slices.
+Digits of one class put the feature near that class's mean; a hand, a room or a car put it far
+from every mean, even when the softmax is confident. The score is the smallest squared
+Mahalanobis distance to a class mean under one shared covariance (Lee et al. 2018), and the
+threshold is a high quantile of the scores of the model's own classes on calibration streams
+built from training data only, never from the recordings it is judged on.
 
-The detector travels in the model file's metadata (``"unknown"``: means, precision matrix,
-threshold and how they were made), as plain JSON numbers: nothing is unpickled.
+The detector travels in the model file's metadata (``"unknown"``: feature, means, precision
+matrix, threshold and how they were made) as JSON: numbers, and for a large precision matrix its
+lower triangle as little-endian float32 in base64 (``precision_tril_f32``); nothing is unpickled.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-FEATURE = "fc1-current"  # what the means are of: the bottleneck's input, smoothed by the readout
+FEATURE = "fc1-current"  # the bottleneck's input current, smoothed by the readout
+FEATURE_CONV = "fc1-input"  # the last conv block's spikes (fc1's input), smoothed by the readout
+FEATURES = (FEATURE, FEATURE_CONV)
 SHRINKAGE = 1e-3  # ridge on the covariance (relative to its mean variance): stays invertible
+# the conv feature's ridge: 576 values from ~200 digits' correlated slices; 0.3 was the best of
+# 1e-3..0.3 on synthetic non-digits at 2% held-out digits (docs/benchmarks.md), never on real files
+SHRINKAGE_CONV = 0.3
+PACKED_ABOVE = 64  # precision matrices of more dimensions are stored packed (base64 float32)
+
+
+def feature_dims(config) -> dict[str, int]:
+    """How many values each feature has for a network of ``config`` (``nn.model.ModelConfig``)."""
+    from r2etl_core.nn.model import BOTTLENECK_FEATURES, TRUNK_CFG, trunk_output_size
+
+    side = trunk_output_size(config.input_size)
+    return {FEATURE: config.channels(BOTTLENECK_FEATURES),
+            FEATURE_CONV: config.channels(TRUNK_CFG[-1][0]) * side * side}
+
+
+def _pack(matrix: np.ndarray) -> str:
+    return base64.b64encode(matrix[np.tril_indices(len(matrix))].astype("<f4").tobytes()).decode("ascii")
+
+
+def _unpack(text: object, dims: int) -> np.ndarray:
+    if not isinstance(text, str):
+        raise ValueError("unknown.precision_tril_f32: must be a base64 string")
+    try:
+        flat = np.frombuffer(base64.b64decode(text, validate=True), dtype="<f4").astype(np.float64)
+    except ValueError as exc:
+        raise ValueError(f"unknown.precision_tril_f32: not base64 ({exc})") from None
+    if len(flat) != dims * (dims + 1) // 2:
+        raise ValueError(f"unknown.precision_tril_f32: {len(flat)} values, a {dims}x{dims} triangle has "
+                         f"{dims * (dims + 1) // 2}")
+    out = np.zeros((dims, dims))
+    out[np.tril_indices(dims)] = flat
+    return out + np.tril(out, -1).T
 
 
 @dataclass(frozen=True)
@@ -33,6 +74,7 @@ class UnknownDetector:
     precision: np.ndarray = field(repr=False)
     threshold: float
     calibration: dict = field(default_factory=dict)
+    feature: str = FEATURE  # which of FEATURES the means are of
 
     @property
     def num_classes(self) -> int:
@@ -43,30 +85,46 @@ class UnknownDetector:
         return int(self.means.shape[1])
 
     def scores(self, features: np.ndarray) -> np.ndarray:
-        """Smallest squared Mahalanobis distance to a class mean, per row of ``features`` [N, D]."""
-        d = features[:, None, :] - self.means[None]
-        return np.einsum("nkd,de,nke->nk", d, self.precision, d).min(1)
+        """Smallest squared Mahalanobis distance to a class mean, per row of ``features`` [N, D]
+        (whitened once: ``d^T P d = |L^T d|^2`` with ``P = L L^T``)."""
+        factor = np.linalg.cholesky((self.precision + self.precision.T) / 2)
+        white, means = features @ factor, self.means @ factor
+        d2 = (white ** 2).sum(1)[:, None] - 2 * white @ means.T + (means ** 2).sum(1)[None]
+        return np.maximum(d2, 0.0).min(1)
 
     def torch_scorer(self, device: torch.device) -> "TorchScorer":
         return TorchScorer(self, device)
 
     def to_dict(self) -> dict:
-        return {"feature": FEATURE, "means": self.means.tolist(),
-                "precision": self.precision.tolist(), "threshold": float(self.threshold),
+        if self.dims > PACKED_ABOVE:
+            matrix = {"precision_tril_f32": _pack(self.precision)}
+            means = np.round(self.means, 6).tolist()
+        else:
+            matrix, means = {"precision": self.precision.tolist()}, self.means.tolist()
+        return {"feature": self.feature, "means": means, **matrix, "threshold": float(self.threshold),
                 "calibration": self.calibration}
 
     @staticmethod
-    def from_dict(d: object, num_classes: int, dims: int) -> "UnknownDetector":
-        """ValueError naming the key when ``d`` is not a detector for ``num_classes`` x ``dims``."""
+    def from_dict(d: object, num_classes: int, dims: int | dict[str, int]) -> "UnknownDetector":
+        """ValueError naming the key when ``d`` is not a detector for ``num_classes`` classes and
+        ``dims`` values (per feature when a dict: ``feature_dims``)."""
         if not isinstance(d, dict):
             raise ValueError("unknown: must be a JSON object")
-        if d.get("feature", FEATURE) != FEATURE:
-            raise ValueError(f"unknown.feature: {d.get('feature')!r} is not known (this version: {FEATURE!r})")
+        feature = d.get("feature", FEATURE)
+        if feature not in FEATURES:
+            raise ValueError(f"unknown.feature: {feature!r} is not known (this version: {', '.join(FEATURES)})")
+        if isinstance(dims, dict):
+            dims = dims[feature]
         try:
             means = np.asarray(d["means"], dtype=np.float64)
-            precision = np.asarray(d["precision"], dtype=np.float64)
+            precision = (_unpack(d["precision_tril_f32"], dims) if "precision_tril_f32" in d
+                         else np.asarray(d["precision"], dtype=np.float64))
             threshold = float(d["threshold"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"unknown: needs numeric means, precision and threshold ({exc})") from None
+        except ValueError as exc:
+            if str(exc).startswith("unknown."):
+                raise
             raise ValueError(f"unknown: needs numeric means, precision and threshold ({exc})") from None
         if means.shape != (num_classes, dims):
             raise ValueError(f"unknown.means: shape {means.shape}, the network needs {(num_classes, dims)}")
@@ -77,7 +135,8 @@ class UnknownDetector:
         if threshold <= 0:
             raise ValueError(f"unknown.threshold: must be positive, got {threshold}")
         calibration = d.get("calibration", {})
-        return UnknownDetector(means, precision, threshold, calibration if isinstance(calibration, dict) else {})
+        return UnknownDetector(means, precision, threshold, calibration if isinstance(calibration, dict) else {},
+                               feature)
 
 
 def effective_threshold(detector: UnknownDetector | None, chosen: float) -> float | None:
@@ -105,7 +164,8 @@ class TorchScorer:
 
 def fit_detector(features: np.ndarray, labels: np.ndarray, num_classes: int, quantile: float,
                  negatives: np.ndarray | None = None, calibration: dict | None = None,
-                 threshold_features: np.ndarray | None = None) -> UnknownDetector:
+                 threshold_features: np.ndarray | None = None, feature: str = FEATURE,
+                 shrinkage: float = SHRINKAGE) -> UnknownDetector:
     """Class means and shared covariance of ``features`` [N, D] (``labels`` [N] in 0..C-1); the
     threshold is the ``quantile`` of the classes' own scores on ``threshold_features`` (held-out
     slices of the classes; default: ``features``). With ``negatives`` (scores of
@@ -121,13 +181,13 @@ def fit_detector(features: np.ndarray, labels: np.ndarray, num_classes: int, qua
     spread = float(np.trace(cov)) / len(cov)
     if not spread > 1e-9:
         raise ValueError("the network's features do not vary over the calibration slices (is it trained?)")
-    cov += SHRINKAGE * spread * np.eye(len(cov))
+    cov += shrinkage * spread * np.eye(len(cov))
     precision = np.linalg.inv(cov)
-    provisional = UnknownDetector(means, precision, 1.0)
+    provisional = UnknownDetector(means, precision, 1.0, feature=feature)
     held = features if threshold_features is None or not len(threshold_features) else threshold_features
     own = provisional.scores(held)
     threshold = float(np.quantile(own, quantile))
-    info = dict(calibration or {}, quantile=quantile, class_slices=int(len(features)),
+    info = dict(calibration or {}, quantile=quantile, shrinkage=shrinkage, class_slices=int(len(features)),
                 threshold_slices=int(len(held)),
                 own_score_quantiles={str(q): round(float(np.quantile(own, q)), 3) for q in (0.5, 0.9, 0.99)})
     if negatives is not None and len(negatives):
@@ -138,4 +198,4 @@ def fit_detector(features: np.ndarray, labels: np.ndarray, num_classes: int, qua
         info.update(negative_slices=int(len(negatives)),
                     negatives_unknown=round(float((neg > threshold).mean()), 4))
     info["own_unknown"] = round(float((own > threshold).mean()), 4)
-    return UnknownDetector(means, precision, threshold, info)
+    return UnknownDetector(means, precision, threshold, info, feature)

@@ -7,8 +7,8 @@ samples or from the recordings it is judged on:
 
 - N-MNIST models: class means and covariance from three continuous streams of TRAINING samples
   (held 0.3-1.2 s, back to back, under 0, 1 and 5 events/s/pixel of background noise), built as
-  the test streams are (``r2etl_core.train.datasets.continuous``); the threshold from two streams
-  (1 and 5 Hz) of the model's held-out samples that no continuous test stream shows: a network
+  the test streams are (``r2etl_core.train.datasets.continuous``); the threshold from three streams
+  (1, 5 and 0 Hz) of the model's held-out samples that no continuous test stream shows: a network
   sits closer to its class means on samples it trained on, so a threshold set there calls ~2-3x
   more held-out digits "unknown" than it was set for (measured: docs/benchmarks.md);
 - own-class models (``--data aedat4:DIR``): means from the training recordings, the threshold
@@ -19,6 +19,12 @@ samples or from the recordings it is judged on:
 Every slice in which the activity gate sees more than noise counts. The threshold is a high
 quantile (``quantile``) of the classes' own scores on the threshold streams, moved up towards the
 negatives when there are any (``fit_detector``).
+
+The feature is the last conv block's spikes (``fc1-input``) when there are at least
+``SLICES_PER_DIM`` class slices per value to estimate its covariance from (N-MNIST: 4,556 slices
+for 576 values), else the bottleneck's current (``fc1-current``, 32 values for the shipped width):
+both come from one pass, the current being ``fc1`` applied to the smoothed spikes (the readout's
+smoothing is linear, so it commutes with ``fc1``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from r2etl_core.io.modelfile import load_model, save_model
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.io.nmnist import read_bin
 from r2etl_core.nn.inference import InferenceCore
-from r2etl_core.nn.unknown import UnknownDetector, fit_detector
+from r2etl_core.nn.unknown import FEATURE, FEATURE_CONV, SHRINKAGE, SHRINKAGE_CONV, UnknownDetector, fit_detector
 from r2etl_core.stream.slicing import StreamSlicer, binned_offline
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream, class_of, pick_per_class, test_stream_ids
 from r2etl_core.train.datasets.folders import scan_class_folders
@@ -46,8 +52,10 @@ from r2etl_core.types import ABSTAIN_NOTHING, EventBatch, FrameSpec, Readout
 
 QUANTILE = UNKNOWN_QUANTILE  # the reasons are in limits.py
 NMNIST_STREAMS = ((11, 0.0), (12, 1.0), (13, 5.0))  # (seed, noise events/s/pixel)
+HELD_STREAMS = ((21, 1.0), (22, 5.0), (23, 0.0))  # the threshold's streams: the fit streams' noise rates
 PER_CLASS = 6  # training samples of each class per calibration stream
 RUN = 64  # slices stepped per forward
+SLICES_PER_DIM = 4  # (choice) class slices per feature value needed to use the conv feature
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,10 +71,19 @@ class Labelled:
 def feature_core(model, meta: ModelMeta) -> InferenceCore:
     """One inference core for all of a model's calibration streams (its hooks sit on the model),
     keeping every slice's smoothed features, never answering "unknown"."""
-    core = InferenceCore(model, meta, torch.device("cpu"), readout=Readout(unknown_threshold=float("inf")),
-                         frames=False)
+    core = InferenceCore(model, dataclasses.replace(meta, unknown={}), torch.device("cpu"),
+                         readout=Readout(unknown_threshold=float("inf")), frames=False)
     core.keep_features = True
+    core.feature = FEATURE_CONV  # fc1's input; fc1-current is derived from it (as_current)
     return core
+
+
+def as_current(model, conv: np.ndarray | None) -> np.ndarray | None:
+    """``fc1-current`` features of smoothed ``fc1-input`` ones: ``fc1`` applied to them."""
+    if conv is None or not len(conv):
+        return conv
+    w = model.fc1.weight.detach().double().numpy()
+    return conv @ w.T + model.fc1.bias.detach().double().numpy()
 
 
 def stream_features(core: InferenceCore, events: EventBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -114,7 +131,7 @@ def nmnist_streams(meta: ModelMeta, model_path: Path) -> tuple[list[Labelled], l
     if len({class_of(rel) for rel in spare}) < meta.config.num_classes:
         return fit, fit  # no held-out sample of some class: the training streams set the threshold too
     order = pick_per_class(spare, len(spare), 21)
-    return fit, [_nmnist_stream(root, order, noise, seed) for seed, noise in ((21, 1.0), (22, 5.0))]
+    return fit, [_nmnist_stream(root, order, noise, seed) for seed, noise in HELD_STREAMS]
 
 
 def recording_streams(meta: ModelMeta) -> tuple[list[Labelled], list[Labelled]]:
@@ -182,10 +199,14 @@ def calibrate(model_path: str | Path, out: str | Path | None = None, negatives: 
     pos, labels, neg = collect(core, fit)
     held_pos, _, held_neg = collect(core, held + (negative_streams(negatives) if negatives else []))
     negs = [n for n in (neg, held_neg) if n is not None and len(n)]
+    feature = FEATURE_CONV if pos.ndim == 2 and len(pos) >= SLICES_PER_DIM * pos.shape[1] else FEATURE
+    if feature == FEATURE:
+        pos, held_pos, negs = as_current(model, pos), as_current(model, held_pos), [as_current(model, n) for n in negs]
     try:
         detector = fit_detector(pos, labels, meta.config.num_classes, quantile, np.concatenate(negs) if negs else None,
                                 {"data": source, "negatives": str(negatives) if negatives else None,
-                                 "readout": "default (ema 75 ms)"}, threshold_features=held_pos)
+                                 "readout": "default (ema 75 ms)"}, threshold_features=held_pos, feature=feature,
+                                shrinkage=SHRINKAGE_CONV if feature == FEATURE_CONV else SHRINKAGE)
     except ValueError as exc:
         raise InputError(model_path, f"cannot calibrate 'unknown': {exc}") from None
     target = Path(out) if out else Path(model_path)
