@@ -146,3 +146,23 @@ def test_train_from_the_cli_with_the_recordings_own_frames(tmp_path, capsys):
                      "--out", str(tmp_path / "run2"), "--no-progress", *TINY,
                      "--set", f'data.cache_dir="{tmp_path / "cache"}"']) == 0  # other recordings: by class
     assert read_meta(tmp_path / "run2" / "last.safetensors").training["data"]["pairing"] == "class"
+
+
+SHARED_TRAFFIC = Path(__file__).resolve().parents[2] / "shared" / "data" / "recordings" / \
+    "davis346-traffic-frames.aedat4"
+
+
+@pytest.mark.skipif(not SHARED_TRAFFIC.exists(), reason="../shared/data/recordings (real DAVIS346 frames) absent")
+def test_real_davis346_frames_labelled_by_segment(tmp_path):
+    """The real DAVIS346 traffic recording (59 frames at 25 Hz from 4 ms before its first event)
+    labelled in two stretches with a gap: the frames inside each, cut to the centred 260 px square."""
+    (tmp_path / "traffic.aedat4").symlink_to(SHARED_TRAFFIC)
+    first = 1589163147368868  # its first event; frame k is at 1589163147364965 + 40 ms * k
+    write_labels(tmp_path / "traffic.labels.csv", [LabelSegment(first, first + 1_000_000, "early"),
+                                                   LabelSegment(first + 1_200_000, first + 2_400_000, "late")])
+    recordings = scan_recordings(tmp_path)
+    assert recordings.sensor == (346, 260)
+    got = read_labelled_frames(recordings, recordings.class_names, WindowParams(10, 30_000, 2, 34))
+    early, late = recordings.class_names.index("early"), recordings.class_names.index("late")
+    assert (got.labels == early).sum() == 25 and (got.labels == late).sum() == 28  # frames 1-25 and 31-58
+    assert got.images.shape == (53, 34, 34) and 20 < got.images.mean() < 235
