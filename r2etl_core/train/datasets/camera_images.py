@@ -83,6 +83,9 @@ def recording_frames(rec: Recording, class_names: tuple[str, ...], params: Windo
     frames = read_camera_frames(rec.path) if has_frame_stream(rec.path) else None
     if frames is None or not len(frames):
         return None
+    if not frames.complete:  # damaged, or past MAX_FRAME_BYTES: train on what was read, and say so
+        warnings.warn(R2ETLWarning(f"{rec.path}: frames read up to {int(frames.t_us[-1])} us only (damaged or "
+                                   "very long recording)"), stacklevel=3)
     if (frames.width, frames.height) != (rec.width, rec.height):
         raise InputError(rec.path, f"frames are {frames.width}x{frames.height} but events "
                                    f"{rec.width}x{rec.height}: cannot cut both to the same square")
@@ -102,7 +105,10 @@ def read_labelled_frames(recordings: RecordingSet, class_names: tuple[str, ...],
     parts, without = [], []
     for rec in recordings.recordings:
         part = recording_frames(rec, class_names, params)
-        (parts.append(part) if part is not None else without.append(rec.rel))
+        if part is None:
+            without.append(rec.rel)
+        else:
+            parts.append(part)
     if not parts:
         raise InputError(recordings.root, f"none of its {len(recordings.recordings)} labelled recordings holds "
                                           f"APS frames (e.g. {recordings.recordings[0].rel}): aedat4-frames "
@@ -148,18 +154,19 @@ def same_segment_pairs(frames: LabelledFrames, recordings: RecordingSet, windows
     """``[N_windows, 2]`` (frame, window) pairs: each window with the frame nearest its middle
     in its own labelled segment, else the frame ``j mod n`` of its class. Returns the pairs and
     how many windows fell back to a frame of their class."""
-    by_rec = {rec.rel: rec for rec in recordings.recordings}
-    of_class = {c: np.flatnonzero(frames.labels == c) for c in np.unique(windows.labels)}
+    segments = {rec.rel: rec.segments for rec in recordings.recordings}
     rec_ids = np.asarray(frames.recordings, dtype=object)
+    of_recording = {rel: np.flatnonzero(rec_ids == rel) for rel in segments}
+    of_class = {int(c): np.flatnonzero(frames.labels == c) for c in np.unique(windows.labels)}
     pairs, fallback = np.zeros((len(windows), 2), np.int64), 0
     for j, path in enumerate(windows.paths):
         rel, start = path.rsplit("@", 1)
         start, label = int(start), int(windows.labels[j])
-        rec = by_rec.get(rel)
-        seg = next((s for s in rec.segments if s.start_us <= start < s.end_us), None) if rec else None
-        near = np.flatnonzero((rec_ids == rel) & (frames.t_us >= seg.start_us) & (frames.t_us < seg.end_us)) \
-            if seg is not None else np.zeros(0, np.int64)
-        if len(near):
+        seg = next((s for s in segments.get(rel, ()) if s.start_us <= start < s.end_us), None)
+        near = of_recording.get(rel, np.zeros(0, np.int64))
+        if seg is not None:
+            near = near[(frames.t_us[near] >= seg.start_us) & (frames.t_us[near] < seg.end_us)]
+        if seg is not None and len(near):
             pairs[j, 0] = near[np.argmin(np.abs(frames.t_us[near] - (start + window_us // 2)))]
         else:
             pairs[j, 0] = of_class[label][j % len(of_class[label])]
