@@ -17,7 +17,7 @@ for the same steps, batch, seed and recordings through the real CLI:
   paired with the frame nearest its middle in its own segment (what the CLI picks);
 - ``frames-class``: the same frames, paired by class only (``--set data.pairing="class"``).
 The test recordings are scored once, on the last weights (no checkpoint chosen on them), on
-non-overlapping windows, per class. Results: OUT/results.json and a table on stdout.
+non-overlapping windows, per class. Results: OUT/results-<recordings>.json and .md, and the table on stdout.
 """
 
 from __future__ import annotations
@@ -128,9 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     for seed in args.seeds:
         for arm in args.arms:
             results.append(run_one(out, args.recordings, seed, arm, args.steps, args.batch_size))
-            (out / "results.json").write_text(json.dumps(results, indent=1))
+            (out / f"results-{args.recordings}.json").write_text(json.dumps(results, indent=1))
     text = table(results, args.arms)
-    (out / "results.md").write_text(text)
+    (out / f"results-{args.recordings}.md").write_text(text)
     print(text)
     return 0
 
