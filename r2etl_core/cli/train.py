@@ -24,7 +24,8 @@ the viewer bins; whole recordings are held out for validation.
 --images imagefolder:DIR adds images (DIR/<class>/*.png|jpg, classes named as the labels).
 --images aedat4-frames:DIR uses a DAVIS's own grey frames stored in the labelled recordings of DIR
 instead, each labelled by the segment it falls in; with DIR = the --data folder, each window
-is paired with a frame of the same moment (data.pairing="instance").
+is paired with a frame of the same moment (data.pairing="instance"). Measured on stand-ins it
+did worse than --mode events-only (docs/own-classes.md): compare both on your recordings.
 With --init MODEL and no --config, the model's width, T, input size and slice length are used.
 Stretches labelled "unknown" or "none" in a sidecar are not a class: with --negatives DIR
 (recordings of none of the classes) they calibrate the model's "unknown" answer, which every
