@@ -22,6 +22,10 @@ Your own classes (docs/own-classes.md): --data aedat4:DIR takes every event reco
 (<name>.labels.csv), cut into windows of T slices inside each labelled segment, binned as
 the viewer bins; whole recordings are held out for validation.
 --images imagefolder:DIR adds images (DIR/<class>/*.png|jpg, classes named as the labels).
+--images aedat4-frames:DIR uses a DAVIS's own grey frames stored in the labelled recordings of DIR
+instead, each labelled by the segment it falls in; with DIR = the --data folder, each window
+is paired with a frame of the same moment (data.pairing="instance"). Measured on stand-ins it
+did worse than --mode events-only (docs/own-classes.md): compare both on your recordings.
 With --init MODEL and no --config, the model's width, T, input size and slice length are used.
 Stretches labelled "unknown" or "none" in a sidecar are not a class: with --negatives DIR
 (recordings of none of the classes) they calibrate the model's "unknown" answer, which every
@@ -32,6 +36,8 @@ examples:
                                                             teach it your own classes (MODEL: e.g. the
                                                             shipped r2etl_core/models/nmnist-r2etl.safetensors)
   r2etl train --data aedat4:clips --init MODEL --mode events-only --steps 300 --out runs/evt
+  r2etl train --data aedat4:clips --images aedat4-frames:clips --init MODEL --steps 300 --out runs/aps
+                                                            a DAVIS's own frames as the images
   r2etl train --config shared-nmnist                        the small-data recipe (clean frames)
   r2etl train --config shared-nmnist-ema                    the same, longer, with a weight average
   r2etl train --config shared-nmnist-wide                   the weight average, twice the channels
@@ -100,7 +106,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="event data: aedat4:DIR (labelled recordings, any event format), "
                         "or nmnist|ncaltech101|cifar10dvs:DIR")
     p.add_argument("--images", default=None, metavar="KIND:PATH",
-                   help="images: imagefolder:DIR (one sub-folder per class), or mnist|cifar10|caltech101:PATH")
+                   help="images: imagefolder:DIR (one sub-folder per class), aedat4-frames:DIR (the APS frames "
+                        "of labelled DAVIS recordings, e.g. the --data folder), or mnist|cifar10|caltech101:PATH")
     p.add_argument("--val-dir", default=None, metavar="DIR",
                    help="validate on this folder instead of holding out part of --data (data.split=folder)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -199,6 +206,8 @@ def data_overrides(args: argparse.Namespace, base) -> list[str]:
     if args.images is not None:
         kind, path = split_spec(args.images, "--images", "imagefolder:my-pictures")
         out += [f"data.images={json.dumps(kind)}", f"data.images_path={json.dumps(path)}"]
+        if kind == "aedat4-frames" and args.data is not None and Path(path).resolve() == Path(folder).resolve():
+            out.append('data.pairing="instance"')  # the same recordings: pair each window with its moment
     if args.val_dir is not None:
         out += ['data.split="folder"', f"data.val_dir={json.dumps(args.val_dir)}"]
     if args.init is not None and args.config is None:

@@ -11,6 +11,8 @@ colour sensor) and None at the end. dv freezes the process on a packet whose com
 is damaged (see ``r2etl_core.io.dv.guard``, which checks event packets only): every frame
 packet is decompressed here first, and dv sees the file only up to the first damaged one.
 Live cameras are not covered: their reader (``r2etl_core.io.dv.readers``) hands out events only.
+``has_frame_stream`` answers from the header alone; ``write_recording_with_frames`` writes
+events and frames together (stand-in recordings for experiments and tests).
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import numpy as np
 import zstandard
 
 from r2etl_core.errors import InputError
+from r2etl_core.io.dv._common import to_event_store
 from r2etl_core.io.dv.checked import write_readable_prefix
 from r2etl_core.io.dv.guard import Bad, Scan, read_header, scan_file
 from r2etl_core.io.files import check_input_file
+from r2etl_core.types import EventBatch
 
 FRAME_KIND = "FRME"  # the flatbuffer identifier of frame packets
 MAX_FRAME_BYTES = 512 << 20  # ~100 minutes of 346x260 frames at 10 Hz; later frames are left out
@@ -89,6 +93,49 @@ def read_camera_frames(path: str | Path, max_bytes: int = MAX_FRAME_BYTES) -> Ca
     if not images:
         return CameraFrames(np.zeros(0, np.int64), np.zeros((0, 1, 1), np.uint8), complete)
     return CameraFrames(np.asarray(times, np.int64), np.stack(images), complete)
+
+
+def has_frame_stream(path: str | Path) -> bool:
+    """Whether an .aedat4 file's header declares a frame stream (reads the header only, so it
+    is quick enough to ask about a whole folder). False for other files and unreadable ones;
+    a declared stream may still hold no frame (``read_camera_frames`` tells)."""
+    path = Path(path)
+    if path.suffix.lower() != ".aedat4" or not path.is_file():
+        return False
+    try:
+        with open(path, "rb") as f:
+            scan, _ = read_header(f, path.stat().st_size)
+    except (Bad, EOFError, OSError):
+        return False
+    return any(s.kind == FRAME_KIND for s in scan.streams.values())
+
+
+def write_recording_with_frames(path: str | Path, events: EventBatch, frames: CameraFrames,
+                                camera_name: str = "DAVIS-standin", packet_us: int = 30_000) -> Path:
+    """An .aedat4 file with ``events`` (time-ordered) and ``frames`` (grey, the events' sensor
+    size), written by dv's own writer in time order. Not crash-safe like ``AedatWriter``: for
+    stand-in recordings made in one go, not for a camera."""
+    path = Path(path)
+    if path.suffix != ".aedat4":  # dv's writer aborts the process on any other name
+        raise InputError(path, "recordings must be named *.aedat4")
+    if frames.images.shape[1:] != (events.height, events.width):
+        raise ValueError(f"frames are {frames.width}x{frames.height}, events {events.width}x{events.height}")
+    config = dv.io.MonoCameraWriter.Config(camera_name)
+    config.addEventStream((events.width, events.height))
+    config.addFrameStream((events.width, events.height))
+    writer = dv.io.MonoCameraWriter(str(path), config)
+    first = min(int(events.t_first_us) if len(events) else 0, int(frames.t_us[0]) if len(frames) else 0)
+    last = max(int(events.t_last_us) if len(events) else 0, int(frames.t_us[-1]) if len(frames) else 0)
+    k = 0
+    for start in range(first - first % packet_us, last + 1, packet_us):
+        lo, hi = np.searchsorted(events.t, [start, start + packet_us])
+        if hi > lo:
+            writer.writeEvents(to_event_store(events.select(slice(int(lo), int(hi)))))
+        while k < len(frames) and frames.t_us[k] < start + packet_us:
+            writer.writeFrame(dv.Frame(int(frames.t_us[k]), np.ascontiguousarray(frames.images[k])))
+            k += 1
+    del writer  # dv writes its file table when the writer is destroyed
+    return path
 
 
 def _scan(path: Path) -> tuple[Scan, int]:

@@ -19,7 +19,7 @@ from r2etl_core.parse import check_choice, check_device, check_number, check_who
 
 MODES = ("r2etl", "events-only", "joint-no-align", "eam-only", "fam-only")
 EVENT_KINDS = ("nmnist", "ncaltech101", "cifar10dvs", "aedat4")
-IMAGE_KINDS = ("mnist", "cifar10", "caltech101", "imagefolder")
+IMAGE_KINDS = ("mnist", "cifar10", "caltech101", "imagefolder", "aedat4-frames")  # + a DAVIS's APS frames
 SPLITS = ("shared-nmnist", "every-nth", "folder", "by-recording", "by-time", "auto")
 # labelled .aedat4: whole recordings held out, or (a few short clips) the end of every segment
 RECORDING_SPLITS = ("by-recording", "folder", "by-time", "auto")
@@ -161,9 +161,11 @@ def _check_data(cfg: TrainConfig) -> None:
     if d.roi:
         parse_roi(d.roi)
     check_choice("data.pairing", d.pairing, PAIRINGS)
-    if d.pairing == "instance" and (d.events, d.images) != ("nmnist", "mnist"):
-        raise InputError("data.pairing", f"'instance' needs instance ids (N-MNIST sample N = MNIST image N - 1): "
-                                         f"data.events = 'nmnist' and data.images = 'mnist', got "
+    if d.images == "aedat4-frames" and d.events != "aedat4":
+        raise InputError("data.images", "'aedat4-frames' are the frames of labelled recordings: data.events = 'aedat4'")
+    if d.pairing == "instance" and (d.events, d.images) not in (("nmnist", "mnist"), ("aedat4", "aedat4-frames")):
+        raise InputError("data.pairing", f"'instance' needs instance ids (N-MNIST sample N = MNIST image N - 1, or "
+                                         f"a recording's own frames): nmnist + mnist or aedat4 + aedat4-frames, got "
                                          f"{shown(d.events)} / {shown(d.images)}; use 'class'")
     _check_recording_data(d)
 

@@ -11,6 +11,7 @@ from torch.utils.data import Dataset
 
 from r2etl_core.errors import InputError
 from r2etl_core.train.config import OFFSET_SUBSLICES, DataConfig
+from r2etl_core.train.datasets.camera_images import FRAMES_KIND, frame_paired_dataset
 from r2etl_core.train.datasets.events import EventSet, default_frame_params, load_event_set, scan_event_folders
 from r2etl_core.train.datasets.folders import layout_error, match_classes
 from r2etl_core.train.datasets.images import (
@@ -127,6 +128,10 @@ def build_train_data(cfg: DataConfig, events_only: bool) -> TrainData:
     norm = {"events": "raw ON/OFF counts per slice (channel 0 = ON)"}
     if events_only:
         dataset: Dataset = EventDataset(train_evt.frames, train_evt.labels)
+    elif cfg.images == FRAMES_KIND:  # the recordings' own APS frames (camera_images.py)
+        dataset, frame_counts, (mean, std) = frame_paired_dataset(cfg, train_evt, holdout, held_out)
+        counts.update(frame_counts, pairing=cfg.pairing)
+        norm["images"] = {"kind": cfg.images, "mean": list(mean), "std": list(std), "coding": "direct"}
     elif cfg.pairing == "instance":
         dataset, n_images, (mean, std) = instance_paired_dataset(cfg.events, cfg.images, cfg.images_path,
                                                                  cfg.input_size, train_evt)
