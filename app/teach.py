@@ -14,6 +14,7 @@ from pathlib import Path
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QFileDialog,
     QHBoxLayout,
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import (
 from r2etl_core.errors import user_message
 from r2etl_core.io.eventfiles import is_event_file
 from r2etl_core.io.labels import labels_path_for
+from r2etl_core.train.datasets.camera_images import recordings_have_frames
 from r2etl_core.train.teach import TeachRun, labelled_material, list_runs, run_summary
 
 POLL_MS = 500
@@ -73,6 +75,9 @@ class TeachPanel(QDialog):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.note = QLabel("")
         self.note.setWordWrap(True)
+        self.frames = QCheckBox("also learn from the recordings' camera frames (DAVIS)")
+        self.frames.setToolTip("R2ETL's image side from the grey frames a DAVIS records beside its events. "
+                               "Off by default: on our stand-ins events alone did better (docs/own-classes.md)")
         self.train_button = QPushButton("Train")
         self.train_button.setToolTip("Train the current model on these recordings in the background; the stream "
                                      "keeps playing")
@@ -112,6 +117,7 @@ class TeachPanel(QDialog):
         layout.addWidget(self.recordings)
         layout.addWidget(self.table)
         layout.addWidget(self.note)
+        layout.addWidget(self.frames)
         layout.addLayout(buttons)
         bar = QHBoxLayout()
         bar.addWidget(self.progress, 1)
@@ -181,6 +187,10 @@ class TeachPanel(QDialog):
             self.note.setText(f"Little material for {few}: a few seconds each is enough to start.")
         elif not self.note.text().startswith("labels unreadable"):
             self.note.setText("")
+        has_frames = bool(recs) and recordings_have_frames(recs)
+        self.frames.setEnabled(has_frames)
+        if not has_frames:
+            self.frames.setChecked(False)
         running = self.run is not None and not self.run.progress.done
         self.train_button.setEnabled(not running and len(material) >= 2 and meta is not None)
         self.cancel_button.setEnabled(running)
@@ -203,7 +213,7 @@ class TeachPanel(QDialog):
             return
         try:
             self.runs_dir.mkdir(parents=True, exist_ok=True)
-            self.run = TeachRun(self.chosen_recordings(), model, self.runs_dir)
+            self.run = TeachRun(self.chosen_recordings(), model, self.runs_dir, frames=self.frames.isChecked())
         except Exception as exc:
             self.result.setText(f"cannot start training: {user_message(exc)}")
             return

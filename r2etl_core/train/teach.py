@@ -90,8 +90,9 @@ class Progress:
 class TeachRun:
     """One training run in its own process, watched through its files."""
 
-    def __init__(self, recordings: list[Path], init_model: Path, runs_dir: Path, images: str | None = None,
+    def __init__(self, recordings: list[Path], init_model: Path, runs_dir: Path, frames: bool = False,
                  extra: tuple[str, ...] = ()):
+        """``frames``: the recordings' own DAVIS frames as R2ETL's image side (else events only)."""
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.out = Path(runs_dir) / f"{RUN_PREFIX}{stamp}"
         n = 1
@@ -99,7 +100,7 @@ class TeachRun:
             n += 1
             self.out = Path(runs_dir) / f"{RUN_PREFIX}{stamp}-{n}"
         data = stage_recordings(recordings, self.out / "data")
-        mode = ["--images", images] if images else ["--mode", "events-only"]
+        mode = ["--images", f"aedat4-frames:{data}"] if frames else ["--mode", "events-only"]
         self.command = [sys.executable, "-m", "r2etl_core.cli.main", "train", "--data", f"aedat4:{data}",
                         "--init", str(init_model), "--out", str(self.out / "model"), "--no-progress",
                         "--set", "run.threads=1", *mode, *extra]
