@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--classes", type=int, default=4)
     ap.add_argument("--seconds", type=float, default=20.0, help="labelled seconds per class")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--timeline-only", action="store_true", help="only time the demo's timeline")
     args = ap.parse_args(argv)
 
     from dataclasses import replace
@@ -70,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     # from opening, including the 0.6 s the settings must be still for and the display ticks
     timeline_s = wait(app, lambda: window.timeline.timeline is not None, 120)
 
+    if args.timeline_only:
+        window.close()
+        print(json.dumps({"timeline_demo_s": round(timeline_s, 2), "load_avg": os.getloadavg()}))
+        return 0
     window.open_teach()
     panel = window.teach_panel
     panel.extra_recordings = labelled_recordings(clips)

@@ -127,14 +127,18 @@ class TimelineJob(QObject):
 
     def follow(self, session) -> None:
         """On a display tick: the session's open recording (files only), model and stream
-        settings; a change is computed once it has been still for ``SETTLE_S`` (a dragged ROI)."""
+        settings. A new recording or model is computed at once; a change of settings once it has
+        been still for ``SETTLE_S`` (a dragged ROI, a spin box being stepped)."""
         info = session.source.info if session.source is not None else None
         replay = session.playback is not None and info is not None and bool(info.duration_us)
         wanted = (session.spec if replay else None, session.model_path, session.settings)
         now = time.monotonic()
-        if wanted != self._seen:
+        if wanted[:2] != (self._wanted or (None, None))[:2] and wanted[0] is not None:
+            self._seen = wanted  # another recording or model: at once
+            self.request(*wanted)
+        elif wanted != self._seen:
             self._seen, self._since = wanted, now
-        elif now - self._since >= SETTLE_S:
+        elif now - self._since >= SETTLE_S:  # settings: once they have been still a moment
             self.request(*wanted)
         self.view.set_position(session.position_us())
 
