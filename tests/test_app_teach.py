@@ -1,6 +1,7 @@
-"""Teach, end to end in the viewer: labelled clips -> Train (a separate process, a few steps)
--> the new model swapped in while the stream plays -> back to the previous model. The stream
-never stops, and the GUI keeps drawing predictions while training runs."""
+"""Teach, end to end in the viewer: record and label with the keys -> Train (a separate
+process, a few steps) -> the new model swapped in while the stream plays -> back to the
+previous model. The stream never stops, and the GUI keeps drawing predictions while training
+runs."""
 
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ CLASSES = ("left", "middle", "right")
 TRAIN_TIMEOUT_MS = 240_000  # a fresh interpreter importing torch on a busy 2-core machine, then 4 steps
 
 
-def test_teach_trains_swaps_and_goes_back_while_the_stream_plays(qtbot, tiny_model, tmp_path, monkeypatch):  # noqa: F811
+def test_label_teach_swap_and_back_while_the_stream_plays(qtbot, tiny_model, tmp_path, monkeypatch):  # noqa: F811
+    """Record a (fake) camera, label two things with the keys, Train, Use it, Back."""
     import app.teach as teach
-    from app.teach import labelled_recordings
+    from PySide6.QtCore import Qt
+    from test_app_labelling import live_opener, press
 
-    clips = write_labelled_recordings(tmp_path / "clips", per_class=2, class_names=CLASSES, per_recording=3)
     monkeypatch.setattr(teach, "TeachRun", functools.partial(teach.TeachRun, extra=("--steps", "4")))
     monkeypatch.setenv("R2ETL_RUNS", str(tmp_path / "runs"))
-    window, session, _ = start_viewer(qtbot, tiny_model)
+    window, session, _ = start_viewer(qtbot, tiny_model, live_opener, spec="camera:TEST")
     wait_for_predictions(qtbot, window, 3)
     engine0 = session.engine
     window.open_teach()
@@ -32,10 +34,20 @@ def test_teach_trains_swaps_and_goes_back_while_the_stream_plays(qtbot, tiny_mod
     assert panel.runs_dir == tmp_path / "runs"
     assert not panel.train_button.isEnabled()  # nothing labelled yet: the panel says what to do
     assert "No labelled recordings" in panel.note.text()
-    panel.extra_recordings = labelled_recordings(clips)
+
+    window.label_bar.set_custom_classes(("left", "right"))
+    session.start_recording(tmp_path / "take.aedat4")
+    labeller = window.labeller
+    for key in (Qt.Key.Key_1, Qt.Key.Key_2):  # show each thing for 0.7 s of stream time
+        wait_for_predictions(qtbot, window, 2)
+        press(qtbot, window, key)
+        start = labeller.now_us
+        qtbot.waitUntil(lambda: labeller.now_us - start >= 700_000, timeout=30_000)
+    press(qtbot, window, Qt.Key.Key_Escape)
+    session.stop_recording()
     panel.refresh()
-    assert panel.table.rowCount() == 3 and panel.train_button.isEnabled()
-    assert [panel.table.item(r, 0).text() for r in range(3)] == list(CLASSES)
+    assert [panel.table.item(r, 0).text() for r in range(panel.table.rowCount())] == ["left", "right"]
+    assert panel.train_button.isEnabled() and panel.recordings.count() == 1
 
     seen = {"during": 0}
     panel.train_button.click()
@@ -54,12 +66,12 @@ def test_teach_trains_swaps_and_goes_back_while_the_stream_plays(qtbot, tiny_mod
     assert "held-out accuracy" in panel.result.text() and panel.use_button.isEnabled()
     assert panel.runs.count() == 1 and panel.progress.value() == panel.progress.maximum() == 4
 
-    panel.use_button.click()  # swap in, while playing
+    panel.use_button.click()  # swap in, while the camera streams
     qtbot.waitUntil(lambda: session.model_path == panel.trained and session.engine is not None
                     and session.engine.stats().running, timeout=60_000)
-    assert session.meta.class_names == CLASSES
+    assert session.meta.class_names == ("left", "right")
     qtbot.waitUntil(lambda: bool(window.prediction_view.history) and
-                    window.prediction_view.history[-1].top_label in CLASSES, timeout=30_000)
+                    window.prediction_view.history[-1].top_label in ("left", "right"), timeout=30_000)
     assert panel.back_button.isEnabled()
 
     panel.back_button.click()  # and back
