@@ -93,6 +93,7 @@ def sized_for(cfg, n_train: int):
     if o.steps or o.epochs:
         return replace(cfg, optim=replace(o, batch_size=batch))
     steps = auto_steps(n_train, batch)
-    # a small set makes an epoch a few steps: evaluate (and checkpoint) ~EVALS times, not every epoch
-    every = cfg.run.eval_every or max(1, steps // EVALS)
+    # a small set makes an epoch a few steps: evaluate (and checkpoint) ~EVALS times, not every
+    # epoch nor at the shipped recipe's cadence (its 200 steps would be once or twice here)
+    every = max(1, steps // EVALS)
     return replace(cfg, optim=replace(o, batch_size=batch, steps=steps), run=replace(cfg.run, eval_every=every))
