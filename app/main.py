@@ -44,7 +44,9 @@ in the window:
   (a class's own digit or letter, else 1-9, 0, a, b, ...; Esc or - ends a label; Ctrl+Z
   undoes): while recording into <name>.labels.csv beside it, and in a replayed .aedat4 (tick
   "edit labels") into that file's labels. A DAVIS recording's own camera frames are shown
-  under the events ("show camera frames").
+  under the events ("show camera frames"). Under the time slider, the model's answer for the
+  whole recording (labels above): click to jump. Teach... (Ctrl+T) trains the model on your
+  labelled recordings while the stream plays, then switches to the new model in one click.
 
 An unusable RECORDING, --model, camera or connection exits with status 2 and one line on
 stderr; inputs chosen later in the window report problems in a dialog.

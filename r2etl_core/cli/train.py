@@ -20,7 +20,10 @@ read from local folders only (nothing is downloaded).
 Your own classes (docs/own-classes.md): --data aedat4:DIR takes every event recording under DIR
 (.aedat4, or .raw, .dat, .es, .csv, .h5/.hdf5, jAER .aedat) with its labels sidecar
 (<name>.labels.csv), cut into windows of T slices inside each labelled segment, binned as
-the viewer bins; whole recordings are held out for validation.
+the viewer bins; whole recordings are held out for validation, or, with one recording per
+class, the last quarter of every labelled stretch. Without --config the run is sized from the
+data (window stride, batch, steps) and, without --images, trains on the events alone: a few
+seconds per class need no other flag than --init.
 --images imagefolder:DIR adds images (DIR/<class>/*.png|jpg, classes named as the labels).
 --images aedat4-frames:DIR uses a DAVIS's own grey frames stored in the labelled recordings of DIR
 instead, each labelled by the segment it falls in; with DIR = the --data folder, each window
