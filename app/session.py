@@ -12,7 +12,7 @@ from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from r2etl_core.stream.engine import EngineConfig
+from r2etl_core.stream.settings import EngineConfig
 from r2etl_core.stream.pipeline import SourceOpener, open_with_core, read_sidecar
 from r2etl_core.stream.session import LiveSession, PreparedModel, SessionListener
 from r2etl_core.limits import DENOISE_US

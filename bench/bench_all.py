@@ -118,8 +118,7 @@ def bench_model_step(model_path: Path, device: str = "cpu", steps: int = 300, th
 def bench_end_to_end(model_path: Path, recording: Path, speed: float | None) -> dict:
     """Whole engine on a recording: as fast as possible (slices/s vs the real-time rate) or
     paced at ``speed`` with drop-oldest (are slices dropped?)."""
-    from r2etl_core.stream.engine import OFFLINE
-    from r2etl_core.stream.engine import EngineConfig
+    from r2etl_core.stream.settings import OFFLINE, EngineConfig
     from r2etl_core.stream.session import LiveSession
 
     # as fast as possible = what `r2etl classify` runs; paced = what the viewer runs

@@ -106,7 +106,7 @@ def _best(fn: Callable[[], None], device: torch.device, repeat: int) -> float:
 
 def recording_latency(device: torch.device) -> dict:
     """The demo at 1x through the viewer's engine configuration (paced, drop-oldest)."""
-    from r2etl_core.stream.engine import EngineConfig
+    from r2etl_core.stream.settings import EngineConfig
     from r2etl_core.stream.pipeline import build_pipeline, load_model_file, open_input
 
     engine = build_pipeline(open_input(str(DEMO), speed=1.0), load_model_file(),

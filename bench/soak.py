@@ -47,7 +47,7 @@ def slope_per_min(samples: list[tuple[float, float]]) -> float | None:
 
 
 def soak(recording: Path, minutes: float, sample_s: float, baseline_s: float, device: str | None) -> dict:
-    from r2etl_core.stream.engine import EngineConfig
+    from r2etl_core.stream.settings import EngineConfig
     from r2etl_core.stream.session import LiveSession
 
     # the viewer's session and engine, headless: outputs taken at a display's rate

@@ -66,10 +66,12 @@ def test_label_teach_swap_and_back_while_the_stream_plays(qtbot, tiny_model, tmp
     assert "held-out accuracy" in panel.result.text() and panel.use_button.isEnabled()
     assert panel.runs.count() == 1 and panel.progress.value() == panel.progress.maximum() == 4
 
-    panel.use_button.click()  # swap in, while the camera streams
+    session.start_recording(tmp_path / "take2.aedat4")
+    panel.use_button.click()  # swap in, while the camera streams and is being recorded
     qtbot.waitUntil(lambda: session.model_path == panel.trained and session.engine is not None
                     and session.engine.stats().running, timeout=60_000)
     assert session.meta.class_names == ("left", "right")
+    assert session.engine is engine0 and session.recording is not None  # neither restarted nor cut
     qtbot.waitUntil(lambda: bool(window.prediction_view.history) and
                     window.prediction_view.history[-1].top_label in ("left", "right"), timeout=30_000)
     assert panel.back_button.isEnabled()
@@ -77,6 +79,11 @@ def test_label_teach_swap_and_back_while_the_stream_plays(qtbot, tiny_model, tmp
     panel.back_button.click()  # and back
     qtbot.waitUntil(lambda: session.model_path == tiny_model and session.engine.stats().running, timeout=60_000)
     assert session.meta.class_names == tuple(str(i) for i in range(10))
+    qtbot.waitUntil(lambda: bool(window.prediction_view.history) and
+                    window.prediction_view.history[-1].top_label in tuple("0123456789"), timeout=30_000)
+    assert session.engine is engine0 and session.recording is not None
+    session.stop_recording()
+    assert (tmp_path / "take2.aedat4").stat().st_size > 0
     window.close()
 
 

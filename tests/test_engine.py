@@ -8,8 +8,8 @@ from conftest import PROJECT_RECORDINGS
 from r2etl_core.errors import InputError
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import ModelConfig, build_model
-from r2etl_core.stream.engine import EngineConfig, StreamEngine
-from r2etl_core.stream.settings import StreamSettings
+from r2etl_core.stream.engine import StreamEngine
+from r2etl_core.stream.settings import EngineConfig, StreamSettings
 from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy
 from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByTime
 from r2etl_core.nn.meta import SlicingSpec
@@ -190,7 +190,7 @@ def test_multi_step_runs_equal_single_steps(readout, policy):
     from dataclasses import replace
 
     from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
-    from r2etl_core.stream.engine import OFFLINE
+    from r2etl_core.stream.settings import OFFLINE
     from r2etl_core.stream.sources import open_source
 
     def run(max_run: int):

@@ -13,7 +13,8 @@ import pytest
 
 from r2etl_core.io.modelfile import load_model
 from r2etl_core.protocols import SEEK
-from r2etl_core.stream.engine import EngineConfig, StreamEngine
+from r2etl_core.stream.engine import StreamEngine
+from r2etl_core.stream.settings import EngineConfig
 from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.types import EventBatch, FrameSpec, Readout, ResetPolicy, SliceByTime, SourceInfo
 

@@ -15,7 +15,7 @@ import pytest
 
 from r2etl_core.cli import main as cli
 from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH
-from r2etl_core.stream.engine import OFFLINE
+from r2etl_core.stream.settings import OFFLINE
 from r2etl_core.stream.pipeline import build_pipeline, load_model_file, open_input
 from r2etl_core.stream.settings import StreamSettings
 from r2etl_core.train.datasets.recording_sets import eval_windows

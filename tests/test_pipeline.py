@@ -81,7 +81,7 @@ def test_model_process_gives_the_same_predictions_as_in_process():
     """The viewer steps the network in a child process; same numbers as in-process."""
     from dataclasses import replace
 
-    from r2etl_core.stream.engine import OFFLINE
+    from r2etl_core.stream.settings import OFFLINE
     from r2etl_core.stream.pipeline import build_pipeline
 
     model = load_model_file()

@@ -10,7 +10,7 @@ import threading
 import pytest
 from app_fixtures import FailingSource, MemoryOpener, demo_events, other_model, tiny_model  # noqa: F401
 
-from r2etl_core.stream.engine import EngineConfig
+from r2etl_core.stream.settings import EngineConfig
 from r2etl_core.stream.session import LiveSession, SessionListener
 from r2etl_core.types import ResetPolicy, SliceByTime
 
@@ -196,4 +196,24 @@ def test_an_input_that_cannot_open_keeps_what_plays(tiny_model, bad):  # noqa: F
     assert session.tasks.wait_idle(TIMEOUT_S)
     assert heard.said("error") == [(f"{bad}: no such file", True)]
     assert session.spec == "demo" and session.engine.stats().running
+    session.close()
+
+
+def test_a_new_model_on_a_live_input_is_switched_in_while_it_streams(tiny_model, other_model):  # noqa: F811
+    session, heard = make_session(lambda spec, speed, loop: FailingSource(demo_events(), after_batches=10**9))
+    session.load_model(tiny_model)
+    session.start_input(session.open_input("camera:TEST"))
+    engine, source = session.engine, session.source
+    while not engine.stats().slices_done:
+        engine.wait(0.05)
+    session.load_model(other_model)  # the camera is not re-opened: the engine adopts the model
+    assert session.engine is engine and session.source is source and not source.closed
+    assert engine.stats().running and session.meta.class_names == ("a", "b", "c", "d")
+    later = []
+    while len(later) < 5:
+        engine.wait(0.05)
+        later += [o.prediction for o in session.poll(with_stats=False)[0]]
+    assert all(p.top_label in "abcd" for p in later)  # nothing of the old model is shown after it
+    assert later[0].reset_before and engine.slicing == SliceByTime(20_000)  # from rest, its own slicing
+    assert any("switched in while streaming" in s[0] for s in heard.said("status"))
     session.close()

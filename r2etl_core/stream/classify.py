@@ -10,7 +10,8 @@ from pathlib import Path
 from r2etl_core.errors import R2ETLError, R2ETLWarning
 from r2etl_core.io.files import check_output_path
 from r2etl_core.io.labels import labels_path_for, outside_events
-from r2etl_core.stream.engine import OFFLINE, StreamEngine
+from r2etl_core.stream.engine import StreamEngine
+from r2etl_core.stream.settings import OFFLINE
 from r2etl_core.stream.pipeline import OpenedInput, check_labels_fit, core_opener
 from r2etl_core.stream.session import LiveSession
 from r2etl_core.stream.settings import StreamSettings

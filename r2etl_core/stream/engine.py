@@ -15,50 +15,26 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import torch
 
 from r2etl_core.errors import R2ETLError
-from r2etl_core.nn.device import device_name, pick_device
+from r2etl_core.nn.device import pick_device
 from r2etl_core.nn.inference import CoreConfig
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.nn.unknown import effective_threshold
 from r2etl_core.protocols import SeekMark, Sink, Source
 from r2etl_core.stream.meter import EngineMeter
-from r2etl_core.stream.settings import StreamSettings
-from r2etl_core.stream.slice_queue import END, SEEK, SliceQueue
+from r2etl_core.stream.remote import make_core
+from r2etl_core.stream.settings import EngineConfig, StreamSettings
+from r2etl_core.stream.slice_queue import END, SEEK, ModelSwap, SliceQueue
 from r2etl_core.stream.slicing import SliceCutter, bin_to_device, roi_activity, sensor_frame
 from r2etl_core.types import (BinnedSlice, EngineOutput, EngineStats, EventBatch, EventSlice, FrameSpec,
                               Readout, ResetPolicy, SliceByCount, SliceByTime)
-
-
-@dataclass(frozen=True)
-class EngineConfig:
-    """What cannot change while the engine runs (``StreamSettings`` is what can)."""
-
-    queue_slices: int = 4
-    max_run: int = 16  # queued slices stepped in one multi-step forward (state carried)
-    frames: bool = True  # sensor/model frames in the outputs (views); the CLI needs none
-    cuda_graph: bool = True  # on CUDA, replay the step as a captured graph (eager if capture fails)
-    precision: str = "fp32"  # "bf16"/"fp16" on CUDA: half the memory traffic (see docs/benchmarks.md)
-    model_process: bool = False  # step the network in a child process (the viewer: no GIL contention)
-    drop_when_busy: bool = True
-    device: str | None = None  # None: CUDA when present, else CPU
-    history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
-    history_bytes: int = 64 << 20  # and at most this much memory in their frames (a stalled GUI)
-    # Batch-1 steps of a small network gain nothing from more intra-op threads, and when the
-    # cores are busy (GUI, other jobs) OpenMP barriers make 2 threads ~40x slower than 1
-    # (measured: 250 ms vs 6 ms per step on the 2-core dev machine under load). None: leave as is.
-    cpu_threads: int | None = 1
-
-
-# classifying a recording: every slice (the reader waits), queued slices run as multi-step
-# forwards, no frames for views (r2etl classify, the timeline, calibration)
-OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)
 
 
 class StreamEngine:
@@ -77,14 +53,8 @@ class StreamEngine:
             torch.set_num_threads(config.cpu_threads)
         core_config = CoreConfig(str(self.device), settings.reset, settings.readout, config.frames,
                                  config.cuda_graph, config.precision)
-        if config.model_process and model_path is not None:
-            from r2etl_core.stream.remote import RemoteCore
-
-            self.core = RemoteCore(model_path, meta, core_config)
-            self.device_label = f"{self.core.device_label}, own process"
-        else:
-            self.core = core_config.build(model, meta)
-            self.device_label = device_name(self.device)
+        self.core, self.device_label = make_core(model, meta, core_config,
+                                                 model_path if config.model_process else None)
         self._settings = settings
         self._model_settings = settings  # what the core steps with (the worker's copy)
         self._lock = threading.Lock()
@@ -102,6 +72,7 @@ class StreamEngine:
         self._error: str | None = None
         self._meter = EngineMeter()
         self._jumped = False  # a seek mark was stepped past: the next output is flagged
+        self._incoming: tuple | None = None  # a model to switch to at the reader's next batch (adopt)
 
     # -- wiring ----------------------------------------------------------------------------
     def add_sink(self, sink: Sink) -> None:
@@ -166,6 +137,21 @@ class StreamEngine:
         """Start the network from rest at the next slice."""
         self.core.request_reset()
 
+    def adopt(self, other: "StreamEngine") -> None:
+        """Run ``other``'s model (built off this thread: a model process takes seconds to start)
+        from here on, without stopping the input: in band, the reader cuts for the new model
+        from its next batch, what is still queued is dropped, the model thread switches at the
+        mark and starts from rest, and its first output is flagged ``jumped``. ``other`` is
+        spent."""
+        incoming = (other.core, other.meta, other._detector, other.device_label)
+        other.core = None
+        with self._lock:
+            streaming = any(t.is_alive() for t in self._threads)
+            if streaming:
+                self._incoming = incoming
+        if not streaming:
+            self._switch(ModelSwap(*incoming))
+
     def close(self) -> None:
         """Stop, close every sink (a recorder finalises its file here) and the model process."""
         self.stop()
@@ -173,7 +159,8 @@ class StreamEngine:
             sinks, self._sinks = self._sinks, []
         for sink in sinks:
             sink.close()
-        self.core.close()
+        if self.core is not None:  # None: adopted by another engine
+            self.core.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the engine stopped: the input ended and every queued slice was
@@ -260,6 +247,8 @@ class StreamEngine:
                     tap(batch)  # recorders get every raw event
                 with self._lock:
                     self._meter.count_events(len(batch))
+                if self._incoming is not None:
+                    cutter = self._take_incoming(cutter)
                 if (batch.width, batch.height) != self._sensor:
                     self._set_sensor(batch.width, batch.height)
                     self.core.request_reset()
@@ -275,6 +264,25 @@ class StreamEngine:
             self._error = f"{source.info.name}: {type(exc).__name__}: {exc}"
         finally:
             self._queue.mark(END)
+
+    def _take_incoming(self, cutter: SliceCutter) -> SliceCutter:
+        """A model to switch to (reader thread): cut for it from here on; the mark goes in band."""
+        with self._lock:
+            swap, self._incoming = ModelSwap(*self._incoming), None
+        self.meta = swap.meta
+        self._queue.mark(swap)
+        return SliceCutter(swap.meta)
+
+    def _switch(self, swap: "ModelSwap") -> None:
+        """The model thread (or no thread running) takes the new model; the old one is closed
+        off this thread (a model process takes a moment to end)."""
+        old, self.core = self.core, swap.core
+        self.meta, self._detector, self.device_label = swap.meta, swap.detector, swap.device_label
+        self._model_settings = None  # the new core gets the settings with its first run
+        self._jumped = True
+        self.core.request_reset()
+        if old is not None:
+            threading.Thread(target=old.close, name="r2etl-old-model", daemon=True).start()
 
     def _enqueue(self, slices: list[EventSlice], settings: StreamSettings) -> None:
         if not slices:
@@ -303,6 +311,9 @@ class StreamEngine:
                 if run is SEEK:
                     self.core.request_reset()  # from rest, as at the start of a stream
                     self._jumped = True  # and the next output says so
+                    continue
+                if isinstance(run, ModelSwap):
+                    self._switch(run)
                     continue
                 if not self._step(run):
                     return
@@ -333,3 +344,4 @@ class StreamEngine:
             for sink in sinks:
                 sink.on_prediction(out.prediction, out.spikes)
         return True
+

@@ -23,8 +23,8 @@ from r2etl_core.io.modelfile import DEFAULT_MODEL_PATH, load_model
 from r2etl_core.nn.meta import ModelMeta
 from r2etl_core.nn.model import R2ETLNet
 from r2etl_core.protocols import LabelledSpan, Sink, Source
-from r2etl_core.stream.engine import EngineConfig, StreamEngine
-from r2etl_core.stream.settings import StreamSettings
+from r2etl_core.stream.engine import StreamEngine
+from r2etl_core.stream.settings import EngineConfig, StreamSettings
 
 
 @dataclass(frozen=True)

@@ -131,3 +131,15 @@ class RemoteCore:
             if self._process.is_alive():
                 self._process.terminate()
         self._conn.close()
+
+
+def make_core(model, meta: ModelMeta, config: CoreConfig, model_path: str | Path | None = None):
+    """(core, device label): in a model process that loads ``model_path`` when one is given,
+    else in this process on ``model``."""
+    if model_path is not None:
+        core = RemoteCore(model_path, meta, config)
+        return core, f"{core.device_label}, own process"
+    from r2etl_core.nn.device import device_name
+
+    core = config.build(model, meta)
+    return core, device_name(core.device)

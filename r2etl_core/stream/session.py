@@ -23,11 +23,11 @@ from typing import Callable
 
 from r2etl_core.io.recorder import Recorder
 from r2etl_core.protocols import Playback, Source
-from r2etl_core.stream.engine import EngineConfig, StreamEngine
+from r2etl_core.stream.engine import StreamEngine
 from r2etl_core.stream.pipeline import (LoadedModel, OpenedInput, SourceOpener, build_engine, labels_problem,
                                         load_model_file, open_input, open_with_core, read_sidecar)
 from r2etl_core.stream.recording import start_recording, stop_recording
-from r2etl_core.stream.settings import StreamSettings
+from r2etl_core.stream.settings import EngineConfig, StreamSettings
 from r2etl_core.stream.tasks import Deliver, Tasks, deliver_here
 from r2etl_core.types import EngineOutput, EngineStats
 
@@ -144,6 +144,8 @@ class LiveSession:
                 return
             if isinstance(prepared, LoadedModel):
                 prepared = PreparedModel(prepared)
+            if self._swap_live(prepared):
+                return
             position = self.position_us()
             # the input the user asked for last: playing, still opening, or chosen before any model
             spec = self._wanted_spec or self.spec
@@ -160,6 +162,22 @@ class LiveSession:
             if spec is not None:
                 self.source = None
                 self._run_open(lambda: self._reopen(spec, position), "r2etl-reopen")
+
+    def _swap_live(self, prepared: PreparedModel) -> bool:
+        """A live input (camera, network) keeps streaming, and a recording keeps recording: the
+        running engine adopts the new model in band. False when the input must be re-opened."""
+        engine = self.engine
+        if (prepared.engine is None or engine is None or self.source is None or self.playback is not None
+                or self._wanted_spec not in (None, self.spec) or not engine.stats().running):
+            return False
+        loaded = self.model = prepared.loaded
+        engine.adopt(prepared.engine)
+        self.update(slicing=None)  # the new model's own slicing
+        self._await_jump = True  # outputs of the old model still in flight are not shown
+        self.listener.model_changed(loaded.meta)
+        self.listener.status(f"model {loaded.path.name}: {len(loaded.meta.class_names)} classes, "
+                             f"{loaded.meta.config.input_size}px input (switched in while streaming)")
+        return True
 
     def _reopen(self, spec: str, position: int | None) -> OpenedInput:
         opened = self.open_input(spec)

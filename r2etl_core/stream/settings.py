@@ -1,4 +1,5 @@
-"""What a user may change while a stream runs, as one immutable value.
+"""What a user may change while a stream runs, as one immutable value (``StreamSettings``),
+and what cannot change while it runs (``EngineConfig``).
 
 ``StreamSettings`` goes into the engine through ``StreamEngine.configure`` (the one door): the
 reader picks up the slicing, noise filter and ROI at its next batch, and every slice carries
@@ -49,3 +50,28 @@ def noise_filter_factory(duration_us: int | None) -> FilterFactory | None:
 
     params = NoiseFilterParams(duration_us)
     return lambda width, height: BackgroundActivityFilter(width, height, params)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """What cannot change while the engine runs (``StreamSettings`` is what can)."""
+
+    queue_slices: int = 4
+    max_run: int = 16  # queued slices stepped in one multi-step forward (state carried)
+    frames: bool = True  # sensor/model frames in the outputs (views); the CLI needs none
+    cuda_graph: bool = True  # on CUDA, replay the step as a captured graph (eager if capture fails)
+    precision: str = "fp32"  # "bf16"/"fp16" on CUDA: half the memory traffic (see docs/benchmarks.md)
+    model_process: bool = False  # step the network in a child process (the viewer: no GIL contention)
+    drop_when_busy: bool = True
+    device: str | None = None  # None: CUDA when present, else CPU
+    history: int = 512  # outputs kept for take_outputs() (each holds a sensor-sized frame)
+    history_bytes: int = 64 << 20  # and at most this much memory in their frames (a stalled GUI)
+    # Batch-1 steps of a small network gain nothing from more intra-op threads, and when the
+    # cores are busy (GUI, other jobs) OpenMP barriers make 2 threads ~40x slower than 1
+    # (measured: 250 ms vs 6 ms per step on the 2-core dev machine under load). None: leave as is.
+    cpu_threads: int | None = 1
+
+
+# classifying a recording: every slice (the reader waits), queued slices run as multi-step
+# forwards, no frames for views (r2etl classify, the timeline, calibration)
+OFFLINE = EngineConfig(drop_when_busy=False, queue_slices=64, max_run=32, frames=False)

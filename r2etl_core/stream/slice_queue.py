@@ -10,11 +10,22 @@ from __future__ import annotations
 
 import collections
 import threading
+from dataclasses import dataclass
 
 from r2etl_core.types import BinnedSlice
 
 END = "end"
 SEEK = "seek"
+
+
+@dataclass(frozen=True)
+class ModelSwap:
+    """A mark: from here on, this model (``StreamEngine.adopt``)."""
+
+    core: object
+    meta: object  # ModelMeta
+    detector: object
+    device_label: str
 
 
 class SliceQueue:
@@ -58,15 +69,16 @@ class SliceQueue:
         self._items.popleft()  # only marks queued: never more than a few
         return 0
 
-    def mark(self, mark: str) -> None:
-        """Queue ``END`` or ``SEEK``; a seek first drops the slices from before it."""
+    def mark(self, mark: object) -> None:
+        """Queue ``END``, ``SEEK`` or another mark (a model swap); every mark but ``END`` first
+        drops the slices queued before it (they belong to the old place, or the old model)."""
         with self._cond:
-            if mark == SEEK:
+            if mark is not END:
                 self._items = collections.deque(item for item in self._items if item is END)
             self._items.append(mark)
             self._cond.notify_all()
 
-    def take(self) -> list[BinnedSlice] | str | None:
+    def take(self) -> list[BinnedSlice] | object | None:
         """A run of slices cut under one set of settings (up to ``max_run``), or a mark;
         None once closed. ``END`` stays queued: every later take returns it too."""
         with self._cond:

@@ -75,7 +75,7 @@ class _Span:
 def compute_timeline(spec: str, model_path: str | Path | None = None, settings=None, cancel=None,
                      progress: Callable[[float], None] | None = None) -> Timeline | None:
     """Classify all of ``spec`` with the model (default settings when None); None if cancelled."""
-    from r2etl_core.stream.engine import OFFLINE
+    from r2etl_core.stream.settings import OFFLINE
     from r2etl_core.stream.session import LiveSession
     from r2etl_core.stream.settings import StreamSettings
 
