@@ -34,6 +34,7 @@ from r2etl_core.io.eventfiles import is_event_file
 from r2etl_core.io.modelfile import read_meta
 from r2etl_core.stream.classify import ClassifyRequest, classify_input
 from r2etl_core.stream.settings import StreamSettings
+from scripts.results_json import save_json
 from scripts.compare_models import per_sample, stream_samples
 
 REPO = Path(__file__).resolve().parents[1]
@@ -143,9 +144,7 @@ def main() -> int:
     for model in args.models:
         results[str(model)] = evaluate(model, args.streams, others)
         print_table(model, results[str(model)])
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+    save_json(args.json, results)
     return 0
 
 

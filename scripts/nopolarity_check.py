@@ -17,7 +17,6 @@ are? Research script (issue 17, item 5): measures, without training anything,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from r2etl_core.io.nmnist import read_bin  # noqa: E402
 from r2etl_core.train.datasets.frames import FrameParams, events_to_frames  # noqa: E402
 from r2etl_core.train.evaluate import predict  # noqa: E402
 from r2etl_core.types import EventBatch  # noqa: E402
+from scripts.results_json import save_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -97,9 +97,7 @@ def main() -> int:
             row[f"nopolarity {how}"] = float((predict(model, f) == y).mean())
         res[str(mp)] = row
         print(f"== {mp}: " + ", ".join(f"{k} {v:.2%}" for k, v in row.items()), flush=True)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1))
+    save_json(args.json, res)
     return 0
 
 

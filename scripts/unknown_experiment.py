@@ -18,7 +18,6 @@ the share "unknown" on test digits and per non-digit file.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -38,6 +37,7 @@ from r2etl_core.stream.slicing import StreamSlicer, bin_events_numpy, roi_activi
 from r2etl_core.train.datasets.continuous import StreamRecipe, build_stream, class_of, pick_per_class
 from r2etl_core.train.datasets.splits import shared_nmnist_split
 from r2etl_core.types import FrameSpec, SliceByTime
+from scripts.results_json import save_json
 from scripts.compare_unknown import auroc  # P(a non-digit slice scores above a digit slice)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,9 +187,7 @@ def main() -> None:
             n = " ".join(f"{f}:{v[k]:.2f}" for f, v in row["nondigit"].items() if v[k] is not None)
             print(f"{k:12s} | {row['auroc'][k]:.3f} | {t} | {n}")
         print("active slices per non-digit file:", {f: (v["active"], v["slices"]) for f, v in row["nondigit"].items()})
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=1))
+    save_json(args.json, results)
 
 
 if __name__ == "__main__":

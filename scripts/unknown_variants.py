@@ -23,7 +23,6 @@ block's spikes (576 values) for the fusion variant.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from pathlib import Path
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 if not __package__:  # run as a file, not with -m: import this checkout's packages
     sys.path.insert(0, str(REPO))
 
+from scripts.results_json import save_json  # noqa: E402
 from scripts.compare_unknown import auroc  # noqa: E402
 from scripts.synthetic_negatives import synthetic_streams  # noqa: E402
 from scripts.unknown_experiment import SLICE_US, ema, slices_of  # noqa: E402
@@ -214,9 +214,7 @@ def main() -> None:
               + f" | fit {row['fit_unknown']:.2%}")
     if args.real:
         real_block(model, v, thr, res)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(res, indent=1))
+    save_json(args.json, res)
 
 
 def real_block(model, v: Variants, thr: dict, res: dict) -> None:
