@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
 )
 
 from r2etl_core.errors import user_message
-from r2etl_core.io.eventfiles import is_event_file
 from r2etl_core.io.labels import labels_path_for
 from r2etl_core.train.datasets.camera_images import recordings_have_frames
+from r2etl_core.train.datasets.recordings import find_recordings
 from r2etl_core.train.teach import TeachRun, labelled_material, list_runs, run_summary
 
 POLL_MS = 500
@@ -39,8 +39,8 @@ MIN_WINDOWS = 8  # fewer training windows than this for a class: say so before t
 
 
 def labelled_recordings(folder: Path) -> list[Path]:
-    """Event files under ``folder`` that have a labels sidecar."""
-    return sorted(p for p in Path(folder).rglob("*") if p.is_file() and is_event_file(p) and labels_path_for(p))
+    """Event files under ``folder`` that have a labels sidecar (hidden folders and link loops skipped)."""
+    return [p for p in find_recordings(Path(folder)) if labels_path_for(p)]
 
 
 class TeachPanel(QDialog):
@@ -151,7 +151,11 @@ class TeachPanel(QDialog):
     def add_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder of labelled recordings")
         if folder:
-            self.extra_recordings += labelled_recordings(Path(folder))
+            try:
+                self.extra_recordings += labelled_recordings(Path(folder))
+            except Exception as exc:  # an unreadable folder: one line, the panel stays
+                self.note.setText(f"cannot read {folder}: {user_message(exc)}")
+                return
             self.refresh()
 
     def refresh(self) -> None:

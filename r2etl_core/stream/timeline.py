@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from r2etl_core.errors import R2ETLError
+from r2etl_core.io.labels import LabelSegment
 from r2etl_core.protocols import LabelledSpan
 from r2etl_core.stream.colours import NO_DATA_RGB, UNDECIDED_RGB, UNKNOWN_HEX, answer_rgb, class_rgb, label_rgb
 from r2etl_core.types import Prediction
@@ -38,7 +40,7 @@ class Timeline:
         starts = np.array([p.t_start_us - t0_us for p in predictions], np.int64)
         ends = np.array([p.t_end_us - t0_us for p in predictions], np.int64)
         colours = np.array([answer_rgb(p) for p in predictions], np.uint8).reshape(-1, 3)
-        shifted = tuple(_Span(s.start_us - t0_us, s.end_us - t0_us, str(s.label)) for s in segments)
+        shifted = tuple(LabelSegment(s.start_us - t0_us, s.end_us - t0_us, str(s.label)) for s in segments)
         return cls(int(duration_us), tuple(class_names), starts, ends, colours,
                    tuple(p.answer if p.event_count else "" for p in predictions), shifted)
 
@@ -65,13 +67,6 @@ class Timeline:
         return img
 
 
-@dataclass(frozen=True)
-class _Span:
-    start_us: int
-    end_us: int
-    label: str
-
-
 def compute_timeline(spec: str, model_path: str | Path | None = None, settings=None, cancel=None,
                      progress: Callable[[float], None] | None = None) -> Timeline | None:
     """Classify all of ``spec`` with the model (default settings when None); None if cancelled."""
@@ -93,17 +88,11 @@ def compute_timeline(spec: str, model_path: str | Path | None = None, settings=N
             if cancel is not None and cancel.is_set():
                 return None
         if session.engine.stats().error:
-            raise_error(session.engine.stats().error)
+            raise R2ETLError(session.engine.stats().error)
         return Timeline.from_predictions(collected, session.meta.class_names, t0, info.duration_us or 1,
                                          opened.segments)
     finally:
         session.close()
-
-
-def raise_error(message: str) -> None:
-    from r2etl_core.errors import R2ETLError
-
-    raise R2ETLError(message)
 
 
 class _Collect:
